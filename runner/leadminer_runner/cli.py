@@ -1,0 +1,190 @@
+"""`leadminer` command line (embedded mode). Its options and outputs are a contract used by other tools."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from leadminer.adapters.sqlite import SqliteMainStore, connect
+
+from .embedded import MiningSummary, mine
+from .sources import SourceSpecError, open_message_source
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Mine contacts from a mailbox (embedded mode).")
+console = Console(stderr=True)
+
+DEFAULT_DB = Path("leadminer.db")
+DbOption = Annotated[Path, typer.Option("--db", help="SQLite database of the embedded mode.")]
+UserOption = Annotated[str, typer.Option("--user", help="User id the contacts belong to.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=2)
+
+
+def _run_mining(source_spec: str, db: Path, identities: list[str], user: str, quiet: bool) -> MiningSummary:
+    try:
+        source, implied = open_message_source(source_spec, user_id=user, password_prompt=getpass.getpass)
+    except SourceSpecError as exc:
+        raise _fail(str(exc)) from None
+    identities = [*identities, *implied]
+    columns = [
+        TextColumn("[bold]{task.fields[stage]:<9}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>7.0f} msg/s"),
+        TextColumn("contacts {task.fields[contacts]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=console, disable=quiet, transient=False) as bar:
+        task = bar.add_task("mining", total=None, stage="fetch", rate=0.0, contacts=0)
+
+        def on_progress(p) -> None:
+            bar.update(task, completed=p.fetched, total=p.total, stage=p.stage, rate=p.rate, contacts=p.contacts)
+
+        try:
+            return mine(source, db_path=db, identities=identities, user_id=user, progress=on_progress)
+        except SourceSpecError as exc:
+            raise _fail(str(exc)) from None
+
+
+def _print_summary(summary: MiningSummary) -> None:
+    table = Table(title=f"Mined {summary.source}", show_header=False)
+    rate = summary.fetched / summary.seconds if summary.seconds else 0
+    rows = [
+        ("messages read", f"{summary.fetched}"),
+        ("messages mined", f"{summary.extracted}"),
+        ("already mined before", f"{summary.already_mined}"),
+        ("failed (with reason)", f"{summary.failed}"),
+        ("contacts refined", f"{summary.persons}"),
+        ("signatures found", f"{summary.signatures}"),
+        ("tags", ", ".join(f"{t} {n}" for t, n in summary.tags.items()) or "-"),
+        ("time", f"{summary.seconds:.1f} s ({rate:.0f} messages/s)"),
+    ]
+    for label, value in rows:
+        table.add_row(label, value)
+    console.print(table)
+    for failure in summary.failures[:10]:
+        console.print(f"  [yellow]failed[/] {failure.folder}/{failure.uid}: {failure.reason}")
+    if len(summary.failures) > 10:
+        console.print(f"  … and {len(summary.failures) - 10} more (see `leadminer minings`)")
+
+
+@app.command("mine")
+def mine_command(
+    source: Annotated[str, typer.Argument(help="mbox file, Maildir, .eml folder, .zip/.tar.gz, or imap://user@host[:port][/FOLDER]")],
+    identity: Annotated[list[str], typer.Option("--identity", help="An address of yours (repeatable).")] = [],  # noqa: B006
+    db: DbOption = DEFAULT_DB,
+    user: UserOption = "local",
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    json_summary: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+) -> None:
+    """Mine SOURCE into the database; a second run on the same db only adds new mail."""
+    summary = _run_mining(source, db, identity, user, quiet)
+    if json_summary:
+        data = {name: getattr(summary, name) for name in summary.__slots__}
+        data["failures"] = [{"folder": f.folder, "uid": f.uid, "reason": f.reason} for f in summary.failures]
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        _print_summary(summary)
+
+
+@app.command("export")
+def export_command(
+    format: Annotated[str, typer.Option("--format", "-f", help="csv | vcard | json")] = "json",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (default: stdout).")] = None,
+    db: DbOption = DEFAULT_DB,
+    user: UserOption = "local",
+) -> None:
+    """Export the refined contacts."""
+    from leadminer.export import EXPORT_FORMATS, write_export
+
+    if format not in EXPORT_FORMATS:
+        raise _fail(f"unknown format {format!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    if not db.exists():
+        raise _fail(f"no database at {db}; run `leadminer mine` first")
+    conn = connect(db)
+    try:
+        persons = SqliteMainStore(conn).persons(user)
+    finally:
+        conn.close()
+    if output is None:
+        write_export(persons, format, sys.stdout)
+    else:
+        with open(output, "w", encoding="utf-8", newline="") as fh:
+            write_export(persons, format, fh)
+        console.print(f"wrote {len(persons)} contacts to {output}")
+
+
+@app.command("demo")
+def demo_command(
+    db: Annotated[Path, typer.Option("--db", help="Database to mine into.")] = Path("leadminer-demo/demo.db"),
+    seed: Annotated[int, typer.Option(help="Seed of the generated mailbox.")] = 7,
+    messages: Annotated[int, typer.Option(help="How many messages to generate.")] = 400,
+) -> None:
+    """Generate a realistic sample mailbox, mine it, and show the top contacts."""
+    from leadminer.demo import generate_demo_mailbox
+
+    mbox = db.parent / "demo.mbox"
+    info = generate_demo_mailbox(mbox, seed=seed, messages=messages)
+    console.print(f"generated {mbox} ({messages} messages, seed {seed})")
+    summary = _run_mining(str(mbox), db, list(info.identities), "local", quiet=False)
+    _print_summary(summary)
+    conn = connect(db)
+    try:
+        persons = SqliteMainStore(conn).persons("local")
+    finally:
+        conn.close()
+    table = Table(title="Top contacts")
+    for column in ("email", "name", "title / organisation", "msgs", "replied", "temp", "tags"):
+        table.add_column(column)
+    for p in persons[:15]:
+        work = " / ".join(x for x in (p.job_title, p.organization) if x)
+        table.add_row(p.email, p.name or "", work, str(p.occurrence), str(p.replied_conversations), str(p.temperature), ",".join(p.tags))
+    Console().print(table)
+    console.print(f"export with: leadminer export --db {db} --format csv -o contacts.csv")
+
+
+@app.command("signature")
+def signature_command(path: Annotated[Path, typer.Argument(help="A .eml file.")]) -> None:
+    """Print the signature fields of a message's sender as JSON (export field names)."""
+    from leadminer.signature.cli import signature_fields_of_eml
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read {path}: {exc.strerror}") from None
+    typer.echo(json.dumps(signature_fields_of_eml(data), indent=2, ensure_ascii=False))
+
+
+@app.command("minings")
+def minings_command(db: DbOption = DEFAULT_DB) -> None:
+    """List the minings recorded in the database (JSON lines), with their failed messages and reasons."""
+    if not db.exists():
+        raise _fail(f"no database at {db}")
+    conn = connect(db)
+    try:
+        for m in SqliteMainStore(conn).minings():
+            typer.echo(json.dumps(m, ensure_ascii=False))
+    finally:
+        conn.close()
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    main()

@@ -1,0 +1,238 @@
+"""Embedded mode: every stage in this process, SQLite storage, in-process queues.
+
+fetch → [extract queue] → extract → (fetch done) → [clean] → [signature] → [refine]
+
+Permanent data lives in ``--db`` (``schemas/sqlite/main.sql``); the mining's
+temporary tables live in a separate file beside it (``<db>.mining``), which is
+emptied when the mining ends and by :func:`cleanup_dead_minings` when an earlier
+run died. Fetch state (IMAP UIDs) is committed only once the mining's contacts
+are stored, so a crash at any point is repaired by running the same command
+again: already indexed messages are skipped (idempotent by user + Message-ID).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from leadminer.adapters.sqlite import SqliteMainStore, SqliteTempStore, connect
+from leadminer.clean import AddressCleaner
+from leadminer.contracts import FailedMessage, RawMessage
+from leadminer.queues import InProcessQueue, drain
+from leadminer.stages import (
+    MiningContext,
+    handle_clean,
+    handle_extract,
+    handle_refine,
+    handle_signatures,
+    mining_identity_keys,
+)
+from leadminer.storage import FolderState
+
+DEFAULT_BATCH = 500
+
+
+class MessageSource(Protocol):
+    label: str  # shown and stored; never holds a secret
+
+    def count(self) -> int | None: ...
+
+    def iter_messages(self, mining_id: str, state_store: "DeferredStateStore") -> Iterator[RawMessage]:
+        """Yield raw messages; sources with incremental state (IMAP) record it in ``state_store``."""
+        ...
+
+
+@dataclass(slots=True)
+class Progress:
+    stage: str
+    fetched: int = 0
+    extracted: int = 0
+    already_mined: int = 0
+    failed: int = 0
+    contacts: int = 0
+    total: int | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        """Messages fetched per second."""
+        return self.fetched / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        if not self.total or not self.rate:
+            return None
+        return max(0.0, (self.total - self.fetched) / self.rate)
+
+
+@dataclass(slots=True)
+class MiningSummary:
+    mining_id: str
+    source: str
+    fetched: int
+    extracted: int
+    already_mined: int
+    failed: int
+    persons: int
+    signatures: int
+    seconds: float
+    tags: dict[str, int]
+    failures: list[FailedMessage]
+
+
+class DeferredStateStore:
+    """Buffers fetch-state writes until the mining's results are stored."""
+
+    def __init__(self, main: SqliteMainStore):
+        self.main = main
+        self.pending: dict[tuple[str, str, str], FolderState] = {}
+
+    def get_folder_state(self, user_id: str, source: str, folder: str) -> FolderState | None:
+        return self.main.get_folder_state(user_id, source, folder)
+
+    def save_folder_state(self, user_id: str, source: str, folder: str, state: FolderState) -> None:
+        self.pending[(user_id, source, folder)] = state
+
+    def commit(self) -> None:
+        for (user_id, source, folder), state in self.pending.items():
+            self.main.save_folder_state(user_id, source, folder, state)
+        self.pending.clear()
+
+
+def temp_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".mining")
+
+
+def cleanup_dead_minings(main: SqliteMainStore, temp: SqliteTempStore) -> list[str]:
+    """Mark minings left 'running' by a dead process as interrupted and drop their temp rows."""
+    dead = [m["id"] for m in main.minings(status="running")]
+    for mining_id in dead:
+        main.finish_mining(mining_id, "interrupted", {})
+    for mining_id in set(dead) | set(temp.mining_ids()):
+        temp.drop_mining(mining_id)
+    return dead
+
+
+def mine(
+    source: MessageSource,
+    *,
+    db_path: Path,
+    identities: list[str] | tuple[str, ...] = (),
+    user_id: str = "local",
+    progress: Callable[[Progress], None] | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    cleaner: AddressCleaner | None = None,
+) -> MiningSummary:
+    """Mine ``source`` into the database at ``db_path``."""
+    db_path = Path(db_path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    main_conn, temp_conn = connect(db_path), connect(temp_path(db_path))
+    try:
+        main, temp = SqliteMainStore(main_conn), SqliteTempStore(temp_conn)
+        cleanup_dead_minings(main, temp)
+        mining_id = uuid.uuid4().hex
+        ctx = MiningContext(mining_id, user_id, temp, main, list(identities))
+        main.start_mining(mining_id, user_id, source.label)
+        state = Progress("fetch", total=source.count())
+        notify = progress or (lambda _p: None)
+        state_store = DeferredStateStore(main)
+        try:
+            summary = _run(ctx, source, state_store, state, notify, batch_size, cleaner)
+        except BaseException:
+            main.finish_mining(mining_id, "failed", {"fetched": state.fetched})
+            temp.drop_mining(mining_id)
+            raise
+        state_store.commit()
+        main.finish_mining(mining_id, "done", _stats(summary))
+        temp.drop_mining(mining_id)
+        return summary
+    finally:
+        main_conn.close()
+        temp_conn.close()
+
+
+MAX_STORED_FAILURES = 1_000
+
+
+def _stats(summary: MiningSummary) -> dict:
+    """What the minings table keeps: counts, tags and the failed messages with their reasons."""
+    stats = {name: getattr(summary, name) for name in summary.__slots__ if name != "failures"}
+    stats["failures"] = [
+        {"folder": f.folder, "uid": f.uid, "reason": f.reason} for f in summary.failures[:MAX_STORED_FAILURES]
+    ]
+    return stats
+
+
+def _run(
+    ctx: MiningContext,
+    source: MessageSource,
+    state_store: DeferredStateStore,
+    state: Progress,
+    notify: Callable[[Progress], None],
+    batch_size: int,
+    cleaner: AddressCleaner | None,
+) -> MiningSummary:
+    extract_q = InProcessQueue("extract")
+
+    def on_extract(raws: list[RawMessage]) -> None:
+        result = handle_extract(ctx, raws)
+        state.extracted += result.extracted
+        state.already_mined += result.already_mined
+        state.failed += result.failed
+        state.contacts += result.contacts
+
+    batch: list[RawMessage] = []
+    for raw in source.iter_messages(ctx.mining_id, state_store):
+        batch.append(raw)
+        state.fetched += 1
+        if len(batch) >= batch_size:
+            extract_q.send(batch)
+            batch = []
+            drain(extract_q, on_extract)
+            notify(state)
+    if batch:
+        extract_q.send(batch)
+        drain(extract_q, on_extract)
+    if extract_q.dead_letters:
+        body, error = extract_q.dead_letters[0]
+        raise RuntimeError(f"extract stage failed on a batch of {len(body)} messages: {error}")
+
+    counts = {}
+    for stage, run in (
+        ("clean", lambda: handle_clean(ctx, cleaner)),
+        ("signature", lambda: handle_signatures(ctx)),
+        ("refine", lambda: handle_refine(ctx)),
+    ):
+        state.stage = stage
+        notify(state)
+        counts[stage] = run()
+    state.stage = "done"
+    notify(state)
+
+    keys = mining_identity_keys(ctx)
+    tags: Counter[str] = Counter()
+    for person in ctx.main.persons(ctx.user_id):
+        if person.email not in keys:
+            tags.update(person.tags)
+    return MiningSummary(
+        mining_id=ctx.mining_id,
+        source=source.label,
+        fetched=state.fetched,
+        extracted=state.extracted,
+        already_mined=state.already_mined,
+        failed=state.failed,
+        persons=counts["refine"],
+        signatures=counts["signature"],
+        seconds=round(state.elapsed, 3),
+        tags=dict(tags.most_common()),
+        failures=ctx.temp.failures(ctx.mining_id),
+    )

@@ -1,0 +1,75 @@
+"""Turn a SOURCE argument (a path or an imap:// URL) into a message source for the runner."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from leadminer.contracts import RawMessage
+from leadminer.pipeline import DEFAULT_BODY_CAP
+from leadminer.sources import SourceError, open_source
+from leadminer.storage import FetchStateStore
+
+PASSWORD_VARIABLE = "IMAP_PASSWORD"
+
+
+class SourceSpecError(Exception):
+    """A SOURCE argument that cannot be opened; the message is meant for the user."""
+
+
+class FileMessageSource:
+    """mbox / Maildir / .eml folder / archive, through :mod:`leadminer.sources`."""
+
+    def __init__(self, path: str | Path, body_cap: int = DEFAULT_BODY_CAP):
+        try:
+            self._source = open_source(Path(path))
+        except SourceError as exc:
+            raise SourceSpecError(str(exc)) from None
+        self.label = str(Path(path).resolve())
+        self.body_cap = body_cap
+
+    def count(self) -> int | None:
+        return self._source.count()
+
+    def iter_messages(self, mining_id: str, state_store: FetchStateStore) -> Iterator[RawMessage]:
+        return self._source.iter_messages(mining_id, body_cap=self.body_cap)
+
+
+class ImapMessageSource:
+    """An IMAP account; remembers UIDVALIDITY + highest UID per folder through the state store."""
+
+    def __init__(self, url: str, password: str, user_id: str):
+        from leadminer_fetcher.imap import ImapSource, parse_imap_url
+
+        try:
+            parsed = parse_imap_url(url)
+        except ValueError as exc:
+            raise SourceSpecError(str(exc)) from None
+        self._imap = ImapSource.from_url(parsed, password)
+        self.label = parsed.label  # imap://user@host:port[/folder] — no secret
+        self.user = parsed.user
+        self.user_id = user_id
+
+    def count(self) -> int | None:
+        return self._imap.count()
+
+    def iter_messages(self, mining_id: str, state_store: FetchStateStore) -> Iterator[RawMessage]:
+        from leadminer_fetcher.imap import ImapError
+
+        try:
+            yield from self._imap.iter_messages(mining_id, state_store, self.user_id, self.label)
+        except ImapError as exc:
+            raise SourceSpecError(str(exc)) from None
+
+
+def open_message_source(
+    spec: str, *, user_id: str, password_prompt: Callable[[str], str]
+) -> tuple[FileMessageSource | ImapMessageSource, list[str]]:
+    """Open SOURCE; returns the source and the identities it implies (the IMAP login)."""
+    if spec.startswith(("imap://", "imaps://")):
+        password = os.environ.get(PASSWORD_VARIABLE) or password_prompt("IMAP password: ")
+        source = ImapMessageSource(spec, password, user_id)
+        implied = [source.user] if "@" in source.user else []
+        return source, implied
+    return FileMessageSource(spec), []

@@ -1,0 +1,322 @@
+"""SQLite adapters (embedded mode; the temp schema is also valid Cloudflare D1 SQL)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..contracts import (
+    CleanedAddress,
+    FailedMessage,
+    Field,
+    MessageRecord,
+    PointOfContact,
+    RefinedPerson,
+    Signature,
+    Status,
+    to_dict,
+)
+from ..schemas import schema_sql
+from ..storage import FolderState, IndexedMessage, Occurrence
+
+_CHUNK = 500  # keeps "IN (…)" lists under SQLite's/D1's bound-parameter limits
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")  # file-level setting, not part of the D1 DDL
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class SqliteTempStore:
+    """Temporary tables of minings (``schemas/sqlite/temp.sql``)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        conn.executescript(schema_sql("sqlite/temp.sql"))
+
+    def add_messages(self, mining_id: str, records: Iterable[MessageRecord]) -> int:
+        added = 0
+        with self.conn:
+            for record in records:
+                body = to_dict(record)
+                body.pop("points")
+                cur = self.conn.execute(
+                    "INSERT OR IGNORE INTO mining_messages (mining_id, message_id, date, record_json) VALUES (?,?,?,?)",
+                    (mining_id, record.message_id, record.date, json.dumps(body, ensure_ascii=False)),
+                )
+                if cur.rowcount:
+                    added += 1
+                    self.conn.executemany(
+                        "INSERT OR IGNORE INTO mining_points (mining_id, message_id, field, email, name) VALUES (?,?,?,?,?)",
+                        [(mining_id, p.message_id, p.field.value, p.email, p.name) for p in record.points],
+                    )
+        return added
+
+    def add_failures(self, mining_id: str, failures: Iterable[FailedMessage]) -> None:
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO mining_failures (mining_id, folder, uid, reason) VALUES (?,?,?,?)",
+                [(mining_id, f.folder, f.uid, f.reason) for f in failures],
+            )
+
+    def iter_messages(self, mining_id: str) -> Iterator[MessageRecord]:
+        points: dict[str, list[PointOfContact]] = {}
+        for message_id, field, email, name in self.conn.execute(
+            "SELECT message_id, field, email, name FROM mining_points WHERE mining_id = ? ORDER BY rowid", (mining_id,)
+        ):
+            points.setdefault(message_id, []).append(PointOfContact(message_id, Field(field), email, name))
+        for (record_json,) in self.conn.execute(
+            "SELECT record_json FROM mining_messages WHERE mining_id = ? ORDER BY date, message_id", (mining_id,)
+        ):
+            data = json.loads(record_json)
+            yield MessageRecord(points=points.get(data["message_id"], []), **data)
+
+    def distinct_emails(self, mining_id: str) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT DISTINCT email FROM mining_points WHERE mining_id = ? ORDER BY email", (mining_id,)
+        )
+        return [r[0] for r in rows]
+
+    def save_cleaned(self, mining_id: str, cleaned: Iterable[CleanedAddress]) -> None:
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO mining_cleaned (mining_id, email, status, tags_json, reason) VALUES (?,?,?,?,?)",
+                [(mining_id, c.email, c.status.value, json.dumps(c.tags), c.reason) for c in cleaned],
+            )
+
+    def cleaned(self, mining_id: str) -> dict[str, CleanedAddress]:
+        rows = self.conn.execute(
+            "SELECT email, status, tags_json, reason FROM mining_cleaned WHERE mining_id = ?", (mining_id,)
+        )
+        return {e: CleanedAddress(e, Status(s), json.loads(t), r) for e, s, t, r in rows}
+
+    def save_signatures(self, mining_id: str, signatures: Iterable[Signature]) -> None:
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO mining_signatures (mining_id, email, message_id, signature_json) VALUES (?,?,?,?)",
+                [(mining_id, s.email, s.message_id, json.dumps(to_dict(s), ensure_ascii=False)) for s in signatures],
+            )
+
+    def signatures(self, mining_id: str) -> dict[str, Signature]:
+        rows = self.conn.execute("SELECT email, signature_json FROM mining_signatures WHERE mining_id = ?", (mining_id,))
+        out = {}
+        for email, data in rows:
+            fields = json.loads(data)
+            if fields.get("lines") is not None:
+                fields["lines"] = tuple(fields["lines"])
+            out[email] = Signature(**fields)
+        return out
+
+    def failures(self, mining_id: str) -> list[FailedMessage]:
+        rows = self.conn.execute(
+            "SELECT folder, uid, reason FROM mining_failures WHERE mining_id = ? ORDER BY folder, uid", (mining_id,)
+        )
+        return [FailedMessage(mining_id, f, u, r) for f, u, r in rows]
+
+    def drop_mining(self, mining_id: str) -> None:
+        with self.conn:
+            for table in ("mining_messages", "mining_points", "mining_cleaned", "mining_signatures", "mining_failures"):
+                self.conn.execute(f"DELETE FROM {table} WHERE mining_id = ?", (mining_id,))  # noqa: S608 - fixed names
+
+    def mining_ids(self) -> list[str]:
+        """Minings that still have temporary rows (for the cleanup job)."""
+        rows = self.conn.execute(
+            "SELECT mining_id FROM mining_messages UNION SELECT mining_id FROM mining_points "
+            "UNION SELECT mining_id FROM mining_failures"
+        )
+        return sorted(r[0] for r in rows)
+
+
+_PERSON_COLUMNS = (
+    "user_id", "email", "name", "given_name", "family_name", "alternate_names_json", "alternate_emails_json",
+    "occurrence", "sender", "recipient", "conversations", "replied_conversations", "first_seen", "last_seen",
+    "tags_json", "status", "temperature", "job_title", "organization", "telephone_json", "address", "url",
+    "same_as_json",
+)  # fmt: skip
+
+
+def _person_row(p: RefinedPerson) -> tuple:
+    values = []
+    for column in _PERSON_COLUMNS:
+        if column.endswith("_json"):
+            values.append(json.dumps(getattr(p, column[:-5]), ensure_ascii=False))
+        else:
+            values.append(getattr(p, column))
+    return tuple(values)
+
+
+def _person_from_row(row: tuple) -> RefinedPerson:
+    kwargs = {}
+    for column, value in zip(_PERSON_COLUMNS, row, strict=True):
+        if column.endswith("_json"):
+            kwargs[column[:-5]] = json.loads(value)
+        else:
+            kwargs[column] = value
+    return RefinedPerson(**kwargs)
+
+
+class SqliteMainStore:
+    """Permanent tables (``schemas/sqlite/main.sql``)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        conn.executescript(schema_sql("sqlite/main.sql"))
+
+    # minings -----------------------------------------------------------------
+    def start_mining(self, mining_id: str, user_id: str, source: str) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO minings (id, user_id, source, status, started_at) VALUES (?,?,?,?,?)",
+                (mining_id, user_id, source, "running", _now()),
+            )
+
+    def finish_mining(self, mining_id: str, status: str, stats: dict) -> None:
+        with self.conn:
+            self.conn.execute(
+                "UPDATE minings SET status = ?, finished_at = ?, stats_json = ? WHERE id = ?",
+                (status, _now(), json.dumps(stats), mining_id),
+            )
+
+    def minings(self, status: str | None = None) -> list[dict]:
+        sql = "SELECT id, user_id, source, status, started_at, finished_at, stats_json FROM minings"
+        rows = self.conn.execute(sql + (" WHERE status = ?" if status else "") + " ORDER BY started_at", (status,) if status else ())
+        keys = ("id", "user_id", "source", "status", "started_at", "finished_at", "stats")
+        return [dict(zip(keys, r[:-1] + (json.loads(r[-1]),), strict=True)) for r in rows]
+
+    # fetch state -------------------------------------------------------------
+    def get_folder_state(self, user_id: str, source: str, folder: str) -> FolderState | None:
+        row = self.conn.execute(
+            "SELECT uidvalidity, highest_uid FROM fetch_state WHERE user_id = ? AND source = ? AND folder = ?",
+            (user_id, source, folder),
+        ).fetchone()
+        return FolderState(*row) if row else None
+
+    def save_folder_state(self, user_id: str, source: str, folder: str, state: FolderState) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO fetch_state (user_id, source, folder, uidvalidity, highest_uid, updated_at) "
+                "VALUES (?,?,?,?,?,?)",
+                (user_id, source, folder, state.uidvalidity, state.highest_uid, _now()),
+            )
+
+    # message index -----------------------------------------------------------
+    def known_message_ids(self, user_id: str, message_ids: Iterable[str]) -> set[str]:
+        known: set[str] = set()
+        for chunk in _chunks(list(message_ids)):
+            rows = self.conn.execute(
+                f"SELECT message_id FROM message_index WHERE user_id = ? AND message_id IN ({_marks(len(chunk))})",
+                (user_id, *chunk),
+            )
+            known.update(r[0] for r in rows)
+        return known
+
+    def index_messages(
+        self, user_id: str, messages: Iterable[IndexedMessage], occurrences: Iterable[Occurrence]
+    ) -> None:
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO message_index "
+                "(user_id, message_id, thread_id, date, from_key, from_user, in_reply_to, tags_json) VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (user_id, m.message_id, m.thread_id, m.date, m.from_key, int(m.from_user), m.in_reply_to, json.dumps(m.tags))
+                    for m in messages
+                ],
+            )
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO occurrences (user_id, message_id, key, email, field, name) VALUES (?,?,?,?,?,?)",
+                [(user_id, o.message_id, o.key, o.email, o.field, o.name) for o in occurrences],
+            )
+
+    _INDEX_COLUMNS = "message_id, thread_id, date, from_key, from_user, in_reply_to, tags_json"
+
+    @staticmethod
+    def _indexed(row: tuple) -> IndexedMessage:
+        message_id, thread_id, date, from_key, from_user, in_reply_to, tags = row
+        return IndexedMessage(message_id, thread_id, date, from_key, bool(from_user), in_reply_to, json.loads(tags))
+
+    def lookup_threads(self, user_id: str, message_ids: Iterable[str]) -> dict[str, IndexedMessage]:
+        found: dict[str, IndexedMessage] = {}
+        for chunk in _chunks(list(set(message_ids))):
+            rows = self.conn.execute(
+                f"SELECT {self._INDEX_COLUMNS} FROM message_index WHERE user_id = ? AND message_id IN ({_marks(len(chunk))})",
+                (user_id, *chunk),
+            )
+            for row in rows:
+                found[row[0]] = self._indexed(row)
+        return found
+
+    def thread_sizes(self, user_id: str, thread_ids: Iterable[str]) -> dict[str, int]:
+        sizes: dict[str, int] = {}
+        for chunk in _chunks(list(set(thread_ids))):
+            rows = self.conn.execute(
+                f"SELECT thread_id, COUNT(*) FROM message_index WHERE user_id = ? AND thread_id IN ({_marks(len(chunk))}) "
+                "GROUP BY thread_id",
+                (user_id, *chunk),
+            )
+            sizes.update(rows)
+        return sizes
+
+    def history(self, user_id: str, keys: Iterable[str]) -> tuple[list[IndexedMessage], list[Occurrence]]:
+        message_ids: set[str] = set()
+        for chunk in _chunks(list(set(keys))):
+            rows = self.conn.execute(
+                f"SELECT DISTINCT message_id FROM occurrences WHERE user_id = ? AND key IN ({_marks(len(chunk))})",
+                (user_id, *chunk),
+            )
+            message_ids.update(r[0] for r in rows)
+        messages = list(self.lookup_threads(user_id, message_ids).values())
+        occurrences: list[Occurrence] = []
+        for chunk in _chunks(sorted(message_ids)):
+            rows = self.conn.execute(
+                "SELECT message_id, key, email, field, name FROM occurrences "
+                f"WHERE user_id = ? AND message_id IN ({_marks(len(chunk))})",
+                (user_id, *chunk),
+            )
+            occurrences.extend(Occurrence(*r) for r in rows)
+        return messages, occurrences
+
+    def latest_message_date(self, user_id: str) -> str | None:
+        row = self.conn.execute("SELECT MAX(date) FROM message_index WHERE user_id = ?", (user_id,)).fetchone()
+        return row[0] if row else None
+
+    # refined persons ---------------------------------------------------------
+    def upsert_persons(self, persons: Iterable[RefinedPerson]) -> None:
+        columns = ", ".join(_PERSON_COLUMNS) + ", updated_at"
+        now = _now()
+        with self.conn:
+            self.conn.executemany(
+                f"INSERT OR REPLACE INTO refined_persons ({columns}) VALUES ({_marks(len(_PERSON_COLUMNS) + 1)})",
+                [(*_person_row(p), now) for p in persons],
+            )
+
+    def persons(self, user_id: str) -> list[RefinedPerson]:
+        rows = self.conn.execute(
+            f"SELECT {', '.join(_PERSON_COLUMNS)} FROM refined_persons WHERE user_id = ? "
+            "ORDER BY temperature DESC, occurrence DESC, email",
+            (user_id,),
+        )
+        return [_person_from_row(r) for r in rows]
+
+    def person(self, user_id: str, email: str) -> RefinedPerson | None:
+        row = self.conn.execute(
+            f"SELECT {', '.join(_PERSON_COLUMNS)} FROM refined_persons WHERE user_id = ? AND email = ?", (user_id, email)
+        ).fetchone()
+        return _person_from_row(row) if row else None

@@ -1,0 +1,130 @@
+"""Pure batch functions of the stages, and an in-memory miner built from them.
+
+Every deployment mode calls these same functions; only the I/O around them
+(:mod:`leadminer.stages` over the storage interfaces) differs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+
+from .clean import AddressCleaner
+from .contracts import CleanedAddress, FailedMessage, MessageRecord, RawMessage, RefinedPerson, Signature, canonical_key
+from .extract import ExtractError, extract_message
+from .refine import index_messages, refine_persons
+from .signature import extract_signature
+from .tagging import tag_message
+
+DEFAULT_BODY_CAP = 16_384
+ALIAS_SHARE = 0.05  # a Delivered-To address on ≥5 % of messages is one of the user's own
+
+
+def extract_batch(
+    raws: Iterable[RawMessage], *, body_cap: int = DEFAULT_BODY_CAP
+) -> tuple[list[MessageRecord], list[FailedMessage]]:
+    """Extract and tag messages. Nothing is lost: a message is mined or failed with a reason."""
+    records: list[MessageRecord] = []
+    failures: list[FailedMessage] = []
+    for raw in raws:
+        try:
+            record = extract_message(raw, body_cap=body_cap)
+            record.tags = tag_message(record)
+        except ExtractError as exc:
+            failures.append(FailedMessage(raw.mining_id, raw.folder, raw.uid, str(exc)))
+        except Exception as exc:  # a parser bug must not stop the mining; record it
+            failures.append(
+                FailedMessage(raw.mining_id, raw.folder, raw.uid, f"internal error {type(exc).__name__}: {exc}")
+            )
+        else:
+            records.append(record)
+    return records, failures
+
+
+def clean_batch(emails: Iterable[str], cleaner: AddressCleaner) -> list[CleanedAddress]:
+    return [cleaner.clean(email) for email in emails]
+
+
+def latest_by_sender(records: Iterable[MessageRecord], latest: dict[str, MessageRecord] | None = None) -> dict[str, MessageRecord]:
+    """The newest message with a body of each sender (by canonical key)."""
+    latest = {} if latest is None else latest
+    for record in records:
+        sender = record.sender
+        if sender is None or not record.body:
+            continue
+        current = latest.get(sender.key)
+        if current is None or (record.date or "") >= (current.date or ""):
+            latest[sender.key] = record
+    return latest
+
+
+def signature_batch(records: Iterable[MessageRecord]) -> list[Signature]:
+    """Signatures of the senders' latest messages (attributed to the sender only)."""
+    out = []
+    for record in records:
+        sender = record.sender
+        if sender is None or not record.body:
+            continue
+        signature = extract_signature(
+            record.body, sender_email=sender.email, sender_name=sender.name, message_id=record.message_id
+        )
+        if signature is not None:
+            out.append(signature)
+    return out
+
+
+def infer_aliases(records: Iterable[MessageRecord]) -> set[str]:
+    """The user's own addresses revealed by Delivered-To / X-Original-To."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for record in records:
+        total += 1
+        counts.update(set(record.delivered_to))
+    if not counts:
+        return set()
+    top, _ = counts.most_common(1)[0]
+    return {top} | {a for a, n in counts.items() if n >= ALIAS_SHARE * total}
+
+
+def identity_keys(identities: Iterable[str]) -> set[str]:
+    return {canonical_key(i.strip().lower()) for i in identities if i and "@" in i}
+
+
+def mine_in_memory(
+    raws: Iterable[RawMessage],
+    identities: Iterable[str] = (),
+    *,
+    user_id: str = "local",
+    cleaner: AddressCleaner | None = None,
+    as_of: datetime | None = None,
+) -> list[RefinedPerson]:
+    """Run every stage over messages held in memory (no storage). Used under
+    Pyodide to prove the core and by tests as the reference result."""
+    records, _failures = extract_batch(raws)
+    seen: set[str] = set()
+    records = [r for r in records if not (r.message_id in seen or seen.add(r.message_id))]
+    keys = identity_keys(identities) | identity_keys(infer_aliases(records))
+    cleaner = cleaner or AddressCleaner(keys)
+    emails = sorted({p.email for r in records for p in r.points})
+    cleaned = {c.email: c for c in clean_batch(emails, cleaner)}
+    signatures = {s.email: s for s in signature_batch(latest_by_sender(records).values())}
+    indexed, occurrences = index_messages(records, keys, {})
+    by_id = {m.message_id: m for m in indexed}
+    sizes = Counter(m.thread_id for m in indexed)
+    dates = [m.date for m in indexed if m.date]
+    if as_of is None and dates:
+        as_of = datetime.fromisoformat(max(dates))
+    return refine_persons(
+        user_id,
+        {o.key for o in occurrences},
+        messages=indexed,
+        occurrences=occurrences,
+        parents=by_id,
+        thread_sizes=sizes,
+        identity_keys=keys,
+        cleaned=cleaned,
+        signatures=signatures,
+        previous={},
+        as_of=as_of,
+    )

@@ -1,0 +1,245 @@
+"""Refine: all points of contact of a user → one row per person.
+
+Two pure steps, so that every storage mode can run them:
+
+1. :func:`index_messages` turns extracted messages into content-free, permanent
+   facts (thread, sender, tags) and occurrences (who appeared where);
+2. :func:`refine_persons` recomputes the persons touched by a mining from their
+   whole indexed history. Counting from the history (instead of adding to
+   stored counters) is what makes re-mining idempotent and lets an
+   incremental mining merge exactly with earlier ones.
+
+Definitions (docs/scoring.md): occurrence = messages they appear in; sender =
+messages they sent; recipient = messages the user sent to them; conversations
+= threads with more than one message that they appear in; replied
+conversations = threads where the user replied to them or they replied to the
+user (from In-Reply-To, see :func:`_replied_threads`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from nameparser import HumanName
+
+from .contracts import (
+    RECIPIENT_FIELDS,
+    CleanedAddress,
+    Field,
+    MessageRecord,
+    RefinedPerson,
+    Signature,
+    Status,
+    Tag,
+    canonical_key,
+)
+from .scoring import Interactions, temperature
+from .storage import IndexedMessage, Occurrence
+from .tagging import person_tags
+
+_RECIPIENT_VALUES = frozenset(f.value for f in RECIPIENT_FIELDS)
+_MAX_ALTERNATES = 5
+
+
+def thread_of(record: MessageRecord, known: Mapping[str, IndexedMessage]) -> str:
+    """Thread id: the thread of the first known ancestor, else the root named by
+    References (its first id), else the parent named by In-Reply-To, else itself."""
+    candidates = [*record.references[:1], record.in_reply_to, *reversed(record.references[1:])]
+    for parent_id in candidates:
+        if parent_id and parent_id in known:
+            return known[parent_id].thread_id
+    for parent_id in candidates:
+        if parent_id:
+            return parent_id
+    return record.message_id
+
+
+def index_messages(
+    records: Iterable[MessageRecord], identity_keys: set[str], known: Mapping[str, IndexedMessage]
+) -> tuple[list[IndexedMessage], list[Occurrence]]:
+    """Permanent facts for new messages. ``known`` holds already indexed
+    ancestors (looked up by the caller from In-Reply-To / References)."""
+    threads = dict(known)
+    indexed: list[IndexedMessage] = []
+    occurrences: list[Occurrence] = []
+    for record in sorted(records, key=lambda r: (r.date or "", r.message_id)):
+        sender = record.sender
+        from_key = sender.key if sender else None
+        entry = IndexedMessage(
+            message_id=record.message_id,
+            thread_id=thread_of(record, threads),
+            date=record.date,
+            from_key=from_key,
+            from_user=from_key in identity_keys if from_key else False,
+            in_reply_to=record.in_reply_to,
+            tags=list(record.tags),
+        )
+        threads[record.message_id] = entry
+        indexed.append(entry)
+        seen: set[tuple[str, str]] = set()
+        for point in record.points:
+            key = point.key
+            if (key, point.field.value) in seen:
+                continue
+            seen.add((key, point.field.value))
+            occurrences.append(Occurrence(record.message_id, key, point.email, point.field.value, point.name))
+    return indexed, occurrences
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _best_name(own: Counter[str], others: Counter[str], key: str) -> tuple[str | None, list[str]]:
+    """Most frequent name from their own From header, else from how others address them."""
+    def usable(name: str | None) -> bool:
+        return bool(name) and "@" not in name and name.lower() != key.split("@")[0]
+
+    for counter in (own, others):
+        ranked = [n for n, _ in counter.most_common() if usable(n)]
+        if ranked:
+            rest = [n for n in dict.fromkeys([*ranked[1:], *(n for n in (own + others) if usable(n))]) if n != ranked[0]]
+            return ranked[0], rest[:_MAX_ALTERNATES]
+    return None, []
+
+
+def _split_name(name: str | None) -> tuple[str | None, str | None]:
+    if not name:
+        return None, None
+    parsed = HumanName(name)
+    return parsed.first or None, parsed.last or None
+
+
+def _replied_threads(
+    key: str,
+    messages: list[IndexedMessage],
+    recipients: Mapping[str, set[str]],
+    parents: Mapping[str, IndexedMessage],
+    identity_keys: set[str],
+) -> set[str]:
+    """Threads where the user replied to ``key`` or ``key`` replied to the user.
+
+    With the parent message indexed, its sender decides. When the parent was
+    never mined (another folder, older mail), a reply from the user to ``key``,
+    or a reply from ``key`` addressed to the user, counts.
+    """
+    replied: set[str] = set()
+    for m in messages:
+        if not m.in_reply_to:
+            continue
+        parent = parents.get(m.in_reply_to)
+        to = recipients.get(m.message_id, set())
+        if m.from_user and key in to:
+            if parent is None or parent.from_key == key:
+                replied.add(m.thread_id)
+        elif m.from_key == key:
+            if (parent is not None and parent.from_user) or (parent is None and to & identity_keys):
+                replied.add(m.thread_id)
+    return replied
+
+
+def refine_persons(
+    user_id: str,
+    keys: Iterable[str],
+    *,
+    messages: Iterable[IndexedMessage],
+    occurrences: Iterable[Occurrence],
+    parents: Mapping[str, IndexedMessage],
+    thread_sizes: Mapping[str, int],
+    identity_keys: set[str],
+    cleaned: Mapping[str, CleanedAddress],
+    signatures: Mapping[str, Signature],
+    previous: Mapping[str, RefinedPerson],
+    as_of: datetime | None,
+) -> list[RefinedPerson]:
+    """Recompute the persons ``keys`` from their whole indexed history."""
+    by_id = {m.message_id: m for m in messages}
+    by_key: dict[str, list[Occurrence]] = defaultdict(list)
+    recipients: dict[str, set[str]] = defaultdict(set)
+    for o in occurrences:
+        by_key[o.key].append(o)
+        if o.field in _RECIPIENT_VALUES:
+            recipients[o.message_id].add(o.key)
+    cleaned_by_key: dict[str, CleanedAddress] = {}
+    for email, verdict in cleaned.items():
+        cleaned_by_key.setdefault(canonical_key(email), verdict)
+    signature_by_key = {canonical_key(email): sig for email, sig in signatures.items()}
+
+    persons = []
+    for key in sorted(set(keys) - identity_keys):
+        occ = by_key.get(key)
+        if not occ:
+            continue
+        mine = [by_id[mid] for mid in sorted({o.message_id for o in occ}) if mid in by_id]
+        sent = [m for m in mine if m.from_key == key]
+        received = [m for m in mine if m.from_user and key in recipients.get(m.message_id, ())]
+        dates = sorted(d for d in (_parse_date(m.date) for m in mine) if d is not None)
+        conversations = {m.thread_id for m in mine if thread_sizes.get(m.thread_id, 1) > 1}
+        replied = _replied_threads(key, mine, recipients, parents, identity_keys)
+
+        own_names = Counter(o.name for o in occ if o.field == Field.FROM.value and o.name)
+        other_names = Counter(o.name for o in occ if o.field != Field.FROM.value and o.name)
+        prev = previous.get(key)
+        signature = signature_by_key.get(key)
+        name, alternates = _best_name(own_names, other_names, key)
+        if name is None and signature and signature.name:
+            name = signature.name
+        given, family = _split_name(name)
+
+        verdict = cleaned_by_key.get(key)
+        address_tags = list(verdict.tags) if verdict else [t for t in (prev.tags if prev else []) if t in _ADDRESS_TAGS]
+        if any(o.field == Field.LIST_POST.value for o in occ):
+            address_tags.append(Tag.GROUP.value)
+        sent_tags = [m.tags for m in sent]
+        wrote_personally = any(not (set(t) & _AUTOMATED) for t in sent_tags)
+        tags = person_tags(sent_tags, address_tags, wrote_personally=wrote_personally)
+
+        person = RefinedPerson(
+            user_id=user_id,
+            email=key,
+            name=name,
+            given_name=given,
+            family_name=family,
+            alternate_names=alternates,
+            alternate_emails=sorted({o.email for o in occ} - {key}),
+            occurrence=len(mine),
+            sender=len(sent),
+            recipient=len(received),
+            conversations=len(conversations),
+            replied_conversations=len(replied),
+            first_seen=dates[0].isoformat() if dates else None,
+            last_seen=dates[-1].isoformat() if dates else None,
+            tags=tags,
+            status=(verdict.status.value if verdict else prev.status if prev else Status.UNKNOWN.value),
+        )
+        person.temperature = temperature(
+            Interactions(len(sent) + len(received), len(replied), dates[0] if dates else None, dates[-1] if dates else None),
+            as_of,
+        )
+        _merge_signature(person, signature, prev)
+        persons.append(person)
+    return persons
+
+
+_AUTOMATED = frozenset({Tag.NEWSLETTER.value, Tag.TRANSACTIONAL.value, Tag.SOCIAL.value})
+_ADDRESS_TAGS = frozenset(
+    {Tag.ROLE.value, Tag.NO_REPLY.value, Tag.DISPOSABLE.value, Tag.PERSONAL.value, Tag.PROFESSIONAL.value}
+)
+_SIGNATURE_FIELDS = ("job_title", "organization", "telephone", "address", "url", "same_as")
+
+
+def _merge_signature(person: RefinedPerson, signature: Signature | None, previous: RefinedPerson | None) -> None:
+    """The newest signature wins field by field; fields it lacks keep earlier values."""
+    for name in _SIGNATURE_FIELDS:
+        new = getattr(signature, name, None) if signature else None
+        old = getattr(previous, name, None) if previous else None
+        value = new or old
+        if value:
+            setattr(person, name, list(value) if isinstance(value, list) else value)

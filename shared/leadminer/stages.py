@@ -1,0 +1,126 @@
+"""Stage handlers over the storage interfaces: what each queue consumer runs.
+
+A handler never knows the deployment mode; it receives a :class:`MiningContext`
+holding the mining's identity and the adapters. The embedded runner, the Redis
+runner and the Cloudflare Workers all call these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+
+from .clean import AddressCleaner
+from .contracts import MessageRecord, RawMessage
+from .pipeline import (
+    DEFAULT_BODY_CAP,
+    clean_batch,
+    extract_batch,
+    identity_keys,
+    infer_aliases,
+    latest_by_sender,
+    signature_batch,
+)
+from .refine import index_messages, refine_persons
+from .storage import MainStore, TempStore
+
+_REFINE_CHUNK = 1_000
+
+
+@dataclass(slots=True)
+class MiningContext:
+    mining_id: str
+    user_id: str
+    temp: TempStore
+    main: MainStore
+    identities: list[str] = field(default_factory=list)
+    body_cap: int = DEFAULT_BODY_CAP
+    _identity_keys: set[str] | None = None  # computed once the mining's messages are extracted
+
+
+@dataclass(slots=True)
+class ExtractResult:
+    extracted: int  # new messages stored for this mining
+    already_mined: int  # skipped: indexed by an earlier mining of this user
+    failed: int
+    contacts: int  # points of contact in the new messages
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def handle_extract(ctx: MiningContext, raws: list[RawMessage]) -> ExtractResult:
+    records, failures = extract_batch(raws, body_cap=ctx.body_cap)
+    known = ctx.main.known_message_ids(ctx.user_id, [r.message_id for r in records])
+    fresh = [r for r in records if r.message_id not in known]
+    added = ctx.temp.add_messages(ctx.mining_id, fresh)
+    ctx.temp.add_failures(ctx.mining_id, failures)
+    return ExtractResult(added, len(records) - len(fresh), len(failures), sum(len(r.points) for r in fresh))
+
+
+def mining_identity_keys(ctx: MiningContext) -> set[str]:
+    """Identities given by the user plus aliases revealed by Delivered-To (after extract)."""
+    if ctx._identity_keys is None:
+        aliases = infer_aliases(ctx.temp.iter_messages(ctx.mining_id))
+        ctx._identity_keys = identity_keys(ctx.identities) | identity_keys(aliases)
+    return ctx._identity_keys
+
+
+def handle_clean(ctx: MiningContext, cleaner: AddressCleaner | None = None) -> int:
+    cleaner = cleaner or AddressCleaner(mining_identity_keys(ctx))
+    emails = ctx.temp.distinct_emails(ctx.mining_id)
+    for chunk in _batched(emails, 1_000):
+        ctx.temp.save_cleaned(ctx.mining_id, clean_batch(chunk, cleaner))
+    return len(emails)
+
+
+def handle_signatures(ctx: MiningContext) -> int:
+    latest = latest_by_sender(ctx.temp.iter_messages(ctx.mining_id))
+    signatures = signature_batch(latest.values())
+    ctx.temp.save_signatures(ctx.mining_id, signatures)
+    return len(signatures)
+
+
+def _ancestor_ids(records: Iterable[MessageRecord]) -> set[str]:
+    ids: set[str] = set()
+    for r in records:
+        ids.update(r.references)
+        if r.in_reply_to:
+            ids.add(r.in_reply_to)
+    return ids
+
+
+def handle_refine(ctx: MiningContext) -> int:
+    """Index the mining's messages permanently, then recompute every touched person."""
+    keys = mining_identity_keys(ctx)
+    touched: set[str] = set()
+    for chunk in _batched(ctx.temp.iter_messages(ctx.mining_id), _REFINE_CHUNK):
+        known = ctx.main.lookup_threads(ctx.user_id, _ancestor_ids(chunk))
+        indexed, occurrences = index_messages(chunk, keys, known)
+        ctx.main.index_messages(ctx.user_id, indexed, occurrences)
+        touched.update(o.key for o in occurrences)
+    messages, occurrences = ctx.main.history(ctx.user_id, touched)
+    parents = ctx.main.lookup_threads(ctx.user_id, {m.in_reply_to for m in messages if m.in_reply_to})
+    sizes = ctx.main.thread_sizes(ctx.user_id, {m.thread_id for m in messages})
+    latest = ctx.main.latest_message_date(ctx.user_id)
+    previous = {p.email: p for p in (ctx.main.person(ctx.user_id, k) for k in touched) if p}
+    persons = refine_persons(
+        ctx.user_id,
+        touched,
+        messages=messages,
+        occurrences=occurrences,
+        parents=parents,
+        thread_sizes=sizes,
+        identity_keys=keys,
+        cleaned=ctx.temp.cleaned(ctx.mining_id),
+        signatures=ctx.temp.signatures(ctx.mining_id),
+        previous=previous,
+        as_of=datetime.fromisoformat(latest) if latest else None,
+    )
+    ctx.main.upsert_persons(persons)
+    return len(persons)

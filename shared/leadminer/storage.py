@@ -1,0 +1,127 @@
+"""Storage interfaces the stages talk to. Each deployment mode is an adapter.
+
+Two kinds of data, kept apart:
+
+* **temporary mining data** (messages, points of contact, cleaned addresses,
+  signatures of one mining) — SQLite/D1 or a temp Postgres database, dropped
+  when the mining ends;
+* **permanent data** (minings, fetch state, the per-user message index and
+  refined persons) — SQLite in embedded mode, Postgres/Supabase otherwise.
+
+Adapters live in :mod:`leadminer.adapters`; every adapter passes the contract
+tests in ``tests/test_storage_contract.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from .contracts import CleanedAddress, FailedMessage, MessageRecord, RefinedPerson, Signature
+
+
+@dataclass(slots=True, frozen=True)
+class FolderState:
+    """Where the last mining of one folder stopped (IMAP UIDVALIDITY + highest UID)."""
+
+    uidvalidity: int
+    highest_uid: int
+
+
+class FetchStateStore(Protocol):
+    """Remembers per source and folder what was already read, so the next
+    mining of the same account only reads new mail."""
+
+    def get_folder_state(self, user_id: str, source: str, folder: str) -> FolderState | None: ...
+
+    def save_folder_state(self, user_id: str, source: str, folder: str, state: FolderState) -> None: ...
+
+
+@dataclass(slots=True)
+class IndexedMessage:
+    """Permanent, content-free facts about one mined message (per user).
+
+    It is what makes re-mining idempotent (keyed by user + Message-ID) and lets
+    an incremental mining thread new replies onto old messages.
+    """
+
+    message_id: str
+    thread_id: str
+    date: str | None
+    from_key: str | None
+    from_user: bool
+    in_reply_to: str | None
+    tags: list[str]
+
+
+@dataclass(slots=True)
+class Occurrence:
+    """Permanent: person ``key`` appeared in ``field`` of ``message_id``."""
+
+    message_id: str
+    key: str
+    email: str
+    field: str
+    name: str | None
+
+
+class TempStore(Protocol):
+    """Temporary tables of one mining."""
+
+    def add_messages(self, mining_id: str, records: Iterable[MessageRecord]) -> int:
+        """Insert extracted messages (and their points of contact); duplicates of a
+        Message-ID within the mining are ignored. Returns how many were new."""
+        ...
+
+    def add_failures(self, mining_id: str, failures: Iterable[FailedMessage]) -> None: ...
+
+    def iter_messages(self, mining_id: str) -> Iterator[MessageRecord]: ...
+
+    def distinct_emails(self, mining_id: str) -> list[str]: ...
+
+    def save_cleaned(self, mining_id: str, cleaned: Iterable[CleanedAddress]) -> None: ...
+
+    def cleaned(self, mining_id: str) -> dict[str, CleanedAddress]: ...
+
+    def save_signatures(self, mining_id: str, signatures: Iterable[Signature]) -> None: ...
+
+    def signatures(self, mining_id: str) -> dict[str, Signature]: ...
+
+    def failures(self, mining_id: str) -> list[FailedMessage]: ...
+
+    def drop_mining(self, mining_id: str) -> None:
+        """Delete every temporary row of a mining (end of mining or cleanup)."""
+        ...
+
+
+class MainStore(FetchStateStore, Protocol):
+    """Permanent tables (same schema as the Supabase/Postgres main database)."""
+
+    def start_mining(self, mining_id: str, user_id: str, source: str) -> None: ...
+
+    def finish_mining(self, mining_id: str, status: str, stats: dict) -> None: ...
+
+    def known_message_ids(self, user_id: str, message_ids: Iterable[str]) -> set[str]: ...
+
+    def index_messages(self, user_id: str, messages: Iterable[IndexedMessage], occurrences: Iterable[Occurrence]) -> None: ...
+
+    def lookup_threads(self, user_id: str, message_ids: Iterable[str]) -> dict[str, IndexedMessage]: ...
+
+    def thread_sizes(self, user_id: str, thread_ids: Iterable[str]) -> dict[str, int]:
+        """How many indexed messages each thread has."""
+        ...
+
+    def history(self, user_id: str, keys: Iterable[str]) -> tuple[list[IndexedMessage], list[Occurrence]]:
+        """Every indexed message in which one of ``keys`` appears, and all their occurrences."""
+        ...
+
+    def latest_message_date(self, user_id: str) -> str | None:
+        """Date of the newest indexed message: the reference for recency scores."""
+        ...
+
+    def upsert_persons(self, persons: Iterable[RefinedPerson]) -> None: ...
+
+    def persons(self, user_id: str) -> list[RefinedPerson]: ...
+
+    def person(self, user_id: str, email: str) -> RefinedPerson | None: ...

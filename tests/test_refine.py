@@ -1,0 +1,175 @@
+"""Refine: threading, reply detection, counts, names, idempotency and incremental merge."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+import pytest
+
+from leadminer.adapters.sqlite import SqliteMainStore, SqliteTempStore, connect
+from leadminer.contracts import Field, MessageRecord, PointOfContact, Signature
+from leadminer.refine import index_messages, refine_persons
+from leadminer.scoring import Interactions, temperature
+from leadminer.stages import MiningContext, handle_refine
+
+ME = "me@corp.example"
+
+
+def msg(mid, sender, to, *, date, reply_to=None, refs=(), names=None, tags=(), cc=()):
+    names = names or {}
+    points = [PointOfContact(mid, Field.FROM, sender, names.get(sender))]
+    points += [PointOfContact(mid, Field.TO, a, names.get(a)) for a in to]
+    points += [PointOfContact(mid, Field.CC, a, names.get(a)) for a in cc]
+    return MessageRecord(
+        mining_id="m",
+        message_id=mid,
+        folder="INBOX",
+        uid=mid,
+        date=f"2024-{date}T10:00:00+00:00",
+        subject="s",
+        in_reply_to=reply_to,
+        references=list(refs),
+        points=points,
+        tags=list(tags),
+    )
+
+
+THREAD = [
+    msg("a1", "bob@corp.example", [ME], date="01-10", names={"bob@corp.example": "Bob Stone"}),
+    msg("a2", ME, ["bob@corp.example"], date="01-11", reply_to="a1", refs=["a1"]),
+    msg("a3", "bob@corp.example", [ME], date="01-12", reply_to="a2", refs=["a1", "a2"], names={"bob@corp.example": "Bob"}),
+    msg("b1", "news@letters.example", [ME], date="02-01", tags=["newsletter"]),
+    msg("b2", "news@letters.example", [ME], date="03-01", tags=["newsletter"]),
+    msg("c1", ME, ["carol+work@home.example"], date="03-05", cc=["bob@corp.example"]),
+    msg("d1", "bob@corp.example", ["list@lists.example"], date="03-06", names={"bob@corp.example": "Bob Stone"}),
+]
+
+
+def refine_all(records, keys={ME}):
+    indexed, occ = index_messages(records, keys, {})
+    by_id = {m.message_id: m for m in indexed}
+    return {
+        p.email: p
+        for p in refine_persons(
+            "u",
+            {o.key for o in occ},
+            messages=indexed,
+            occurrences=occ,
+            parents=by_id,
+            thread_sizes=Counter(m.thread_id for m in indexed),
+            identity_keys=keys,
+            cleaned={},
+            signatures={},
+            previous={},
+            as_of=datetime.fromisoformat("2024-03-06T10:00:00+00:00"),
+        )
+    }
+
+
+def test_threads_follow_references_and_in_reply_to():
+    indexed, _ = index_messages(THREAD, {ME}, {})
+    threads = {m.message_id: m.thread_id for m in indexed}
+    assert threads["a1"] == threads["a2"] == threads["a3"] == "a1"
+    assert threads["b1"] != threads["b2"]
+
+
+def test_thread_found_through_known_parent_when_references_missing():
+    indexed, _ = index_messages(THREAD[:1], {ME}, {})
+    reply = msg("x", ME, ["bob@corp.example"], date="01-20", reply_to="a1")
+    later, _ = index_messages([reply], {ME}, {"a1": indexed[0]})
+    assert later[0].thread_id == "a1"
+
+
+def test_counts_and_replies():
+    persons = refine_all(THREAD)
+    assert ME not in persons
+    bob = persons["bob@corp.example"]
+    assert (bob.occurrence, bob.sender, bob.recipient) == (5, 3, 2)
+    assert bob.conversations == 1  # the a-thread; c1 and d1 are single messages
+    assert bob.replied_conversations == 1
+    assert bob.name == "Bob Stone"  # most frequent in his own From header
+    assert (bob.given_name, bob.family_name) == ("Bob", "Stone")
+    assert bob.first_seen.startswith("2024-01-10") and bob.last_seen.startswith("2024-03-06")
+    news = persons["news@letters.example"]
+    assert news.replied_conversations == 0 and "newsletter" in news.tags
+    assert news.temperature < bob.temperature
+
+
+def test_plus_tag_addresses_merge_into_one_person():
+    persons = refine_all(THREAD)
+    carol = persons["carol@home.example"]
+    assert carol.alternate_emails == ["carol+work@home.example"]
+    assert carol.recipient == 1
+
+
+def test_person_is_newsletter_only_when_all_their_messages_are():
+    records = [*THREAD, msg("e1", "bob@corp.example", [ME], date="03-06", tags=["transactional"])]
+    bob = refine_all(records)["bob@corp.example"]
+    assert "transactional" not in bob.tags and "newsletter" not in bob.tags
+
+
+def test_signature_fields_merge_and_keep_earlier_values():
+    indexed, occ = index_messages(THREAD, {ME}, {})
+    common = dict(
+        messages=indexed, occurrences=occ, parents={m.message_id: m for m in indexed},
+        thread_sizes=Counter(m.thread_id for m in indexed), identity_keys={ME}, cleaned={}, as_of=None,
+    )  # fmt: skip
+    first = refine_persons(
+        "u", ["bob@corp.example"], signatures={"bob@corp.example": Signature("bob@corp.example", "a3", job_title="CTO", telephone=["+33142685300"])},
+        previous={}, **common,
+    )[0]  # fmt: skip
+    second = refine_persons(
+        "u", ["bob@corp.example"], signatures={"bob@corp.example": Signature("bob@corp.example", "d1", organization="Corp")},
+        previous={"bob@corp.example": first}, **common,
+    )[0]  # fmt: skip
+    assert (second.job_title, second.organization, second.telephone) == ("CTO", "Corp", ["+33142685300"])
+
+
+def test_temperature_weights():
+    now = datetime.fromisoformat("2024-06-01T00:00:00+00:00")
+    cold = temperature(Interactions(1, 0, now, now), now)
+    warm = temperature(Interactions(50, 5, datetime.fromisoformat("2023-06-01T00:00:00+00:00"), now), now)
+    assert warm == 100
+    assert cold == round(100 * (0.25 * (0.693147 / 3.931826) + 0.10))
+    assert temperature(Interactions(0, 0, None, None), now) == 0
+
+
+@pytest.fixture
+def stores(tmp_path):
+    main_conn, temp_conn = connect(tmp_path / "main.db"), connect(tmp_path / "temp.db")
+    yield SqliteMainStore(main_conn), SqliteTempStore(temp_conn)
+    main_conn.close()
+    temp_conn.close()
+
+
+def _mine(stores, mining_id, records):
+    main, temp = stores
+    ctx = MiningContext(mining_id, "u", temp, main, [ME])
+    fresh = [r for r in records if r.message_id not in main.known_message_ids("u", [r.message_id])]
+    temp.add_messages(mining_id, fresh)
+    handle_refine(ctx)
+    temp.drop_mining(mining_id)
+    return {p.email: p for p in main.persons("u")}
+
+
+def test_remining_is_idempotent_and_incremental_merge_is_exact(stores):
+    once = _mine(stores, "m1", THREAD[:4])
+    again = _mine(stores, "m2", THREAD[:4])
+    assert once == again
+    merged = _mine(stores, "m3", THREAD)  # old mail again + new mail
+
+    def facts(persons):
+        return {
+            k: (p.occurrence, p.sender, p.recipient, p.conversations, p.replied_conversations, p.first_seen, p.last_seen, p.temperature)
+            for k, p in persons.items()
+        }
+
+    assert facts(merged) == facts(refine_all(THREAD))
+
+
+def test_reply_to_a_message_mined_earlier_is_threaded(stores):
+    _mine(stores, "m1", THREAD[:1])
+    persons = _mine(stores, "m2", THREAD[1:2])
+    assert persons["bob@corp.example"].replied_conversations == 1
+    assert persons["bob@corp.example"].conversations == 1
