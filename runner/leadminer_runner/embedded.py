@@ -42,8 +42,9 @@ class MessageSource(Protocol):
 
     def count(self) -> int | None: ...
 
-    def iter_messages(self, mining_id: str, state_store: "DeferredStateStore") -> Iterator[RawMessage]:
-        """Yield raw messages; sources with incremental state (IMAP) record it in ``state_store``."""
+    def iter_messages(self, mining_id: str, state_store: DeferredStateStore) -> Iterator[RawMessage | FailedMessage]:
+        """Yield raw messages (or failures with a reason); sources with incremental
+        state (IMAP) record it in ``state_store``."""
         ...
 
 
@@ -191,9 +192,13 @@ def _run(
         state.contacts += result.contacts
 
     batch: list[RawMessage] = []
-    for raw in source.iter_messages(ctx.mining_id, state_store):
-        batch.append(raw)
+    for item in source.iter_messages(ctx.mining_id, state_store):
         state.fetched += 1
+        if isinstance(item, FailedMessage):  # unreadable file or member: recorded, never dropped
+            ctx.temp.add_failures(ctx.mining_id, [item])
+            state.failed += 1
+            continue
+        batch.append(item)
         if len(batch) >= batch_size:
             extract_q.send(batch)
             batch = []

@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS refined_persons (
     job_title             TEXT,
     organization          TEXT,
     telephone_json        TEXT NOT NULL DEFAULT '[]',
+    fax_json              TEXT NOT NULL DEFAULT '[]',
     address               TEXT,
     url                   TEXT,
     same_as_json          TEXT NOT NULL DEFAULT '[]',

@@ -198,6 +198,7 @@ class RefinedPerson:
     job_title: str | None = None
     organization: str | None = None
     telephone: list[str] = field(default_factory=list)
+    fax: list[str] = field(default_factory=list)
     address: str | None = None
     url: str | None = None
     same_as: list[str] = field(default_factory=list)

@@ -117,7 +117,7 @@ def person_record(person: RefinedPerson) -> dict[str, Any]:
         value = getattr(person, key)
         record[key] = list(value) if isinstance(value, (list, tuple)) else value
     for key in _SIGNATURE_KEYS:
-        value = getattr(person, key, None)  # ``fax`` only if the contract has it
+        value = getattr(person, key, None)
         if value:
             record[key] = list(value) if isinstance(value, (list, tuple)) else value
     return record
@@ -155,7 +155,7 @@ def phone_kind(number: str) -> str:
 
 def _phones(person: RefinedPerson) -> tuple[list[str], list[str], list[str]]:
     """(work/voice numbers, mobile numbers, fax numbers), order kept, deduplicated."""
-    fax = list(dict.fromkeys(getattr(person, "fax", None) or []))
+    fax = list(dict.fromkeys(person.fax))
     voice: list[str] = []
     mobile: list[str] = []
     for number in dict.fromkeys(person.telephone):

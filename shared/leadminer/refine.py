@@ -232,7 +232,7 @@ _AUTOMATED = frozenset({Tag.NEWSLETTER.value, Tag.TRANSACTIONAL.value, Tag.SOCIA
 _ADDRESS_TAGS = frozenset(
     {Tag.ROLE.value, Tag.NO_REPLY.value, Tag.DISPOSABLE.value, Tag.PERSONAL.value, Tag.PROFESSIONAL.value}
 )
-_SIGNATURE_FIELDS = ("job_title", "organization", "telephone", "address", "url", "same_as")
+_SIGNATURE_FIELDS = ("job_title", "organization", "telephone", "fax", "address", "url", "same_as")
 
 
 def _merge_signature(person: RefinedPerson, signature: Signature | None, previous: RefinedPerson | None) -> None:

@@ -148,7 +148,7 @@ class SqliteTempStore:
 _PERSON_COLUMNS = (
     "user_id", "email", "name", "given_name", "family_name", "alternate_names_json", "alternate_emails_json",
     "occurrence", "sender", "recipient", "conversations", "replied_conversations", "first_seen", "last_seen",
-    "tags_json", "status", "temperature", "job_title", "organization", "telephone_json", "address", "url",
+    "tags_json", "status", "temperature", "job_title", "organization", "telephone_json", "fax_json", "address", "url",
     "same_as_json",
 )  # fmt: skip
 
