@@ -66,6 +66,7 @@ def _print_summary(summary: MiningSummary) -> None:
         ("messages read", f"{summary.fetched}"),
         ("messages mined", f"{summary.extracted}"),
         ("already mined before", f"{summary.already_mined}"),
+        ("duplicate Message-IDs", f"{summary.duplicates}"),
         ("failed (with reason)", f"{summary.failed}"),
         ("contacts refined", f"{summary.persons}"),
         ("signatures found", f"{summary.signatures}"),

@@ -54,6 +54,7 @@ class Progress:
     fetched: int = 0
     extracted: int = 0
     already_mined: int = 0
+    duplicates: int = 0
     failed: int = 0
     contacts: int = 0
     total: int | None = None
@@ -82,6 +83,7 @@ class MiningSummary:
     fetched: int
     extracted: int
     already_mined: int
+    duplicates: int  # same Message-ID seen again in this mining (another folder, a copy)
     failed: int
     persons: int
     signatures: int
@@ -143,10 +145,11 @@ def mine(
         mining_id = uuid.uuid4().hex
         ctx = MiningContext(mining_id, user_id, temp, main, list(identities))
         main.start_mining(mining_id, user_id, source.label)
-        state = Progress("fetch", total=source.count())
+        state = Progress("fetch")
         notify = progress or (lambda _p: None)
         state_store = DeferredStateStore(main)
         try:
+            state.total = source.count()
             summary = _run(ctx, source, state_store, state, notify, batch_size, cleaner)
         except BaseException:
             main.finish_mining(mining_id, "failed", {"fetched": state.fetched})
@@ -188,6 +191,7 @@ def _run(
         result = handle_extract(ctx, raws)
         state.extracted += result.extracted
         state.already_mined += result.already_mined
+        state.duplicates += result.duplicates
         state.failed += result.failed
         state.contacts += result.contacts
 
@@ -234,6 +238,7 @@ def _run(
         fetched=state.fetched,
         extracted=state.extracted,
         already_mined=state.already_mined,
+        duplicates=state.duplicates,
         failed=state.failed,
         persons=counts["refine"],
         signatures=counts["signature"],

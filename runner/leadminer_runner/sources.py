@@ -6,12 +6,13 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from leadminer.contracts import RawMessage
+from leadminer.contracts import FailedMessage, RawMessage
 from leadminer.pipeline import DEFAULT_BODY_CAP
 from leadminer.sources import SourceError, open_source
 from leadminer.storage import FetchStateStore
 
 PASSWORD_VARIABLE = "IMAP_PASSWORD"
+OAUTH2_VARIABLE = "IMAP_OAUTH2_TOKEN"
 
 
 class SourceSpecError(Exception):
@@ -32,35 +33,43 @@ class FileMessageSource:
     def count(self) -> int | None:
         return self._source.count()
 
-    def iter_messages(self, mining_id: str, state_store: FetchStateStore) -> Iterator[RawMessage]:
+    def iter_messages(self, mining_id: str, state_store: FetchStateStore | None) -> Iterator[RawMessage | FailedMessage]:
         return self._source.iter_messages(mining_id, body_cap=self.body_cap)
 
 
 class ImapMessageSource:
     """An IMAP account; remembers UIDVALIDITY + highest UID per folder through the state store."""
 
-    def __init__(self, url: str, password: str, user_id: str):
+    def __init__(self, url: str, user_id: str, *, password: str | None = None, oauth2_token: str | None = None):
         from leadminer_fetcher.imap import ImapSource, parse_imap_url
 
         try:
             parsed = parse_imap_url(url)
         except ValueError as exc:
             raise SourceSpecError(str(exc)) from None
-        self._imap = ImapSource.from_url(parsed, password)
-        self.label = parsed.label  # imap://user@host:port[/folder] — no secret
+        self._imap = ImapSource.from_url(parsed, password, oauth2_token=oauth2_token)
+        self.label = parsed.label  # imap[s]://user@host:port[/folder] — never a secret
         self.user = parsed.user
         self.user_id = user_id
 
-    def count(self) -> int | None:
-        return self._imap.count()
-
-    def iter_messages(self, mining_id: str, state_store: FetchStateStore) -> Iterator[RawMessage]:
+    def _guard(self, call):
         from leadminer_fetcher.imap import ImapError
 
         try:
-            yield from self._imap.iter_messages(mining_id, state_store, self.user_id, self.label)
+            return call()
         except ImapError as exc:
             raise SourceSpecError(str(exc)) from None
+
+    def count(self) -> int | None:
+        return self._guard(self._imap.count)
+
+    def iter_messages(self, mining_id: str, state_store: FetchStateStore) -> Iterator[RawMessage | FailedMessage]:
+        messages = self._imap.iter_messages(mining_id, state_store, self.user_id, self.label)
+        while True:
+            item = self._guard(lambda: next(messages, None))
+            if item is None:
+                return
+            yield item
 
 
 def open_message_source(
@@ -68,8 +77,9 @@ def open_message_source(
 ) -> tuple[FileMessageSource | ImapMessageSource, list[str]]:
     """Open SOURCE; returns the source and the identities it implies (the IMAP login)."""
     if spec.startswith(("imap://", "imaps://")):
-        password = os.environ.get(PASSWORD_VARIABLE) or password_prompt("IMAP password: ")
-        source = ImapMessageSource(spec, password, user_id)
+        token = os.environ.get(OAUTH2_VARIABLE)
+        password = None if token else os.environ.get(PASSWORD_VARIABLE) or password_prompt("IMAP password: ")
+        source = ImapMessageSource(spec, user_id, password=password, oauth2_token=token)
         implied = [source.user] if "@" in source.user else []
         return source, implied
     return FileMessageSource(spec), []

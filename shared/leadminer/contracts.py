@@ -195,6 +195,11 @@ class RefinedPerson:
     tags: list[str] = field(default_factory=list)
     status: str = Status.UNKNOWN.value
     temperature: int = 0
+    # what the temperature is computed from (docs/scoring.md); kept so that a
+    # later mining can rescore persons it did not touch without their history
+    direct_messages: int = 0
+    direct_first: str | None = None
+    direct_last: str | None = None
     job_title: str | None = None
     organization: str | None = None
     telephone: list[str] = field(default_factory=list)

@@ -11,7 +11,18 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from .clean import AddressCleaner
-from .contracts import CleanedAddress, FailedMessage, MessageRecord, RawMessage, RefinedPerson, Signature, canonical_key
+from .contracts import (
+    RECIPIENT_FIELDS,
+    CleanedAddress,
+    FailedMessage,
+    Field,
+    MessageRecord,
+    PointOfContact,
+    RawMessage,
+    RefinedPerson,
+    Signature,
+    canonical_key,
+)
 from .extract import ExtractError, extract_message
 from .refine import index_messages, refine_persons
 from .signature import extract_signature
@@ -19,6 +30,26 @@ from .tagging import tag_message
 
 DEFAULT_BODY_CAP = 16_384
 ALIAS_SHARE = 0.05  # a Delivered-To address on ≥5 % of messages is one of the user's own
+
+
+def list_addresses(record: MessageRecord) -> list[PointOfContact]:
+    """Points for the list's own address when only List-Id names it.
+
+    RFC 2919: a List-Id is ``<label.domain>``; mailman, vger, Google Groups …
+    use ``label@domain`` as the posting address. A recipient whose address
+    reads as the List-Id is the list (a group), not a person.
+    """
+    list_id = record.headers.get("list-id", "")
+    start, end = list_id.rfind("<"), list_id.rfind(">")
+    identifier = (list_id[start + 1 : end] if 0 <= start < end else list_id).strip().lower()
+    if not identifier:
+        return []
+    posting = {p.email for p in record.points if p.field is Field.LIST_POST}
+    return [
+        PointOfContact(record.message_id, Field.LIST_POST, p.email, None)
+        for p in record.points
+        if p.field in RECIPIENT_FIELDS and p.email not in posting and p.email.replace("@", ".", 1) == identifier
+    ]
 
 
 def extract_batch(
@@ -30,6 +61,7 @@ def extract_batch(
     for raw in raws:
         try:
             record = extract_message(raw, body_cap=body_cap)
+            record.points.extend(list_addresses(record))
             record.tags = tag_message(record)
         except ExtractError as exc:
             failures.append(FailedMessage(raw.mining_id, raw.folder, raw.uid, str(exc)))
@@ -46,31 +78,55 @@ def clean_batch(emails: Iterable[str], cleaner: AddressCleaner) -> list[CleanedA
     return [cleaner.clean(email) for email in emails]
 
 
-def latest_by_sender(records: Iterable[MessageRecord], latest: dict[str, MessageRecord] | None = None) -> dict[str, MessageRecord]:
-    """The newest message with a body of each sender (by canonical key)."""
-    latest = {} if latest is None else latest
+SIGNATURE_MESSAGES_PER_SENDER = 3  # newest messages with a body tried per sender
+
+
+def recent_by_sender(
+    records: Iterable[MessageRecord], per_sender: int = SIGNATURE_MESSAGES_PER_SENDER
+) -> dict[str, list[MessageRecord]]:
+    """Each sender's newest messages that have a body (newest first), by canonical key."""
+    recent: dict[str, list[MessageRecord]] = {}
     for record in records:
         sender = record.sender
         if sender is None or not record.body:
             continue
-        current = latest.get(sender.key)
-        if current is None or (record.date or "") >= (current.date or ""):
-            latest[sender.key] = record
-    return latest
+        kept = recent.setdefault(sender.key, [])
+        kept.append(record)
+        kept.sort(key=lambda r: (r.date or "", r.message_id), reverse=True)
+        del kept[per_sender:]
+    return recent
 
 
-def signature_batch(records: Iterable[MessageRecord]) -> list[Signature]:
-    """Signatures of the senders' latest messages (attributed to the sender only)."""
+_MERGED_FIELDS = ("name", "job_title", "organization", "telephone", "fax", "address", "url", "same_as", "emails")
+
+
+def merge_signatures(newest_first: list[Signature]) -> Signature:
+    """One signature per sender: field by field, the newest message that has the field wins."""
+    merged = Signature(newest_first[0].email, newest_first[0].message_id, lines=newest_first[0].lines)
+    for name in _MERGED_FIELDS:
+        for signature in newest_first:
+            value = getattr(signature, name)
+            if value:
+                setattr(merged, name, value)
+                break
+    return merged
+
+
+def signature_batch(recent: Iterable[list[MessageRecord]]) -> list[Signature]:
+    """One merged signature per sender from their newest messages; a block is
+    kept only when it is attributed to that message's sender."""
     out = []
-    for record in records:
-        sender = record.sender
-        if sender is None or not record.body:
-            continue
-        signature = extract_signature(
-            record.body, sender_email=sender.email, sender_name=sender.name, message_id=record.message_id
-        )
-        if signature is not None:
-            out.append(signature)
+    for records in recent:
+        found = []
+        for record in records:
+            sender = record.sender
+            signature = extract_signature(
+                record.body, sender_email=sender.email, sender_name=sender.name, message_id=record.message_id
+            )
+            if signature is not None:
+                found.append(signature)
+        if found:
+            out.append(merge_signatures(found))
     return out
 
 
@@ -108,7 +164,7 @@ def mine_in_memory(
     cleaner = cleaner or AddressCleaner(keys)
     emails = sorted({p.email for r in records for p in r.points})
     cleaned = {c.email: c for c in clean_batch(emails, cleaner)}
-    signatures = {s.email: s for s in signature_batch(latest_by_sender(records).values())}
+    signatures = {s.email: s for s in signature_batch(recent_by_sender(records).values())}
     indexed, occurrences = index_messages(records, keys, {})
     by_id = {m.message_id: m for m in indexed}
     sizes = Counter(m.thread_id for m in indexed)

@@ -18,7 +18,7 @@ user (from In-Reply-To, see :func:`_replied_threads`).
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
@@ -97,17 +97,26 @@ def _parse_date(value: str | None) -> datetime | None:
         return None
 
 
-def _best_name(own: Counter[str], others: Counter[str], key: str) -> tuple[str | None, list[str]]:
-    """Most frequent name from their own From header, else from how others address them."""
-    def usable(name: str | None) -> bool:
-        return bool(name) and "@" not in name and name.lower() != key.split("@")[0]
+def _best_name(uses: list[tuple[str, str, bool]], key: str) -> tuple[str | None, list[str]]:
+    """Most frequent name from their own From header, else from how others
+    address them; ties go to the most recently used, then alphabetical order
+    (so the result does not depend on storage order). ``uses``: (name, date, own)."""
+    local = key.split("@")[0]
+    stats: dict[tuple[bool, str], list] = {}
+    for name, date, own in uses:
+        if not name or "@" in name or name.lower() == local:
+            continue
+        entry = stats.setdefault((own, name), [0, ""])
+        entry[0] += 1
+        entry[1] = max(entry[1], date)
+    ranked = sorted(stats.items(), key=lambda item: (not item[0][0], -item[1][0], _negated(item[1][1]), item[0][1]))
+    names = list(dict.fromkeys(name for (_own, name), _ in ranked))
+    return (names[0], names[1 : 1 + _MAX_ALTERNATES]) if names else (None, [])
 
-    for counter in (own, others):
-        ranked = [n for n, _ in counter.most_common() if usable(n)]
-        if ranked:
-            rest = [n for n in dict.fromkeys([*ranked[1:], *(n for n in (own + others) if usable(n))]) if n != ranked[0]]
-            return ranked[0], rest[:_MAX_ALTERNATES]
-    return None, []
+
+def _negated(text: str) -> tuple[int, ...]:
+    """Sort key that orders strings (ISO dates) descending."""
+    return tuple(-ord(c) for c in text)
 
 
 def _split_name(name: str | None) -> tuple[str | None, str | None]:
@@ -184,11 +193,10 @@ def refine_persons(
         conversations = {m.thread_id for m in mine if thread_sizes.get(m.thread_id, 1) > 1}
         replied = _replied_threads(key, mine, recipients, parents, identity_keys)
 
-        own_names = Counter(o.name for o in occ if o.field == Field.FROM.value and o.name)
-        other_names = Counter(o.name for o in occ if o.field != Field.FROM.value and o.name)
+        uses = [(o.name, by_id[o.message_id].date or "", o.field == Field.FROM.value) for o in occ if o.message_id in by_id]
         prev = previous.get(key)
         signature = signature_by_key.get(key)
-        name, alternates = _best_name(own_names, other_names, key)
+        name, alternates = _best_name(uses, key)
         if name is None and signature and signature.name:
             name = signature.name
         given, family = _split_name(name)
@@ -219,13 +227,24 @@ def refine_persons(
             tags=tags,
             status=(verdict.status.value if verdict else prev.status if prev else Status.UNKNOWN.value),
         )
-        person.temperature = temperature(
-            Interactions(len(sent) + len(received), len(replied), dates[0] if dates else None, dates[-1] if dates else None),
-            as_of,
-        )
+        direct = _interactions(sent, received, replied)
+        person.direct_messages = direct.direct_messages
+        person.direct_first = direct.first_seen.isoformat() if direct.first_seen else None
+        person.direct_last = direct.last_seen.isoformat() if direct.last_seen else None
+        person.temperature = temperature(direct, as_of)
         _merge_signature(person, signature, prev)
         persons.append(person)
     return persons
+
+
+def _interactions(
+    sent: list[IndexedMessage], received: list[IndexedMessage], replied: set[str]
+) -> Interactions:
+    """What the temperature is computed from: only mail written by a person
+    counts — newsletters and notifications are not a relationship."""
+    human = [m for m in sent if not set(m.tags) & _AUTOMATED] + received
+    dates = sorted(d for d in (_parse_date(m.date) for m in human) if d is not None)
+    return Interactions(len(human), len(replied), dates[0] if dates else None, dates[-1] if dates else None)
 
 
 _AUTOMATED = frozenset({Tag.NEWSLETTER.value, Tag.TRANSACTIONAL.value, Tag.SOCIAL.value})

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
+from .contracts import RefinedPerson
+
 VOLUME_WEIGHT = 0.25
 REPLIES_WEIGHT = 0.40
 RECENCY_WEIGHT = 0.10
@@ -39,3 +41,15 @@ def temperature(i: Interactions, as_of: datetime | None) -> int:
         age = min(1.0, span_days / AGE_FULL_DAYS)
     score = VOLUME_WEIGHT * volume + REPLIES_WEIGHT * replies + RECENCY_WEIGHT * recency + AGE_WEIGHT * age
     return round(100 * score)
+
+
+def person_temperature(person: RefinedPerson, as_of: datetime | None) -> int:
+    """Temperature of a refined person from its stored interaction facts."""
+
+    def parse(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    facts = Interactions(
+        person.direct_messages, person.replied_conversations, parse(person.direct_first), parse(person.direct_last)
+    )
+    return temperature(facts, as_of)

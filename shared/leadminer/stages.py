@@ -20,10 +20,11 @@ from .pipeline import (
     extract_batch,
     identity_keys,
     infer_aliases,
-    latest_by_sender,
+    recent_by_sender,
     signature_batch,
 )
 from .refine import index_messages, refine_persons
+from .scoring import person_temperature
 from .storage import MainStore, TempStore
 
 _REFINE_CHUNK = 1_000
@@ -44,6 +45,7 @@ class MiningContext:
 class ExtractResult:
     extracted: int  # new messages stored for this mining
     already_mined: int  # skipped: indexed by an earlier mining of this user
+    duplicates: int  # skipped: same Message-ID already extracted in this mining
     failed: int
     contacts: int  # points of contact in the new messages
 
@@ -60,7 +62,13 @@ def handle_extract(ctx: MiningContext, raws: list[RawMessage]) -> ExtractResult:
     fresh = [r for r in records if r.message_id not in known]
     added = ctx.temp.add_messages(ctx.mining_id, fresh)
     ctx.temp.add_failures(ctx.mining_id, failures)
-    return ExtractResult(added, len(records) - len(fresh), len(failures), sum(len(r.points) for r in fresh))
+    return ExtractResult(
+        extracted=added,
+        already_mined=len(records) - len(fresh),
+        duplicates=len(fresh) - added,
+        failed=len(failures),
+        contacts=sum(len(r.points) for r in fresh),
+    )
 
 
 def mining_identity_keys(ctx: MiningContext) -> set[str]:
@@ -80,8 +88,8 @@ def handle_clean(ctx: MiningContext, cleaner: AddressCleaner | None = None) -> i
 
 
 def handle_signatures(ctx: MiningContext) -> int:
-    latest = latest_by_sender(ctx.temp.iter_messages(ctx.mining_id))
-    signatures = signature_batch(latest.values())
+    recent = recent_by_sender(ctx.temp.iter_messages(ctx.mining_id))
+    signatures = signature_batch(recent.values())
     ctx.temp.save_signatures(ctx.mining_id, signatures)
     return len(signatures)
 
@@ -108,6 +116,7 @@ def handle_refine(ctx: MiningContext) -> int:
     parents = ctx.main.lookup_threads(ctx.user_id, {m.in_reply_to for m in messages if m.in_reply_to})
     sizes = ctx.main.thread_sizes(ctx.user_id, {m.thread_id for m in messages})
     latest = ctx.main.latest_message_date(ctx.user_id)
+    as_of = datetime.fromisoformat(latest) if latest else None
     previous = {p.email: p for p in (ctx.main.person(ctx.user_id, k) for k in touched) if p}
     persons = refine_persons(
         ctx.user_id,
@@ -120,7 +129,19 @@ def handle_refine(ctx: MiningContext) -> int:
         cleaned=ctx.temp.cleaned(ctx.mining_id),
         signatures=ctx.temp.signatures(ctx.mining_id),
         previous=previous,
-        as_of=datetime.fromisoformat(latest) if latest else None,
+        as_of=as_of,
     )
     ctx.main.upsert_persons(persons)
+    rescore(ctx, as_of)
     return len(persons)
+
+
+def rescore(ctx: MiningContext, as_of: datetime | None) -> int:
+    """Recency is relative to the newest mail: new mail cools everyone else down a little."""
+    changed = {
+        p.email: t
+        for p in ctx.main.persons(ctx.user_id)
+        if (t := person_temperature(p, as_of)) != p.temperature
+    }
+    ctx.main.update_temperatures(ctx.user_id, changed)
+    return len(changed)

@@ -148,7 +148,7 @@ class SqliteTempStore:
 _PERSON_COLUMNS = (
     "user_id", "email", "name", "given_name", "family_name", "alternate_names_json", "alternate_emails_json",
     "occurrence", "sender", "recipient", "conversations", "replied_conversations", "first_seen", "last_seen",
-    "tags_json", "status", "temperature", "job_title", "organization", "telephone_json", "fax_json", "address", "url",
+    "tags_json", "status", "temperature", "direct_messages", "direct_first", "direct_last", "job_title", "organization", "telephone_json", "fax_json", "address", "url",
     "same_as_json",
 )  # fmt: skip
 
@@ -305,6 +305,13 @@ class SqliteMainStore:
             self.conn.executemany(
                 f"INSERT OR REPLACE INTO refined_persons ({columns}) VALUES ({_marks(len(_PERSON_COLUMNS) + 1)})",
                 [(*_person_row(p), now) for p in persons],
+            )
+
+    def update_temperatures(self, user_id: str, temperatures: dict[str, int]) -> None:
+        with self.conn:
+            self.conn.executemany(
+                "UPDATE refined_persons SET temperature = ? WHERE user_id = ? AND email = ?",
+                [(t, user_id, email) for email, t in temperatures.items()],
             )
 
     def persons(self, user_id: str) -> list[RefinedPerson]:
