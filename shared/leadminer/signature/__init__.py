@@ -1,0 +1,116 @@
+"""Signature stage: the sender's own signature block and what it says.
+
+Default path is pure rules (stdlib + ``phonenumbers`` + ``nameparser``), no
+network. :class:`~leadminer.signature.llm.LlmSignatureExtractor` is an optional
+extractor for an OpenAI-compatible endpoint, off unless a caller builds one.
+
+>>> sig = extract_signature("See you.\\n\\nJane Doe\\nCTO, Acme Inc.\\n+1 415 555 0100",
+...                         sender_email="jane@acme.com", sender_name="Jane Doe")
+>>> sig.job_title, sig.organization, sig.telephone
+('CTO', 'Acme Inc.', ['+14155550100'])
+"""
+
+from __future__ import annotations
+
+from ..contracts import Signature
+from . import lexicon as lx
+from .detect import SignatureLines, find_signature_lines, locate
+from .fields import Fields, clean_name, extract_fields, extract_phones, region_for
+from .identity import Identity
+from .llm import LlmError, LlmSignatureExtractor
+from .quotes import split_lines, strip_quoted, top_zone
+
+__all__ = [
+    "Fields",
+    "LlmError",
+    "LlmSignatureExtractor",
+    "SignatureLines",
+    "attributed_to_sender",
+    "extract_fields",
+    "extract_phones",
+    "extract_signature",
+    "find_signature_lines",
+    "region_for",
+    "split_lines",
+    "strip_quoted",
+    "top_zone",
+]
+
+MAX_BODY_CHARS = 64_000  # the stage reads a capped body; the signature is near the top anyway
+
+
+def attributed_to_sender(found: SignatureLines, identity: Identity) -> bool:
+    """True when the block can be the sender's: any name or address it carries
+    (block or closing) must be compatible with the From identity."""
+    if found.block is None:
+        return False
+    spans = [found.block] + ([found.closing] if found.closing else [])
+    compatible = foreign = False
+    for start, end in spans:
+        for i in range(start, end):
+            info = found.infos[i]
+            if info.blank:
+                continue
+            if info.name:
+                compatible = True
+            elif info.person:
+                foreign = True
+            for address in lx.EMAIL.findall(found.lines[i]):
+                if identity.matches_email(address):
+                    compatible = True
+                else:
+                    foreign = True
+    return compatible or not foreign
+
+
+def _name_above_block(found: SignatureLines) -> str | None:
+    """The sender's full name on the line right above the block, under the sign-off
+    ("Best regards,\nJane Doe\nCTO, Acme"): the block itself starts below it."""
+    above = found.block[0] - 1 if found.block else -1
+    if not found.closing or not found.closing[0] <= above < found.closing[1]:
+        return None
+    info = found.infos[above]
+    if info.name and info.words >= 2 and not info.strong:
+        return clean_name(found.lines[above])
+    return None
+
+
+def extract_signature(
+    body: str, *, sender_email: str, sender_name: str | None = None, message_id: str = ""
+) -> Signature | None:
+    """The sender's own signature in ``body`` (text/plain of their latest message).
+
+    Returns None when there is no signature block in the sender's own text, or
+    when the block names someone else (a forwarded or quoted signature).
+    """
+    if not isinstance(body, str):
+        raise TypeError(f"body must be str, not {type(body).__name__}")
+    if not body.strip():
+        return None
+    identity = Identity.of(sender_email, sender_name)
+    found = locate(top_zone(body[:MAX_BODY_CHARS]), identity)
+    if found.block is None or not attributed_to_sender(found, identity):
+        return None
+    fields = extract_fields(found.block_lines(), identity)
+    if fields.name is None:
+        fields.name = _name_above_block(found)
+
+    if not any(
+        (fields.job_title, fields.organization, fields.telephone, fields.fax, fields.address, fields.url,
+         fields.same_as, fields.emails)
+    ):
+        return None
+    return Signature(
+        email=identity.email,
+        message_id=message_id,
+        name=fields.name,
+        job_title=fields.job_title,
+        organization=fields.organization,
+        telephone=fields.telephone,
+        fax=fields.fax,
+        address=fields.address,
+        url=fields.url,
+        same_as=fields.same_as,
+        emails=fields.emails,
+        lines=found.cleaned_span(),
+    )

@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""Quality and speed of the signature stage on the public gold corpora.
+
+* quagga-enron-train: the gold sender signature is every ``Body/Signature``
+  span that starts before the first ``Header`` span (the top ``Body`` zone).
+  Line-level block detection and field-level P/R/F1 (name, job title,
+  organisation, phone, fax, e-mail, address; URL is not annotated there).
+* forge-signatures: line-level P/R/F1 against the ``#sig#`` marks (which count
+  the sign-off and name as signature, so the closing is included there).
+
+A line counts as a signature line when its characters (newline excluded)
+overlap a gold span; blank lines are ignored on both sides. The Quagga set is
+split in two folds by sender address (crc32 % 2) so that a tuned half and an
+untouched half can be compared. Usage::
+
+    .venv/bin/python scripts/quality_signatures.py [--json] [--errors A|B|forge]
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import email.policy
+import email.utils
+import json
+import pathlib
+import re
+import sys
+import time
+import unicodedata
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "shared"))
+
+from leadminer.signature import (  # noqa: E402
+    attributed_to_sender,
+    extract_signature,
+    find_signature_lines,
+    split_lines,
+)
+from leadminer.signature.identity import Identity  # noqa: E402
+from corpora import extract_corpus  # noqa: E402
+
+FIELDS = {
+    "name": "Name",
+    "job_title": "Position",
+    "organization": "Organisation",
+    "telephone": "Phone",
+    "fax": "Fax",
+    "emails": "Mail",
+    "address": "Address",
+}
+_QP_ESCAPE = re.compile(r"=([0-9A-Fa-f]{2})")
+
+
+# --- corpus readers -------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One body with its sender and gold signature lines (and fields for Quagga)."""
+
+    name: str
+    body: str
+    sender_email: str
+    sender_name: str | None
+    gold_lines: set[int]
+    gold_lines_with_fields: set[int] = field(default_factory=set)
+    fold: str = ""
+    gold_fields: dict[str, list[str]] = field(default_factory=dict)
+    has_gold_signature: bool = False
+
+
+def _ascii_escape(m: re.Match[str]) -> str:
+    code = int(m.group(1), 16)
+    return chr(code) if code < 128 else m.group(0)
+
+
+def qp_lines(text: str) -> str:
+    """Decode quoted-printable escapes line by line, keeping the line structure
+    (soft breaks are dropped, not joined) so gold line numbers stay valid."""
+    out = []
+    for line in text.split("\n"):
+        if line.endswith("=") and not line.endswith("=="):
+            line = line[:-1]
+        out.append(_QP_ESCAPE.sub(_ascii_escape, line))
+    return "\n".join(out)
+
+
+def line_extents(text: str) -> list[tuple[int, int]]:
+    extents, pos = [], 0
+    for line in split_lines(text):
+        extents.append((pos, pos + len(line)))
+        pos += len(line) + 1
+    return extents
+
+
+def overlapping_lines(text: str, spans: list[tuple[int, int]]) -> set[int]:
+    lines = split_lines(text)
+    out = set()
+    for n, (a, b) in enumerate(line_extents(text)):
+        if lines[n].strip() and any(a < e and s < b for s, e in spans):
+            out.add(n)
+    return out
+
+
+def sender_of(header_from: str, x_from: str | None) -> tuple[str, str | None]:
+    name, address = email.utils.parseaddr(header_from)
+    x_name = None
+    if x_from:
+        x_from = re.sub(r"</?O=[^>]*>", "", x_from)
+        x_name, x_address = email.utils.parseaddr(x_from)
+        x_name = x_name or (x_from.strip() if "@" not in x_from else None)
+    return address.lower(), (name or x_name or None)
+
+
+def read_quagga(folder: pathlib.Path) -> list[Case]:
+    cases = []
+    for ann_path in sorted(folder.glob("*.txt.ann")):
+        ann = json.loads(ann_path.read_text("utf-8"))
+        raw = ann_path.with_suffix("").read_bytes()
+        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+        text = ann["text"]
+        if "quoted-printable" in str(message.get("Content-Transfer-Encoding", "")).lower():
+            text = qp_lines(text)
+        den = ann["denotations"]
+        headers = [d["start"] for d in den if d["type"] == "Header"]
+        first_header = min(headers) if headers else len(ann["text"]) + 1
+        sigs = [(d["start"], d["end"]) for d in den if d["type"] == "Body/Signature" and d["start"] < first_header]
+        # Field spans count wherever they are in the top zone: a few messages
+        # annotate the fields of the sender's signature but not its block span.
+        gold_fields: dict[str, list[str]] = defaultdict(list)
+        field_spans = []
+        for d in den:
+            kind = d["type"]
+            if kind.startswith("Body/Signature/") and d["start"] < first_header and not kind.endswith("Disclaimer"):
+                gold_fields[d["type"].removeprefix("Body/Signature/")].append(d["text"])
+                field_spans.append((d["start"], d["end"]))
+        sender_email, sender_name = sender_of(str(message.get("From", "")), message.get("X-From"))
+        cases.append(
+            Case(
+                name=ann_path.name.removesuffix(".txt.ann"),
+                body=text,
+                sender_email=sender_email,
+                sender_name=sender_name,
+                gold_lines=overlapping_lines(ann["text"], sigs),
+                gold_lines_with_fields=overlapping_lines(ann["text"], sigs + field_spans),
+                fold="AB"[zlib.crc32(sender_email.encode()) % 2],
+                gold_fields=dict(gold_fields),
+                has_gold_signature=bool(sigs or gold_fields),
+            )
+        )
+    return cases
+
+
+def read_forge(folder: pathlib.Path) -> list[Case]:
+    cases = []
+    for body_path in sorted(folder.glob("[PN]/*_body")):
+        marked = body_path.read_text("utf-8", errors="replace")
+        lines = split_lines(marked)
+        gold = {n for n, line in enumerate(lines) if line.startswith("#sig#") and line[5:].strip()}
+        body = "\n".join(line[5:] if line.startswith("#sig#") else line for line in lines)
+        sender_line = body_path.with_name(body_path.name.replace("_body", "_sender")).read_text("utf-8").strip()
+        mailto = re.search(r"\[mailto:([^\]]+)\]", sender_line)
+        name, address = email.utils.parseaddr(sender_line)
+        if mailto:
+            address, name = mailto.group(1), sender_line[: mailto.start()].strip()
+        elif "@" not in address:
+            address, name = "", sender_line.strip('" ')
+        cases.append(Case(f"{body_path.parent.name}/{body_path.name}", body, address.lower(), name or None, gold))
+    return cases
+
+
+# --- scoring -------------------------------------------------------------------
+
+
+@dataclass
+class Counts:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    def add(self, predicted: set, gold: set) -> None:
+        self.tp += len(predicted & gold)
+        self.fp += len(predicted - gold)
+        self.fn += len(gold - predicted)
+
+    def prf(self) -> dict[str, float]:
+        p = self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+        r = self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+        f = 2 * p * r / (p + r) if p + r else 0.0
+        return {
+            "precision": round(p, 3), "recall": round(r, 3), "f1": round(f, 3),
+            "tp": self.tp, "fp": self.fp, "fn": self.fn,
+        }
+
+
+def norm_text(value: str) -> str:
+    value = unicodedata.normalize("NFKD", value.lower())
+    value = "".join(ch for ch in value if not unicodedata.combining(ch))
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", value).split())
+
+
+def norm_phone(value: str) -> str:
+    return re.sub(r"\D", "", value)[-10:]
+
+
+def predicted_lines(case: Case, *, include_closing: bool) -> set[int]:
+    found = find_signature_lines(case.body, case.sender_email, case.sender_name)
+    if not include_closing and not attributed_to_sender(found, Identity.of(case.sender_email, case.sender_name)):
+        return set()
+    return found.line_numbers(include_closing=include_closing)
+
+
+def field_values(case: Case) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(predicted, gold) normalised values per field for one Quagga case."""
+    sig = extract_signature(case.body, sender_email=case.sender_email, sender_name=case.sender_name)
+    predicted: dict[str, set[str]] = {}
+    gold: dict[str, set[str]] = {}
+    for attr, kind in FIELDS.items():
+        norm = norm_phone if attr in ("telephone", "fax") else norm_text
+        value = getattr(sig, attr) if sig else None
+        values = value if isinstance(value, list) else ([value] if value else [])
+        predicted[attr] = {norm(v) for v in values if norm(v)}
+        gold_values = case.gold_fields.get(kind, [])
+        if attr == "emails":  # "other" addresses: the sender's own is not repeated
+            gold_values = [v for v in gold_values if v.strip().lower() != case.sender_email]
+        gold[attr] = {norm(v) for v in gold_values if norm(v)}
+    predicted["phone_or_fax"] = predicted["telephone"] | predicted["fax"]
+    gold["phone_or_fax"] = gold["telephone"] | gold["fax"]
+    return predicted, gold
+
+
+def score_quagga(cases: list[Case]) -> dict:
+    lines = Counts()
+    lines_with_fields = Counts()
+    lines_unattributed = Counts()
+    fields = defaultdict(Counts)
+    scored = 0
+    for case in cases:
+        predicted = predicted_lines(case, include_closing=False)
+        lines.add(predicted, case.gold_lines)
+        lines_with_fields.add(predicted, case.gold_lines_with_fields)
+        found = find_signature_lines(case.body, case.sender_email, case.sender_name)
+        lines_unattributed.add(found.line_numbers(), case.gold_lines)
+        # Field scoring: messages with no gold signature (every prediction is a
+        # false positive) and gold signatures whose fields were annotated.
+        if case.has_gold_signature and not case.gold_fields:
+            continue
+        scored += 1
+        predicted, gold = field_values(case)
+        for attr in predicted:
+            if attr in ("telephone", "fax", "emails", "phone_or_fax"):
+                fields[attr].add(predicted[attr], gold[attr])
+            else:  # single-valued: right if it equals one of the gold values
+                c = fields[attr]
+                hit = bool(predicted[attr] & gold[attr])
+                c.tp += hit
+                c.fp += bool(predicted[attr]) and not hit
+                c.fn += bool(gold[attr]) and not hit
+    return {
+        "messages": len(cases),
+        "gold_signatures": sum(bool(c.gold_lines) for c in cases),
+        "lines": lines.prf(),
+        "lines_gold_with_field_spans": lines_with_fields.prf(),
+        "lines_before_attribution": lines_unattributed.prf(),
+        "fields_scored_messages": scored,
+        "fields": {attr: c.prf() for attr, c in fields.items()},
+    }
+
+
+def score_forge(cases: list[Case]) -> dict:
+    closing = Counts()
+    block = Counts()
+    for case in cases:
+        closing.add(predicted_lines(case, include_closing=True), case.gold_lines)
+        block.add(predicted_lines(case, include_closing=False), case.gold_lines)
+    return {"bodies": len(cases), "lines": closing.prf(), "lines_block_only": block.prf()}
+
+
+def throughput(bodies: list[tuple[str, str, str | None]], seconds: float = 2.0) -> dict:
+    """Bodies per second of :func:`extract_signature` on one core."""
+    done = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for body, address, name in bodies:
+            extract_signature(body, sender_email=address, sender_name=name)
+        done += len(bodies)
+    elapsed = time.perf_counter() - start
+    return {"bodies": done, "seconds": round(elapsed, 2), "bodies_per_second": round(done / elapsed)}
+
+
+def print_errors(cases: list[Case], *, include_closing: bool) -> None:
+    for case in cases:
+        predicted = predicted_lines(case, include_closing=include_closing)
+        if predicted == case.gold_lines:
+            continue
+        lines = split_lines(case.body)
+        print(f"=== {case.name}  sender={case.sender_email!r} {case.sender_name!r}")
+        shown = sorted(predicted | case.gold_lines)
+        lo, hi = max(0, shown[0] - 4), min(len(lines), shown[-1] + 3)
+        for n in range(lo, hi):
+            mark = ("P" if n in predicted else " ") + ("G" if n in case.gold_lines else " ")
+            print(f"{mark} {n:4d} {lines[n][:110]!r}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--errors", choices=["A", "B", "forge"], help="print line-level errors of one set")
+    parser.add_argument("--fields", choices=["A", "B"], help="print field-level errors of one fold")
+    args = parser.parse_args()
+
+    quagga = read_quagga(extract_corpus("quagga-enron-train"))
+    forge = read_forge(extract_corpus("forge-signatures"))
+    if args.errors:
+        subset = forge if args.errors == "forge" else [c for c in quagga if c.fold == args.errors]
+        print_errors(subset, include_closing=args.errors == "forge")
+        return 0
+    if args.fields:
+        for case in quagga:
+            if case.fold != args.fields or (case.has_gold_signature and not case.gold_fields):
+                continue
+            predicted, gold = field_values(case)
+            diff = {a: (sorted(predicted[a]), sorted(gold[a])) for a in predicted if predicted[a] != gold[a]}
+            if diff:
+                print(f"=== {case.name}")
+                for attr, (p, g) in diff.items():
+                    print(f"  {attr:13s} pred={p} gold={g}")
+        return 0
+
+    report = {
+        "quagga": {
+            "all": score_quagga(quagga),
+            "fold_A": score_quagga([c for c in quagga if c.fold == "A"]),
+            "fold_B": score_quagga([c for c in quagga if c.fold == "B"]),
+        },
+        "forge": score_forge(forge),
+        "throughput": throughput([(c.body, c.sender_email, c.sender_name) for c in quagga + forge]),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for part in ("all", "fold_A", "fold_B"):
+        q = report["quagga"][part]
+        ln = q["lines"]
+        print(f"quagga {part:6s} ({q['messages']} msgs, {q['gold_signatures']} gold sigs): "
+              f"lines P={ln['precision']:.3f} R={ln['recall']:.3f} F1={ln['f1']:.3f} "
+              f"(tp={ln['tp']} fp={ln['fp']} fn={ln['fn']})")
+        lf = q["lines_gold_with_field_spans"]
+        print(f"    lines, gold incl. field spans: P={lf['precision']:.3f} R={lf['recall']:.3f} F1={lf['f1']:.3f}")
+        for attr, c in q["fields"].items():
+            print(f"    {attr:13s} P={c['precision']:.3f} R={c['recall']:.3f} F1={c['f1']:.3f} "
+                  f"(tp={c['tp']} fp={c['fp']} fn={c['fn']})")
+    fl = report["forge"]["lines"]
+    print(f"forge  ({report['forge']['bodies']} bodies): lines P={fl['precision']:.3f} R={fl['recall']:.3f} "
+          f"F1={fl['f1']:.3f} (tp={fl['tp']} fp={fl['fp']} fn={fl['fn']})")
+    t = report["throughput"]
+    print(f"throughput: {t['bodies_per_second']} bodies/s on one core ({t['bodies']} bodies in {t['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

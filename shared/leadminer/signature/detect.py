@@ -1,0 +1,460 @@
+"""Locate the signature block at the bottom of the sender's own text.
+
+Each line of the top zone gets cheap regex features (contact data, title and
+organisation words, the sender's name, sign-off, prose shape). The block is
+grown upwards from the last own line while lines look like signature lines;
+it must carry real evidence (a phone, e-mail, URL or postal address, or a name
+with a title/organisation) to count. Two spans are reported:
+
+* ``block`` — the contact block (the Quagga ``Body/Signature`` convention);
+* ``closing`` — the sign-off and the sender's name just above it ("Thanks,\\n
+  Bob"), which some annotations (Talon/forge ``#sig#``) count as signature too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from . import lexicon as lx
+from .identity import Identity, fold
+from .quotes import ATTACHMENT, TopZone, top_zone
+
+MAX_BLOCK_LINES = 15  # non-blank lines; longer bottoms are text, not a signature
+MAX_GAP = 2  # blank lines allowed between two signature lines
+MAX_DASH_DISTANCE = 20  # a "-- " delimiter this far from the end still opens the block
+MAX_PHONE_LINES = 4  # more phone lines than this is a directory, not a signature
+
+_WORD = re.compile(r"\S+")
+_ALPHA_WORD = re.compile(r"^[\W\d_]*([^\W\d_])")
+_LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[•·●▪]|[a-z][.)])\s+\S")
+_SENTENCE_END = re.compile(r"[.?!]\s*[\"')]*$")
+_ABBREVIATION_END = re.compile(
+    r"\b(?:inc|corp|co|ltd|llc|l\.l\.c|l\.l\.p|llp|dept|jr|sr|st|ste|ave|blvd|rd|dr|no|ext|[A-Z])\.$", re.IGNORECASE
+)
+_DIGITS = re.compile(r"\d")
+_HAS_ALNUM = re.compile(r"[^\W_]")
+_COLUMN_SEPARATOR = re.compile(r"\s[|·•*]\s|\t")
+_CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{8}")
+_ZIP_PLUS_4 = re.compile(r"\d{5}-\d{4}")
+_EXPLICIT_URL = re.compile(r"https?://|www\.", re.IGNORECASE)
+_SPLIT_TOKENS = re.compile(r"[\s,/|&()\[\]:;]+")
+_FUNCTION_WORDS = frozenset(
+    "a an the or and at to me my i we us you your if is are can for on in with by of this will be call "
+    "contact please reach let know write visit".split()
+)
+_SIGN_OFF_STOP = frozenset(
+    "for your you the a to all and so much again this that it in with of on my me be very lot".split()
+)
+
+
+@dataclass(slots=True)
+class LineInfo:
+    """Features of one line."""
+
+    blank: bool = False
+    sig_dash: bool = False
+    rule: bool = False
+    sign_off: bool = False
+    prose: bool = False
+    phone: bool = False
+    email: bool = False
+    url: bool = False
+    address: bool = False
+    title: bool = False
+    org: bool = False
+    name: bool = False  # compatible with the sender's name
+    person: bool = False  # looks like some person's name
+    weak: bool = False  # short, non-prose line
+    junk: bool = False  # attachment stub, bare date: never part of a signature
+    words: int = 0
+
+    @property
+    def strong(self) -> bool:
+        return self.phone or self.email or self.url or self.address
+
+    @property
+    def medium(self) -> bool:
+        return self.title or self.org or self.name or self.person
+
+    @property
+    def name_only(self) -> bool:
+        """A line that is just a name (or initials): part of a closing."""
+        return (self.name or self.person or (self.weak and self.words == 1)) and not (
+            self.strong or self.title or self.org
+        )
+
+
+def _lowercase_ratio(words: list[str]) -> float:
+    alpha = [m.group(1) for w in words if (m := _ALPHA_WORD.match(w))]
+    if not alpha:
+        return 0.0
+    return sum(ch.islower() for ch in alpha) / len(alpha)
+
+
+def is_sign_off(text: str) -> bool:
+    """"Best regards," / "Thanks, Bob" / "Cordialement" — not "Thanks for your help"."""
+    m = lx.SIGN_OFF.match(text)
+    if not m:
+        return False
+    rest = (m.group("rest") or "").strip(" .!-–—")
+    if not rest:
+        return True
+    tokens = rest.split()
+    if any(fold(t).strip(".!'") in _SIGN_OFF_STOP for t in tokens):
+        return False
+    if len(tokens) == 1:
+        return True  # "Thanks, BT" / "tx, rick"
+    return all(t[0].isupper() for t in tokens)
+
+
+def _sign_off_has_name(text: str) -> bool:
+    m = lx.SIGN_OFF.match(text)
+    return bool(m and (m.group("rest") or "").strip(" .!-–—"))
+
+
+def _looks_like_person(text: str) -> bool:
+    """"Mark D. Guinney, CFA" / "Sara Shackleton" — 2 to 4 capitalised name tokens."""
+    head, _, tail = text.partition(",")
+    if tail and not all(fold(t).strip(".") in lx.CREDENTIALS for t in tail.split()):
+        return False
+    tokens = head.split()
+    if not 2 <= len(tokens) <= 4 or _DIGITS.search(head):
+        return False
+    for token in tokens:
+        bare = token.strip(".'")
+        if not bare or not bare[0].isupper():
+            return False
+        if fold(bare) in lx.NOT_NAME_WORDS:
+            return False
+        if len(bare) > 1 and not (bare[1:].islower() or bare[1:].replace("'", "").replace("-", "").isalpha()):
+            return False
+        if len(bare) > 3 and bare.isupper():
+            return False
+    return True
+
+
+def classify(line: str, identity: Identity) -> LineInfo:
+    """Regex features of one line (no phone library here: this runs on every line)."""
+    text = line.strip()
+    if not text:
+        return LineInfo(blank=True)
+    info = LineInfo()
+    words = [w for w in _WORD.findall(text) if _HAS_ALNUM.search(w)]  # "|", "–", "*" are not words
+    info.words = len(words)
+    if lx.SIG_DASH.match(text):
+        info.sig_dash = True
+        return info
+    if lx.RULE.match(text):
+        info.rule = True
+        return info
+    if is_sign_off(text):
+        info.sign_off = True
+        return info
+    if ATTACHMENT.match(text) or lx.DATE_LINE.match(text):
+        info.junk = True
+        return info
+    digits = sum(ch.isdigit() for ch in text)
+    has_at = "@" in text
+    linked = has_at or "://" in text or "www." in text
+    if not linked and digits < 3 and (info.words >= 16 or _CJK_RUN.search(text) or (
+        (info.words >= 9 or len(text) > 70) and not _COLUMN_SEPARATOR.search(text)
+    )):
+        info.prose = True  # fast path: a long line (or CJK sentence) without contact data
+        return info
+    lower_ratio = _lowercase_ratio(words)
+    info.email = has_at and bool(lx.EMAIL.search(text))
+    if "." in text:
+        info.url = bool(_EXPLICIT_URL.search(text)) or (not info.email and bool(lx.URL.search(text)))
+    if digits >= 3:
+        bare = text
+        if info.email or info.url:  # digits inside links and addresses are not phones
+            bare = lx.URL.sub(" ", lx.EMAIL.sub(" ", text))
+        for m in lx.PHONE_LIKE.finditer(bare):
+            n = sum(ch.isdigit() for ch in m.group())
+            separated = n != len(m.group().strip())
+            if (
+                7 <= n <= 15
+                and (separated or n >= 10)
+                and not lx.DATE_LIKE.search(m.group())
+                and not _ZIP_PLUS_4.fullmatch(m.group().strip())
+            ):
+                info.phone = True
+                break
+        if not info.phone and (lx.EXTENSION.search(text) or (digits >= 7 and lx.PHONE_LABEL.search(text))):
+            info.phone = True
+
+    if digits and (lx.STREET.search(text) or lx.PO_BOX_OR_UNIT.search(text) or lx.is_city_state_zip(text)):
+        info.address = True
+    contact = info.phone or info.email or info.url or info.address
+    if _LIST_ITEM.match(text) and info.words > 3:
+        info.prose = True
+    elif contact:
+        # "Please call me at 713-…" / "… or Donna Long at (713) 215-4061." are sentences.
+        function_words = sum(fold(w).strip(".,:;!?()") in _FUNCTION_WORDS for w in words)
+        ends_sentence = bool(_SENTENCE_END.search(text)) and not _ABBREVIATION_END.search(text)
+        info.prose = info.words >= 12 or function_words >= 2 or bool(function_words and ends_sentence)
+    else:
+        ends_sentence = bool(_SENTENCE_END.search(text)) and not _ABBREVIATION_END.search(text)
+        columns = _COLUMN_SEPARATOR.split(text)  # "Jane Doe | CTO | Acme Inc." is three short fields
+        widest = max(len([w for w in c.split() if _HAS_ALNUM.search(w)]) for c in columns)
+        info.prose = (
+            widest >= 9
+            or (len(text) > 70 and len(columns) == 1)
+            or (info.words >= 4 and lower_ratio >= 0.5)
+            or (ends_sentence and info.words >= 2 and lower_ratio > 0.3)
+            or text.endswith((":", ";", "?"))
+        )
+    if info.prose:
+        return info
+    tokens = [fold(t).strip(".'-") for t in _SPLIT_TOKENS.split(text) if t]
+    bare_text = lx.ANGLE_EMAIL.sub(" ", text).strip(" -|,") if info.email else text  # "Jane Doe <jane@x.org>"
+    name_shaped = 0 < len(bare_text.split()) <= 5 and not digits and not info.url and "@" not in bare_text
+    head = bare_text.partition(",")[0]  # "Peter Aherne, Software Engineer"
+    name_match = name_shaped and identity.matches_name(head)
+    if info.words <= 8 and not info.strong:
+        info.title = any(lx.is_title_word(t) for t in tokens)
+        suffix = any(t in lx.ORG_SUFFIXES for t in tokens) or " & " in text
+        labels = identity.domain_labels
+        squashed = re.sub(r"[^a-z]", "", fold(text))
+        # the sender's domain name in a line ("Watson Wyatt" ← watsonwyatt.com),
+        # unless the line is the sender's own name (personal domains)
+        domain = not name_match and (
+            any(t in labels for t in tokens) or any(len(label) >= 5 and label in squashed for label in labels)
+        )
+        info.org = suffix or domain
+    if name_shaped:
+        head_tokens = [fold(t).strip(".'-") for t in _SPLIT_TOKENS.split(head) if t]
+        info.name = name_match and not any(t in lx.ORG_SUFFIXES for t in head_tokens) and not (
+            info.org and head == text
+        )
+        info.person = _looks_like_person(bare_text) and not (info.org or info.title)
+    info.weak = info.words <= 6 and len(text) <= 60
+    return info
+
+
+class LineInfos(dict):
+    """Line features computed on first use: only the bottom of a long body is read."""
+
+    def __init__(self, lines: list[str], identity: Identity) -> None:
+        super().__init__()
+        self._lines = lines
+        self._identity = identity
+
+    def __missing__(self, i: int) -> LineInfo:
+        info = self[i] = classify(self._lines[i], self._identity)
+        return info
+
+
+@dataclass(slots=True)
+class SignatureLines:
+    """Where the signature is, as line numbers of the original body (end-exclusive)."""
+
+    lines: list[str]  # original body lines
+    zone: TopZone
+    block: tuple[int, int] | None  # the contact block
+    closing: tuple[int, int] | None  # sign-off / name lines just above the block or at the end
+    infos: LineInfos  # features of the lines looked at (others are computed on demand)
+
+    def block_lines(self) -> list[str]:
+        return [] if self.block is None else self.lines[self.block[0] : self.block[1]]
+
+    def line_numbers(self, *, include_closing: bool = False) -> set[int]:
+        """Non-blank signature lines; with ``include_closing`` the sign-off/name too."""
+        spans = [self.block] + ([self.closing] if include_closing else [])
+        return {i for span in spans if span for i in range(*span) if self.lines[i].strip()}
+
+    def cleaned_span(self) -> tuple[int, int] | None:
+        """The block as a [start, end) span of lines of :func:`strip_quoted`'s text."""
+        if self.block is None:
+            return None
+        position = {i: n for n, i in enumerate(self.zone.own)}
+        start, end = self.block
+        return position[start], position[end - 1] + 1
+
+
+def _last_own_run(zone: TopZone) -> list[int]:
+    """Own lines of the last contiguous run that has text (a quoted line cuts the zone)."""
+    own = zone.own
+    k = len(own) - 1
+    while k >= 0 and not zone.lines[own[k]].strip():
+        k -= 1
+    start = k
+    while start > 0 and own[start - 1] == own[start] - 1:
+        start -= 1
+    return own[start : k + 1] if k >= 0 else []
+
+
+def _grow_block(run: list[int], infos: dict[int, LineInfo]) -> tuple[list[int], int | None]:
+    """Non-blank lines of the bottom block (top-down) and the sign-off line that stopped it."""
+    accepted: list[int] = []
+    gap = 0
+    nonblank = 0
+    for i in reversed(run):
+        info = infos[i]
+        if info.blank:
+            gap += 1
+            if gap > MAX_GAP:
+                break
+            continue
+        if info.sign_off:
+            accepted.reverse()
+            return accepted, i
+        if info.prose or info.sig_dash or info.junk:
+            break
+        if info.strong or info.medium or info.rule:
+            pass
+        elif info.weak and (gap == 0 or not accepted):
+            pass
+        else:
+            break
+        accepted.append(i)
+        nonblank += 1
+        gap = 0
+        if nonblank > MAX_BLOCK_LINES:
+            return [], None
+    accepted.reverse()
+    return accepted, None
+
+
+def _has_evidence(block: list[int], infos: LineInfos, *, text_above: bool) -> bool:
+    """Does the block carry what a signature carries (and not a phone directory)?"""
+    lines = [infos[i] for i in block if not (infos[i].rule or infos[i].blank)]
+    if len(lines) < 2 or sum(info.phone for info in lines) > MAX_PHONE_LINES:
+        return False
+    named = any(info.name or info.person for info in lines)
+    described = any(info.title or info.org for info in lines)
+    if any(info.phone or info.email or info.address for info in lines):
+        return True
+    if not text_above:  # a message that is only "Name / Org" is not signed text
+        return False
+    if any(info.url for info in lines):  # a link alone is not a signature
+        return named or described
+    return named and described
+
+
+def _framed_block(run: list[int], infos: LineInfos) -> list[int]:
+    """A block framed by rule lines at the very bottom ("*****" / contact / promo / "*****")."""
+    if not infos[run[-1]].rule:
+        return []
+    best: list[int] = []
+    nonblank = gap = 0
+    for k in range(len(run) - 2, -1, -1):
+        info = infos[run[k]]
+        if info.blank:
+            gap += 1
+            if gap > MAX_GAP:
+                break
+            continue
+        gap = 0
+        nonblank += 1
+        if nonblank > MAX_BLOCK_LINES or info.sign_off:
+            break
+        if info.rule:
+            region = [i for i in run[k:] if not infos[i].blank]
+            if any(infos[i].phone or infos[i].email or infos[i].address for i in region):
+                best = region
+    return best
+
+
+def _closing_above(run: list[int], top: int, infos: dict[int, LineInfo]) -> int | None:
+    """Start of a "sign-off [name]" closing ending just above line ``top``."""
+    position = run.index(top) if top in run else len(run)
+    names = 0
+    blanks = 0
+    for i in reversed(run[:position]):
+        info = infos[i]
+        if info.blank:
+            blanks += 1
+            if blanks > 3:
+                return None
+            continue
+        blanks = 0
+        if info.sign_off:
+            return i
+        if info.name_only and names < 2 and info.words <= 4:
+            names += 1
+            continue
+        return None
+    return None
+
+
+def _trailing_name(lines: list[str], run: list[int], infos: LineInfos) -> int | None:
+    """A bare name as the last own line: the sender's name or initials ("Bert", "BT")."""
+    last = run[-1]
+    info = infos[last]
+    if not info.name_only or info.words > 3:
+        return None
+    if info.name:
+        return last
+    text = _WORD.findall(lines[last].strip())
+    single = len(text) == 1 and text[0].isalpha() and text[0][:1].isupper() and len(text[0]) <= 12
+    return last if single and not info.title and not info.org else None
+
+
+def locate(zone: TopZone, identity: Identity) -> SignatureLines:
+    """Find the block and closing in an already split top zone."""
+    run = _last_own_run(zone)
+    infos = LineInfos(zone.lines, identity)
+    block: tuple[int, int] | None = None
+    closing: tuple[int, int] | None = None
+    if not run:
+        return SignatureLines(zone.lines, zone, None, None, infos)
+    end = run[-1] + 1
+
+    dash = next((i for i in reversed(run[-MAX_DASH_DISTANCE:]) if infos[i].sig_dash), None)
+    if dash is not None and sum(not infos[i].blank for i in run if i > dash) <= MAX_BLOCK_LINES:
+        # The signature ends where a rule line after it starts a list footer or an ad.
+        content = False
+        for i in run[run.index(dash) + 1 :]:
+            if infos[i].rule and content:
+                end = i
+                break
+            content = content or not infos[i].blank
+        while end - 1 > dash and infos[end - 1].blank:
+            end -= 1
+        block = (dash, end)
+        start = _closing_above(run, dash, infos)
+        closing = (start, dash) if start is not None else None
+        return SignatureLines(zone.lines, zone, block, closing, infos)
+
+    accepted, sign_off = _grow_block(run, infos)
+    moved_name: int | None = None
+    if accepted:
+        # A name line right under the sign-off, or set apart from the contact
+        # lines by a blank line, is the closing ("Regards,\nBob\n713-…").
+        first = accepted[0]
+        rest = accepted[1:]
+        if infos[first].name_only and rest:
+            apart = infos[first + 1].blank
+            right_under = sign_off is not None and first == sign_off + 1
+            if apart or right_under:
+                moved_name = first
+                accepted = rest
+    if accepted and not _has_evidence(accepted, infos, text_above=accepted[0] > run[0]):
+        framed = _framed_block(run, infos)
+        if framed and _has_evidence(framed, infos, text_above=framed[0] > run[0]):
+            accepted, sign_off, moved_name = framed, None, None
+    if accepted and _has_evidence(accepted, infos, text_above=accepted[0] > run[0]):
+        block = (accepted[0], accepted[-1] + 1)
+        start = sign_off if sign_off is not None else _closing_above(run, accepted[0], infos)
+        if start is None:
+            start = moved_name
+        if start is not None and start < accepted[0]:
+            closing = (start, accepted[0])
+    else:
+        # No block: a closing still needs a name ("Thanks,\nBob" or "Thanks, Bob");
+        # a bare "Thank you!" at the end is text.
+        name = _trailing_name(zone.lines, run, infos)
+        last = infos[run[-1]]
+        if name is not None:
+            start = _closing_above(run, name, infos)
+            closing = (start if start is not None else name, end)
+        elif last.sign_off and _sign_off_has_name(zone.lines[run[-1]]):
+            closing = (run[-1], end)
+    return SignatureLines(zone.lines, zone, block, closing, infos)
+
+
+def find_signature_lines(body: str, sender_email: str = "", sender_name: str | None = None) -> SignatureLines:
+    """Signature block and closing of ``body``, as line numbers of the original body."""
+    return locate(top_zone(body), Identity.of(sender_email, sender_name))

@@ -1,0 +1,420 @@
+"""Unit tests of the signature stage: quotes, delimiters, phones, links,
+attribution and the optional LLM extractor (against a real local HTTP server)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from leadminer.contracts import Signature
+from leadminer.signature import (
+    LlmError,
+    LlmSignatureExtractor,
+    extract_signature,
+    find_signature_lines,
+    region_for,
+    split_lines,
+    strip_quoted,
+)
+
+ALICE = {"sender_email": "alice.martin@acme.com", "sender_name": "Alice Martin"}
+ALICE_SIG = (
+    "Alice Martin\n"
+    "Head of Sales, Acme Corp.\n"
+    "Phone: +1 (415) 555-0134\n"
+    "Fax: +1 (415) 555-0199\n"
+    "Mobile: (415) 555-0177\n"
+    "https://www.acme.com | https://www.linkedin.com/in/alicemartin | https://github.com/alicem"
+)
+BOB_SIG = "Bob Stone\nVP Engineering, Other Corp\nTel: +1 212 555 0188\nbob.stone@other.com"
+
+
+def quoted(text: str) -> str:
+    return "\n".join("> " + line for line in text.splitlines())
+
+
+# --- quoted replies and forwards ------------------------------------------------
+
+ATTRIBUTIONS = [
+    "On Mon, Jan 3, 2022 at 10:00 AM Bob Stone <bob.stone@other.com> wrote:",
+    "On Mon, Jan 3, 2022 at 10:00 AM Bob Stone <\nbob.stone@other.com> wrote:",
+    "Le lun. 3 janv. 2022 à 10:00, Bob Stone <bob.stone@other.com> a écrit :",
+    "Am 03.01.2022 um 10:00 schrieb Bob Stone <bob.stone@other.com>:",
+    "El lun, 3 ene 2022 a las 10:00, Bob Stone (<bob.stone@other.com>) escribió:",
+    "Il giorno lun 3 gen 2022 alle ore 10:00 Bob Stone <bob.stone@other.com> ha scritto:",
+    "Op ma 3 jan. 2022 om 10:00 schreef Bob Stone <bob.stone@other.com>:",
+    "Bob Stone <bob.stone@other.com> wrote:",
+]
+
+
+@pytest.mark.parametrize("attribution", ATTRIBUTIONS)
+def test_reply_attribution_ends_the_sender_zone(attribution: str) -> None:
+    thread = quoted("Can we meet?\n" + BOB_SIG)
+    body = f"Sounds good.\n\nBest regards,\n{ALICE_SIG}\n\n{attribution}\n{thread}\n"
+    assert strip_quoted(body).endswith("https://github.com/alicem")
+    sig = extract_signature(body, **ALICE)
+    assert sig is not None
+    assert sig.telephone == ["+14155550134", "+14155550177"]  # never Bob's +1 212 …
+    assert "bob.stone@other.com" not in sig.emails
+
+
+HEADER_BLOCKS = [
+    "-----Original Message-----\nFrom: Bob Stone [mailto:bob.stone@other.com]\n"
+    "Sent: Monday, January 03, 2022 10:00 AM\nTo: Alice\nSubject: x",
+    "From: Bob Stone <bob.stone@other.com>\nSent: Monday, January 3, 2022 10:00 AM\nTo: Alice Martin\nSubject: Hi",
+    "De : Bob Stone <bob.stone@other.com>\nEnvoyé : lundi 3 janvier 2022 10:00\nÀ : Alice\nObjet : test",
+    "Von: Bob Stone <bob.stone@other.com>\nGesendet: Montag, 3. Januar 2022 10:00\nAn: Alice\nBetreff: test",
+    "---------- Forwarded message ---------\nFrom: Bob Stone <bob.stone@other.com>\n"
+    "Date: Mon, Jan 3, 2022\nSubject: Hi",
+    "Begin forwarded message:\n\nFrom: Bob Stone <bob.stone@other.com>",
+    "-------- Message transféré --------\nSujet : x",
+    "----- Forwarded by Alice Martin/HOU/ECT on 05/24/2001 03:42 PM -----",
+    "\tBob Stone\n\t05/24/2001 10:00 AM\n\t\t\n\t\t To: Alice Martin/HOU/ECT@ECT\n\t\t cc: \n\t\t Subject: x",
+    "Bob Stone@ENRON\n04/16/2001 09:06 AM\nTo: Alice Martin/HOU/ECT@ECT\ncc:\nSubject: Re: x",
+    "\"Stone, Bob\" <bob.stone@other.com> on 11/16/2000 10:14:55 AM\nTo: <alice.martin@acme.com>\ncc:\nSubject: x",
+    "____________________Reply Separator____________________\nSubject:    x\nAuthor: Bob Stone",
+    ">>> <bob.stone@other.com> 2/16/01 10:41:43 am >>>",
+]
+
+
+@pytest.mark.parametrize("header", HEADER_BLOCKS)
+def test_forwarded_signature_never_lands_on_the_sender(header: str) -> None:
+    body = f"FYI, see below.\n\n{header}\n\nHello Alice,\nthe figures are attached.\n\n{BOB_SIG}\n"
+    assert strip_quoted(body) == "FYI, see below."
+    assert extract_signature(body, **ALICE) is None
+
+
+def test_own_signature_above_a_forwarded_block_is_kept() -> None:
+    body = f"Please handle.\n\n{ALICE_SIG}\n\n{HEADER_BLOCKS[0]}\n\n{BOB_SIG}\n"
+    sig = extract_signature(body, **ALICE)
+    assert sig is not None and sig.name == "Alice Martin"
+    assert "+12125550188" not in sig.telephone
+
+
+def test_signature_of_someone_else_in_the_top_zone_is_refused() -> None:
+    """A pasted/forwarded block without a header still names someone else."""
+    body = f"Please review the note below.\n\n{BOB_SIG}\n"
+    found = find_signature_lines(body, **{"sender_email": ALICE["sender_email"], "sender_name": "Alice Martin"})
+    assert found.block is not None  # it is a signature block …
+    assert extract_signature(body, **ALICE) is None  # … but not Alice's
+    assert extract_signature(body, sender_email="bob.stone@other.com", sender_name="Bob Stone") is not None
+
+
+def test_quoted_lines_are_dropped_but_inline_reply_signature_found() -> None:
+    body = f"> Can we meet?\n\nYes, Monday.\n\n> And the room?\n\nRoom 4.\n\n{ALICE_SIG}\n"
+    assert ">" not in strip_quoted(body)
+    sig = extract_signature(body, **ALICE)
+    assert sig is not None and sig.job_title == "Head of Sales"
+
+
+# --- delimiters and block detection ---------------------------------------------
+
+
+@pytest.mark.parametrize("delimiter", ["-- ", "--", "__"])
+def test_delimiter_opens_the_block(delimiter: str) -> None:
+    body = f"Patch attached.\n\n{delimiter}\nAlice Martin | Acme Corp | +1 415 555 0134\n"
+    found = find_signature_lines(body, ALICE["sender_email"], ALICE["sender_name"])
+    assert found.block == (2, 4)
+    sig = extract_signature(body, **ALICE)
+    assert sig is not None
+    assert (sig.name, sig.organization, sig.telephone) == ("Alice Martin", "Acme Corp", ["+14155550134"])
+
+
+def test_sign_off_is_the_closing_not_the_block() -> None:
+    body = "Thanks for the update.\n\nBest regards,\n\nAlice Martin\nAcme Corp\n+1 415 555 0134\n"
+    found = find_signature_lines(body, ALICE["sender_email"], ALICE["sender_name"])
+    lines = split_lines(body)
+    assert [lines[i] for i in range(*found.block)] == ["Alice Martin", "Acme Corp", "+1 415 555 0134"]
+    assert lines[found.closing[0]] == "Best regards,"
+    assert found.line_numbers(include_closing=True) == {2, 4, 5, 6}
+
+
+def test_lines_are_relative_to_the_cleaned_text() -> None:
+    body = f"> old text\n> more\n\nNew text.\n\n{ALICE_SIG}\n"
+    sig = extract_signature(body, **ALICE)
+    cleaned = strip_quoted(body).split("\n")
+    assert sig is not None and sig.lines is not None
+    assert cleaned[sig.lines[0]] == "Alice Martin"
+    assert cleaned[sig.lines[1] - 1].startswith("https://www.acme.com")
+
+
+def test_no_signature_in_plain_text_or_bare_sign_off() -> None:
+    assert extract_signature("Thanks\n\nBob\n", sender_email="bob@x.com", sender_name="Bob") is None
+    assert extract_signature("", sender_email="bob@x.com") is None
+    body = "The meeting moved to 10:30am on 03/15/2021.\nCall 713-853-1861 if you cannot make it.\n"
+    assert extract_signature(body, sender_email="bob@x.com", sender_name="Bob") is None
+
+
+def test_phone_directory_is_not_a_signature() -> None:
+    rows = "\n".join(f"Desk {n}\t\t(713) 853-55{n:02d}" for n in range(10, 17))
+    body = f"Numbers for the weekend:\n\n{rows}\n"
+    assert find_signature_lines(body, "desk@acme.com", "Help Desk").block is None
+
+
+def test_multilingual_sign_offs_and_titles() -> None:
+    body = (
+        "Hallo,\n\nanbei die Unterlagen.\n\nMit freundlichen Grüßen\n\nHans Müller\nGeschäftsführer\n"
+        "Musterfirma GmbH\nMusterstraße 1\n10115 Berlin\nTel. 030 1234567\nMobil: 0171 1234567\n"
+    )
+    sig = extract_signature(body, sender_email="hans.mueller@musterfirma.de", sender_name="Hans Müller")
+    assert sig is not None
+    assert (sig.name, sig.job_title, sig.organization) == ("Hans Müller", "Geschäftsführer", "Musterfirma GmbH")
+    assert sig.address == "Musterstraße 1, 10115 Berlin"
+    assert sig.telephone == ["+49301234567", "+491711234567"]
+
+
+def test_disclaimer_is_removed() -> None:
+    body = (
+        "See you.\n\nAlice Martin\nAcme Corp\n+1 415 555 0134\n\n"
+        "CONFIDENTIALITY NOTICE: This e-mail and any attachments are confidential and intended solely "
+        "for the addressee. If you have received this message in error, please notify the sender and "
+        "delete it. Any unauthorized disclosure is prohibited.\n"
+    )
+    assert "CONFIDENTIALITY" not in strip_quoted(body)
+    sig = extract_signature(body, **ALICE)
+    assert sig is not None and sig.organization == "Acme Corp"
+    assert sig.lines == (2, 5)
+
+
+def test_list_footer_and_mobile_tagline_are_removed() -> None:
+    body = (
+        "Merged, thanks.\n\nAlice Martin\nAcme Corp\n+1 415 555 0134\n\nSent from my iPhone\n\n"
+        "_______________________________________________\ndev mailing list\ndev@lists.example.org\n"
+        "https://lists.example.org/mailman/listinfo/dev\n"
+    )
+    assert strip_quoted(body).endswith("+1 415 555 0134")
+    sig = extract_signature(body, **ALICE)
+    assert sig is not None and sig.url is None and sig.emails == []
+
+
+def test_list_footer_right_under_a_dash_signature() -> None:
+    body = (
+        "I'd rather wait for the next minor.\n\n-- \nRafael Costa\nhttps://costa-dev.net\n"
+        "_______________________________________________\nquill-dev mailing list\nquill-dev@lists.quill.org\n"
+        "https://lists.quill.org/mailman/listinfo/quill-dev\n"
+    )
+    sig = extract_signature(body, sender_email="rafael@costa-dev.net", sender_name="Rafael Costa")
+    assert sig is not None
+    assert (sig.name, sig.url, sig.emails) == ("Rafael Costa", "https://costa-dev.net", [])
+
+
+def test_one_line_pipe_layout() -> None:
+    body = (
+        "Thanks for the quick turnaround.\n\nBest,\nDana\n\n"
+        "Dana Whitfield | Account Executive | Kestrel Labs Inc.\nOffice: (201) 555-0157 | Cell: +1 415 555 0199\n"
+        "500 Harbor Blvd, Suite 210, Weehawken, NJ 07086, USA\nhttps://kestrel-labs.io\n"
+    )
+    sig = extract_signature(body, sender_email="dana.whitfield@kestrel-labs.io", sender_name="Dana Whitfield")
+    assert sig is not None
+    assert (sig.name, sig.job_title, sig.organization) == ("Dana Whitfield", "Account Executive", "Kestrel Labs Inc.")
+    assert sig.telephone == ["+12015550157", "+14155550199"]  # .io gives no country hint
+    assert sig.address == "500 Harbor Blvd, Suite 210, Weehawken, NJ 07086, USA"
+    assert sig.url == "https://kestrel-labs.io"
+
+
+# --- fields -------------------------------------------------------------------------
+
+
+def test_typed_phones_fax_and_mobile() -> None:
+    body = f"Ok.\n\n{ALICE_SIG}\n"
+    sig = extract_signature(body, **ALICE)
+    assert sig is not None
+    assert sig.telephone == ["+14155550134", "+14155550177"]  # office + mobile
+    assert sig.fax == ["+14155550199"]
+
+
+@pytest.mark.parametrize(
+    "line, expected_phone, expected_fax",
+    [
+        ("Ph: (877) 396.3493   Fx: (877) 396.3492", ["+18773963493"], ["+18773963492"]),
+        ("713-853-5620 (phone)   713-646-3490 (fax)", ["+17138535620"], ["+17136463490"]),
+        ("(713) 646-3490 Facsimile", [], ["+17136463490"]),
+        ("t: 202-715-7098 * f: 202-715-4953", ["+12027157098"], ["+12027154953"]),
+        ("Phone - 713.853-9106   Fax     - 713.345.8100", ["+17138539106"], ["+17133458100"]),
+        ("281-300-8286 Wireless   Fax  713-646-3490", ["+12813008286"], ["+17136463490"]),
+    ],
+)
+def test_phone_labels(line: str, expected_phone: list[str], expected_fax: list[str]) -> None:
+    body = f"Ok.\n\nAlice Martin\nAcme Corp\n{line}\n"
+    sig = extract_signature(body, **ALICE)
+    assert sig is not None
+    assert (sig.telephone, sig.fax) == (expected_phone, expected_fax)
+
+
+@pytest.mark.parametrize(
+    "email, line, expected",
+    [
+        ("jean.dupont@exemple.fr", "Tél : 01 42 68 53 00", "+33142685300"),
+        ("hans@beispiel.de", "Tel. 030 1234567", "+49301234567"),
+        ("john@widgets.co.uk", "Tel: 020 7946 0958", "+442079460958"),
+        ("ana@ejemplo.es", "Tel: 912 345 678", "+34912345678"),
+        ("bob@example.com", "Tel: (212) 555-0188", "+12125550188"),
+        ("bob@example.com", "Tel: +33 1 42 68 53 00", "+33142685300"),
+    ],
+)
+def test_e164_with_country_code_tld_hint(email: str, line: str, expected: str) -> None:
+    local = email.split("@")[0].split(".")[0].title()
+    body = f"Ok.\n\n{local} Example\nExample Company\n{line}\n"
+    sig = extract_signature(body, sender_email=email, sender_name=f"{local} Example")
+    assert sig is not None and sig.telephone == [expected]
+
+
+def test_region_hint() -> None:
+    assert region_for("a@b.fr") == "FR"
+    assert region_for("a@b.co.uk") == "GB"
+    assert region_for("a@b.com") == "US"
+    assert region_for("a@b.io") == "US"  # .io, .co, .ai … are sold as generic names
+    assert region_for("a@b.co") == "US"
+    assert region_for("a@b.xyz") == "US"
+
+
+def test_dates_zip_codes_and_ids_are_not_phones() -> None:
+    body = (
+        "Order #12345678 shipped on 03/15/2021.\n\nAlice Martin\nAcme Corp\n"
+        "1400 Smith Street\nHouston, TX 77002-7361\nDeal 3456789 / PO 2021-0315\n"
+    )
+    sig = extract_signature(body, **ALICE)
+    assert sig is not None
+    assert sig.telephone == [] and sig.fax == []
+    assert sig.address == "1400 Smith Street, Houston, TX 77002-7361"
+
+
+def test_social_links_website_and_other_emails() -> None:
+    body = (
+        "Ok.\n\nAlice Martin\nAcme Corp\nalice.martin@acme.com | alice@gmail.com\n"
+        "www.acme.com/about\nhttps://twitter.com/alice · linkedin.com/in/alice/\n"
+        "https://github.com/alice\nhttps://fosstodon.org/@alice\n"
+    )
+    sig = extract_signature(body, **ALICE)
+    assert sig is not None
+    assert sig.url == "https://www.acme.com/about"
+    assert sig.same_as == [
+        "https://twitter.com/alice",
+        "https://www.linkedin.com/in/alice",
+        "https://github.com/alice",
+        "https://fosstodon.org/@alice",  # any Mastodon-like instance: host/@user
+    ]
+    assert sig.emails == ["alice@gmail.com"]  # other addresses; the sender's own is not repeated
+
+
+def test_free_mail_provider_link_is_not_a_website() -> None:
+    body = "Ok.\n\nAlice Martin\n+1 415 555 0134\nhttp://groups.yahoo.com/group/fans\n"
+    sig = extract_signature(body, **ALICE)
+    assert sig is not None and sig.url is None
+
+
+def test_name_with_credentials_and_title_on_one_line() -> None:
+    body = "Ok.\n\nMark D. Guinney, CFA\nConsultant\nWatson Wyatt Investment Consulting\n(415) 733-4487 ph.\n"
+    sig = extract_signature(body, sender_email="mark_guinney@watsonwyatt.com", sender_name="Guinney, Mark")
+    assert sig is not None
+    assert (sig.name, sig.job_title, sig.organization) == (
+        "Mark D. Guinney", "Consultant", "Watson Wyatt Investment Consulting",
+    )
+    body = "Ok.\n\nMichael Clark, Webmaster\nCenter for Democracy and Technology\nvoice: 202-637-9800\n"
+    sig = extract_signature(body, sender_email="mclark@cdt.org", sender_name="Michael Clark")
+    assert sig is not None and (sig.name, sig.job_title) == ("Michael Clark", "Webmaster")
+
+
+def test_bad_input_is_a_clear_error() -> None:
+    with pytest.raises(TypeError, match="body must be str"):
+        extract_signature(b"bytes", sender_email="a@b.com")  # type: ignore[arg-type]
+
+
+# --- optional LLM extractor against a real local HTTP server --------------------------
+
+
+class _CannedLlm(BaseHTTPRequestHandler):
+    answer: dict = {}
+    requests: list = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server API)
+        length = int(self.headers["Content-Length"])
+        body = json.loads(self.rfile.read(length))
+        type(self).requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        if self.path != "/v1/chat/completions":
+            self.send_response(404)
+            self.end_headers()
+            return
+        payload = {"choices": [{"message": {"role": "assistant", "content": json.dumps(type(self).answer)}}]}
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def llm_server():
+    server = HTTPServer(("127.0.0.1", 0), _CannedLlm)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _CannedLlm.requests = []
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_llm_extractor_drops_invented_fields(llm_server: str) -> None:
+    _CannedLlm.answer = {
+        "has_signature": True,
+        "name": "Alice Martin",
+        "job_title": "Head of Sales",
+        "organization": "Acme Corporation International",  # invented: not in the text
+        "telephone": ["+1 (415) 555-0134", "+1 (650) 555-0000"],  # second one invented
+        "fax": ["(415) 555-0199"],
+        "address": "1 Infinite Loop, Cupertino",  # invented
+        "url": "https://www.acme.com",
+        "same_as": ["https://www.linkedin.com/in/alicemartin", "https://twitter.com/invented"],
+        "emails": ["alice.private@example.org"],  # invented
+    }
+    extractor = LlmSignatureExtractor(llm_server + "/v1", "sk-test-secret", "test-model")
+    body = f"Sounds good.\n\nBest regards,\n{ALICE_SIG}\n\n> quoted\n"
+    sig = extractor.extract(body, message_id="m1", **ALICE)
+    assert isinstance(sig, Signature)
+    assert sig.name == "Alice Martin" and sig.job_title == "Head of Sales"
+    assert sig.organization is None and sig.address is None and sig.emails == []
+    assert sig.telephone == ["+14155550134"] and sig.fax == ["+14155550199"]
+    assert sig.url == "https://www.acme.com"
+    assert sig.same_as == ["https://www.linkedin.com/in/alicemartin"]
+    request = _CannedLlm.requests[0]
+    assert request["headers"]["Authorization"] == "Bearer sk-test-secret"
+    assert request["body"]["response_format"]["type"] == "json_schema"
+    assert "> quoted" not in request["body"]["messages"][1]["content"]
+    assert "sk-test-secret" not in repr(extractor)
+
+
+def test_llm_extractor_refuses_someone_elses_signature(llm_server: str) -> None:
+    _CannedLlm.answer = {
+        "has_signature": True, "name": "Bob Stone", "job_title": "VP Engineering", "organization": "Other Corp",
+        "telephone": ["+1 212 555 0188"], "fax": [], "address": None, "url": None, "same_as": [], "emails": [],
+    }
+    extractor = LlmSignatureExtractor(llm_server + "/v1", "", "test-model")
+    assert extractor.extract(f"See below.\n\n{BOB_SIG}\n", **ALICE) is None
+
+
+def test_llm_extractor_reports_http_errors(llm_server: str) -> None:
+    extractor = LlmSignatureExtractor(llm_server + "/wrong", "sk-test-secret", "test-model")
+    with pytest.raises(LlmError, match="HTTP 404") as info:
+        extractor.extract(f"Ok.\n\n{ALICE_SIG}\n", **ALICE)
+    assert "sk-test-secret" not in str(info.value)
+
+
+def test_llm_extractor_uses_an_injected_transport() -> None:
+    calls = []
+
+    def transport(url: str, headers: dict[str, str], body: bytes, timeout: float) -> bytes:
+        calls.append(url)
+        return b'{"choices": [{"message": {"content": "not json"}}]}'
+
+    extractor = LlmSignatureExtractor("https://llm.example/v1", "k", "m", transport=transport)
+    with pytest.raises(LlmError, match="unexpected LLM answer"):
+        extractor.extract(f"Ok.\n\n{ALICE_SIG}\n", **ALICE)
+    assert calls == ["https://llm.example/v1/chat/completions"]
