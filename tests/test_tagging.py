@@ -1,0 +1,417 @@
+"""Message tags and person tags, rule by rule, on records built by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadminer.contracts import Field, MessageRecord, PointOfContact, RawMessage
+from leadminer.tagging import (
+    TAGGING_HEADER_PREFIXES,
+    TAGGING_HEADERS,
+    is_generated_local,
+    is_tagging_header,
+    list_addresses,
+    looks_like_list_address,
+    person_tags,
+    tag_message,
+)
+
+
+def message(
+    sender: str = "jane.doe@acme.com",
+    *,
+    name: str | None = None,
+    to: tuple[str, ...] = ("me@example.org",),
+    cc: tuple[str, ...] = (),
+    subject: str = "Lunch on Friday?",
+    headers: dict[str, str] | None = None,
+    body: str | None = "Hi,\n\nare you free on Friday?\n\nJane\n",
+    in_reply_to: str | None = None,
+    sender_header: str | None = None,
+    message_id: str = "m1@acme.com",
+) -> MessageRecord:
+    points = [PointOfContact(message_id, Field.FROM, sender, name)]
+    points += [PointOfContact(message_id, Field.TO, a) for a in to]
+    points += [PointOfContact(message_id, Field.CC, a) for a in cc]
+    if sender_header:
+        points.append(PointOfContact(message_id, Field.SENDER, sender_header))
+    return MessageRecord(
+        mining_id="t", message_id=message_id, folder="INBOX", uid="1", date=None, subject=subject,
+        in_reply_to=in_reply_to, references=[in_reply_to] if in_reply_to else [], points=points,
+        headers=headers or {}, body=body,
+    )
+
+
+# --------------------------------------------------------------------------- person-to-person mail
+
+
+def test_plain_personal_mail_has_no_tag():
+    assert tag_message(message()) == []
+
+
+def test_personal_reply_has_no_tag():
+    assert tag_message(message(subject="Re: Lunch on Friday?", in_reply_to="x@y")) == []
+
+
+def test_colleague_subject_with_order_words_stays_personal():
+    assert tag_message(message(subject="Your order of the agenda items")) == []
+    assert tag_message(message(subject="REMINDER - C. Nelson out of the office")) == []
+
+
+def test_forwarded_newsletter_from_a_person_stays_personal():
+    body = "FYI, see below.\n\n---- Forwarded ----\nGreat deals!\nTo unsubscribe click here."
+    assert tag_message(message(subject="Fwd: Weekly deals", body=body)) == []
+
+
+def test_reply_quoting_an_unsubscribe_footer_stays_personal():
+    body = "I agree.\n\n> Click here to unsubscribe from our newsletter\n"
+    assert tag_message(message(subject="Re: deals", in_reply_to="a@b", body=body)) == []
+
+
+# --------------------------------------------------------------------------- newsletters
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"list-unsubscribe": "<https://example.com/u?x=1>"},
+        {"list-id": "<12345.list-id.mcsv.net>"},
+        {"x-mc-user": "3f21937f0f636c8cec1db30bf"},
+        {"x-kmail-account": "TXS8dR"},
+        {"x-csa-complaints": "csa-complaints@eco.de"},
+        {"x-campaignid": "mailchimp123"},
+        {"x-mailer": "Inxmail EE 4.8.47.804"},
+        {"x-mailer": "Accucast (http://www.accucast.com)"},
+        {"x-mailer": "MailChimp Mailer - **CID199bb58d0b**"},
+        {"x-mailgun-sid": "abc", "list-unsubscribe": "<mailto:u@mg.example.com>"},
+        {"x-mailin-eid": "OTYy", "list-unsubscribe": "<mailto:unsub@brevo.example>"},
+        {"x-beenthere": "news@lists.example.org", "x-mailman-version": "2.1"},  # Mailman announce list
+        {"precedence": "bulk"},
+    ],
+)
+def test_newsletter_headers(headers):
+    assert tag_message(message(sender="hello@shop.example", headers=headers, subject="Spring sale")) == ["newsletter"]
+
+
+def test_list_post_no_is_an_announce_list():
+    headers = {"list-post": "NO (posting not allowed on this list)", "list-id": "<advisories.cert.org>"}
+    msg = message(sender="cert-advisory@cert.org", to=("cert-advisory@cert.org",), headers=headers)
+    assert tag_message(msg) == ["newsletter"]
+
+
+def test_announce_list_with_list_post_is_a_newsletter():
+    headers = {"list-post": "<mailto:cauce-announce@lists.cauce.org>", "list-id": "<cauce-announce.lists.cauce.org>"}
+    assert tag_message(message(sender="johnl@cauce.org", headers=headers, subject="CAUCE NEWS")) == ["newsletter"]
+
+
+@pytest.mark.parametrize(
+    "sender",
+    ["newsletter@shop.example", "news@shop.example", "rssfeeds@blog.example", "noreply@shop.example",
+     "Online#3.19578.34-UgGTgZFN19NAr9RR.1@newsletter.online.com", "body_216095411795471888@hermes.sun.com",
+     "update@list.theregister.co.uk", "myenews@tribute.ca", "offers@email.shop.example"],
+)
+def test_broadcast_senders_without_headers(sender):
+    assert tag_message(message(sender=sender, subject="This week's picks")) == ["newsletter"]
+
+
+def test_display_name_newsletter():
+    msg = message(sender="shop@katjes.example", name="Katjes Newsletter", subject="Infos")
+    assert tag_message(msg) == ["newsletter"]
+
+
+@pytest.mark.parametrize(
+    "footer",
+    [
+        "To unsubscribe from this list, visit http://example.com/u",
+        "If you no longer wish to receive these emails, click here.",
+        "You are receiving this email because you signed up at example.com.",
+        "If this message is not displaying properly, click here.",
+        "View this email in your browser",
+        "Newsletter abbestellen",
+        "If you'd rather not receive future e-mails announcing new stores, click here.",
+    ],
+)
+def test_newsletter_body_phrases(footer):
+    body = "Big news this week!\n\nLorem ipsum.\n\n" + footer + "\n"
+    assert tag_message(message(sender="michael@lindows.example", subject="Michael's Minute", body=body)) == ["newsletter"]
+
+
+def test_newsletter_subject_issue_number():
+    assert tag_message(message(subject="CAUCE NEWS, Vol 6, No 2, June 2002")) == ["newsletter"]
+
+
+def test_blind_copy_blast_to_self():
+    msg = message(sender="truorange@aol.com", to=("truorange@aol.com",), subject="True Orange, part 2")
+    assert tag_message(msg) == ["newsletter"]
+
+
+# --------------------------------------------------------------------------- groups
+
+
+def test_list_post_is_group():
+    headers = {"list-post": "<mailto:fork@xent.com>", "list-id": "Friends of Rohit Khare <fork.xent.com>",
+               "list-unsubscribe": "<mailto:fork-request@xent.com>", "precedence": "bulk"}
+    assert tag_message(message(to=("fork@xent.com",), headers=headers)) == ["group"]
+
+
+def test_vger_style_list_id_addressed_to_the_list():
+    headers = {"list-id": "<linux-kernel.vger.kernel.org>", "precedence": "bulk"}
+    msg = message(sender="joe@perches.com", to=("akpm@linux-foundation.org",), cc=("linux-kernel@vger.kernel.org",),
+                  headers=headers, subject="[PATCH] checkpatch: fix")
+    assert tag_message(msg) == ["group"]
+
+
+def test_yahoo_group():
+    headers = {"mailing-list": "list zzzzteana@yahoogroups.com; contact forteana-owner@yahoogroups.com",
+               "list-unsubscribe": "<mailto:zzzzteana-unsubscribe@yahoogroups.com>", "precedence": "bulk"}
+    assert tag_message(message(to=("zzzzteana@yahoogroups.com",), headers=headers)) == ["group"]
+
+
+def test_old_mailman_without_list_post():
+    headers = {"x-beenthere": "ilug@linux.ie", "list-id": "Irish Linux Users' Group <ilug.linux.ie>",
+               "precedence": "bulk", "errors-to": "ilug-admin@linux.ie"}
+    msg = message(to=("ilug@linux.ie",), headers=headers, sender_header="ilug-admin@linux.ie")
+    assert tag_message(msg) == ["group"]
+
+
+def test_majordomo_list_owner_sender():
+    msg = message(sender="nukiez@hotmail.com", to=("melbwireless@wireless.org.au",), headers={"precedence": "list"},
+                  sender_header="owner-melbwireless@wireless.org.au")
+    assert tag_message(msg) == ["group"]
+
+
+def test_newsletter_posted_through_its_own_majordomo_list():
+    msg = message(sender="newsletter@matrox.com", to=("mgi_englishlist@matrox.com",),
+                  sender_header="owner-mgi_englishlist@matrox.com", subject="Parhelia now available")
+    assert tag_message(msg) == ["newsletter"]
+
+
+def test_reply_on_a_list_without_list_post_is_group():
+    headers = {"list-unsubscribe": "<mailto:x-off@lists.example.net>", "precedence": "bulk"}
+    msg = message(subject="Re: Tiny DNS swap", in_reply_to="a@b", headers=headers)
+    assert tag_message(msg) == ["group"]
+
+
+def test_list_subject_tag_without_headers():
+    assert tag_message(message(subject="[Spambayes] test sets?", to=())) == ["group"]
+    assert tag_message(message(subject="Re: [SAdev] results", in_reply_to="a@b")) == ["group"]
+
+
+@pytest.mark.parametrize("subject", ["[PATCH] fix a leak", "[EXTERNAL] contract", "[SPAM] buy now", "[support #33] x"])
+def test_non_list_subject_tags(subject):
+    assert tag_message(message(subject=subject)) == []
+
+
+def test_mailman_footer_without_headers():
+    body = "My answer.\n\n_______________________________________________\nSpambayes mailing list\nSpambayes@python.org\nhttp://mail.python.org/mailman/listinfo/spambayes\n"
+    assert tag_message(message(body=body, to=())) == ["group"]
+
+
+def test_bug_tracker_mail_through_a_list_is_group_and_transactional():
+    headers = {"list-post": "<mailto:devel@lists.example.net>", "x-bugzilla-reason": "CC"}
+    msg = message(sender="bugzilla-daemon@example.net", to=("devel@lists.example.net",), headers=headers)
+    assert tag_message(msg) == ["group", "transactional"]
+
+
+def test_list_digest_sent_by_the_list():
+    headers = {"list-post": "<mailto:firewalls@isc.org>", "list-id": "<firewalls.isc.org>"}
+    msg = message(sender="firewalls@isc.org", to=("firewalls@isc.org",), headers=headers, subject="firewalls Digest V1 #33")
+    assert tag_message(msg) == ["group"]
+
+
+# --------------------------------------------------------------------------- transactional
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"auto-submitted": "auto-replied"},
+        {"auto-submitted": "auto-generated"},
+        {"content-type": "multipart/report; report-type=delivery-status; boundary=x"},
+        {"x-auto-response-suppress": "All"},
+        {"x-github-reason": "mention"},
+        {"x-mailgun-sid": "abc"},  # relay ESP without List-Unsubscribe
+        {"feedback-id": "1.us-east-1.abc:AmazonSES"},
+    ],
+)
+def test_transactional_headers(headers):
+    assert tag_message(message(sender="service@app.example", headers=headers, subject="Hello")) == ["transactional"]
+
+
+def test_auto_submitted_no_is_not_automated():
+    assert tag_message(message(headers={"auto-submitted": "no"})) == []
+
+
+@pytest.mark.parametrize(
+    ("sender", "subject"),
+    [
+        ("noreply@shop.example", "Your order #1234 has shipped"),
+        ("billing@hosting.example", "Invoice 2024-05"),
+        ("notifications@bank.example", "Security alert: new sign-in"),
+        ("accounts@site.example", "Password reset"),
+        ("mailer-daemon@mx.example", "Undelivered Mail Returned to Sender"),
+        ("jane.doe@acme.com", "Automatic reply: Lunch"),
+        ("jane.doe@acme.com", "Out of Office: Lunch"),
+        ("volunteer-reply@robertreich.org", "You're signed up for the Reich Report!"),
+        ("nic@starflung.com", "Automated 30 day renewal reminder"),
+    ],
+)
+def test_transactional_subjects(sender, subject):
+    assert tag_message(message(sender=sender, subject=subject)) == ["transactional"]
+
+
+def test_unmonitored_mailbox_body():
+    body = "PLEASE DO NOT RESPOND TO THIS E-MAIL--THIS ACCOUNT IS NOT MONITORED\nAttached is the payment proposal."
+    assert tag_message(message(sender="mbx_iscinfra@enron.com", subject="SAP file", body=body)) == ["transactional"]
+
+
+def test_ticket_system_message_id():
+    msg = message(sender="rt-support@example.de", subject="[support.example.de #33575] Resolved: FYI",
+                  message_id="rt-4.2.8-6644-1530017064-1465.33575-215-0@example.de")
+    assert tag_message(msg) == ["transactional"]
+
+
+# --------------------------------------------------------------------------- social
+
+
+@pytest.mark.parametrize(
+    ("sender", "headers"),
+    [
+        ("messages-noreply@linkedin.com", {}),
+        ("notification@facebookmail.com", {}),
+        ("info@twitter.com", {}),
+        ("someone@corp.example", {"x-linkedin-class": "INVITE"}),
+    ],
+)
+def test_social(sender, headers):
+    assert tag_message(message(sender=sender, headers=headers, subject="You have a new invitation")) == ["social"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@pytest.mark.parametrize(
+    ("local", "generated"),
+    [
+        ("Online#3.19578.34-UgGTgZFN19NAr9RR.1", True),
+        ("2.20290.44-t9bsgc0tYwDu.1", True),
+        ("body_216095411795471888", True),
+        ("R-1-270241-5399979-2-24365-DE1-3A9F193C", True),
+        ("searchSecurity-F485FCCE40B794D5", False),
+        ("jason-exp-1031164464.7f11b3", False),  # a person's TMDA address
+        ("kevin+dated+1038681510.d5d35b", False),
+        ("bgibson50606", False),
+        ("jane.doe", False),
+    ],
+)
+def test_generated_local_parts(local, generated):
+    assert is_generated_local(local) is generated
+
+
+@pytest.mark.parametrize(
+    ("address", "is_list"),
+    [
+        ("rpm-list@freshrpms.net", True),
+        ("owner-announce@lp.org", True),
+        ("zzzzteana@yahoogroups.com", True),
+        ("dev@lists.example.org", True),
+        ("openssl-users@openssl.org", True),
+        ("linux-request@vger.kernel.org", True),
+        ("linux-xfs@oss.sgi.com", False),
+        ("jane.doe@acme.com", False),
+        ("notanaddress", False),
+    ],
+)
+def test_list_shaped_addresses(address, is_list):
+    assert looks_like_list_address(address) is is_list
+
+
+def test_list_addresses_vger_list_id_names_the_cc_list():
+    msg = message(to=("akpm@linux-foundation.org",), cc=("linux-kernel@vger.kernel.org", "x@y.org"),
+                  headers={"list-id": "<linux-kernel.vger.kernel.org>"})
+    assert list_addresses(msg) == ["linux-kernel@vger.kernel.org"]
+
+
+def test_list_addresses_from_list_headers():
+    headers = {
+        "list-post": "<mailto:fork@xent.com>",
+        "x-beenthere": "fork@xent.com",
+        "mailing-list": "list zzzzteana@yahoogroups.com; contact forteana-owner@yahoogroups.com",
+    }
+    assert list_addresses(message(headers=headers)) == ["fork@xent.com", "zzzzteana@yahoogroups.com"]
+
+
+def test_list_addresses_from_a_list_admin_sender_only_when_addressed():
+    addressed = message(to=("melbwireless@wireless.org.au",), sender_header="owner-melbwireless@wireless.org.au")
+    assert list_addresses(addressed) == ["melbwireless@wireless.org.au"]
+    not_addressed = message(sender_header="owner-melbwireless@wireless.org.au")
+    assert list_addresses(not_addressed) == []
+    assert list_addresses(message()) == []
+
+
+def test_tagging_header_names():
+    assert is_tagging_header("List-Unsubscribe") and is_tagging_header("X-Mailgun-Sid")
+    assert is_tagging_header("X-Egroups-Return") and is_tagging_header("X-Bugzilla-Reason")
+    assert not is_tagging_header("Received") and not is_tagging_header("Subject")
+
+
+def test_extract_keeps_every_header_tagging_reads():
+    """Integration: extract must put every tagging header in ``record.headers``.
+
+    extract.py decides what ``record.headers`` holds; the tagger can only use
+    what is kept. Fix: let extract keep ``leadminer.tagging.is_tagging_header``
+    names (e.g. delegate its own ``is_tagging_header`` to it).
+    """
+    from leadminer.extract import extract_message
+
+    names = sorted(TAGGING_HEADERS) + [p.rstrip("-") + ("-x" if p.endswith("-") else "x") for p in TAGGING_HEADER_PREFIXES]
+    raw = "From: a@b.example\r\nTo: c@d.example\r\nSubject: s\r\n" + "".join(f"{n}: v\r\n" for n in names) + "\r\nbody\r\n"
+    record = extract_message(RawMessage("t", "INBOX", "1", raw.encode()))
+    missing = [n for n in names if n not in record.headers]
+    assert not missing, f"extract drops headers the tagger reads: {missing}"
+
+
+# --------------------------------------------------------------------------- person tags
+
+
+def test_person_all_newsletters_is_newsletter():
+    assert person_tags([["newsletter"], ["newsletter"]], ["professional"], wrote_personally=False) == [
+        "newsletter", "professional",
+    ]
+
+
+def test_person_one_personal_message_stays_a_person():
+    assert person_tags([["newsletter"], []], ["professional"], wrote_personally=False) == ["professional"]
+
+
+def test_person_who_wrote_personally_is_never_automated():
+    assert person_tags([["transactional"]], ["professional"], wrote_personally=True) == ["professional"]
+
+
+def test_person_mixed_automated_kinds_keeps_each():
+    assert person_tags([["newsletter"], ["transactional"]], ["role"], wrote_personally=False) == [
+        "newsletter", "transactional", "role",
+    ]
+
+
+def test_list_post_address_is_group():
+    assert person_tags([], ["professional", "group"], wrote_personally=False) == ["group", "professional"]
+
+
+def test_person_posting_to_a_list_is_not_group():
+    assert person_tags([["group"], ["group"]], ["personal"], wrote_personally=True, email="joe@perches.com") == [
+        "personal",
+    ]
+
+
+def test_list_shaped_sender_of_group_mail_is_group():
+    tags = person_tags([["group"]], ["professional"], wrote_personally=True, email="owner-eveningmba@haas.example.edu")
+    assert tags == ["group", "professional"]
+
+
+def test_person_with_no_sent_mail_only_has_address_tags():
+    assert person_tags([], ["personal", "user"], wrote_personally=False) == ["personal", "user"]
+
+
+def test_person_social():
+    assert person_tags([["social"], ["social"]], ["no-reply"], wrote_personally=False) == ["social", "no-reply"]

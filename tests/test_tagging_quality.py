@@ -1,0 +1,110 @@
+"""Quality floors of message and person tagging on the labelled public corpora.
+
+Labels: tests/data/tagging_labels.csv, built by scripts/label_tagging.py
+without the tagger (docs/quality-tagging.md). The floors sit just under what
+scripts/quality_tagging.py reports, so a regression fails CI. Skipped only
+when ``../shared/corpora`` is absent.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import sys
+
+import pytest
+
+from corpora import corpus_dir
+
+pytestmark = pytest.mark.corpus
+
+_SCRIPTS = pathlib.Path(__file__).resolve().parent.parent / "scripts"
+_CORPORA = ("spamassassin", "lkml", "quagga-enron-train", "newsletters", "malformed", "notmuch-threading")
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, _SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def corpora():
+    for name in _CORPORA:
+        corpus_dir(name)  # skips the module when ../shared/corpora is absent
+
+
+@pytest.fixture(scope="module")
+def report(corpora):
+    return _load("quality_tagging").evaluate()
+
+
+def test_labels_file_is_what_the_labelling_rules_produce(corpora):
+    labeller = _load("label_tagging")
+    assert labeller.OUT.read_text(encoding="utf-8") == labeller.build()
+
+
+def test_label_set_covers_every_class(report):
+    counts = {cls: figures["messages"] for cls, figures in report.per_class.items()}
+    assert counts["newsletter"] >= 900 and counts["group"] >= 2000
+    assert counts["personal"] >= 400 and counts["transactional"] >= 20
+
+
+@pytest.mark.parametrize(
+    ("cls", "accuracy", "precision"),
+    [
+        ("newsletter", 0.965, 0.99),
+        ("group", 0.99, 0.99),
+        ("personal", 0.99, 0.93),
+        ("transactional", 0.84, 0.95),
+    ],
+)
+def test_message_accuracy_floors(report, cls, accuracy, precision):
+    figures = report.per_class[cls]
+    assert figures["accuracy"] >= accuracy, figures
+    assert figures["precision"] >= precision, figures
+
+
+@pytest.mark.parametrize(
+    ("source", "floor"),
+    [
+        ("spamassassin/hard-ham-1 newsletter", 0.95),
+        ("spamassassin/easy-ham-1 group", 0.99),
+        ("lkml group", 0.99),
+        ("newsletters newsletter", 1.0),
+        ("quagga-enron-train personal", 0.99),
+        ("quagga-enron-train newsletter", 0.6),
+    ],
+)
+def test_per_source_floors(report, source, floor):
+    assert report.per_source[source]["accuracy"] >= floor, report.per_source[source]
+
+
+def test_person_tags(report):
+    assert report.person_accuracy >= 0.965, report.person_confusion
+    people = report.person_confusion["person"]
+    assert sum(n for got, n in people.items() if got != "person") <= 1, people
+
+
+def test_nobody_who_wrote_personally_is_tagged_newsletter(report):
+    assert report.personal_writers_tagged_newsletter == []
+    assert len(report.personal_writers_tagged_automated) <= 1
+
+
+def test_bench_tag_messages(benchmark, corpora):
+    """Throughput of tag_message over the SpamAssassin corpus (extracted beforehand)."""
+    from leadminer.contracts import RawMessage
+    from leadminer.extract import extract_message
+    from leadminer.tagging import tag_message
+
+    folder = corpus_dir("spamassassin")
+    records = [extract_message(RawMessage("b", "x", p.name, p.read_bytes())) for p in sorted(folder.rglob("*.eml"))]
+
+    def run():
+        return [tag_message(r) for r in records]
+
+    tags = benchmark(run)
+    assert len(tags) == 3250
+    assert sum("group" in t for t in tags) > 1500 and sum("newsletter" in t for t in tags) > 800
