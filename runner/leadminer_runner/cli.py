@@ -104,15 +104,21 @@ def mine_command(
 @app.command("export")
 def export_command(
     format: Annotated[str, typer.Option("--format", "-f", help="csv | vcard | json")] = "json",
+    csv_style: Annotated[
+        str, typer.Option("--csv-style", help="outlook (imports in Outlook and Google Contacts) | google (keeps every phone, tags as labels)")
+    ] = "outlook",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (default: stdout).")] = None,
     db: DbOption = DEFAULT_DB,
     user: UserOption = "local",
 ) -> None:
     """Export the refined contacts."""
-    from leadminer.export import EXPORT_FORMATS, write_export
+    from leadminer.export import FORMATS, write_export
 
-    if format not in EXPORT_FORMATS:
-        raise _fail(f"unknown format {format!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    if format not in FORMATS:
+        raise _fail(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    if csv_style not in ("outlook", "google"):
+        raise _fail(f"unknown CSV style {csv_style!r}; choose outlook or google")
+    options = {"style": csv_style} if format == "csv" else {}
     if not db.exists():
         raise _fail(f"no database at {db}; run `leadminer mine` first")
     conn = connect(db)
@@ -121,10 +127,9 @@ def export_command(
     finally:
         conn.close()
     if output is None:
-        write_export(persons, format, sys.stdout)
+        write_export(persons, format, sys.stdout, **options)
     else:
-        with open(output, "w", encoding="utf-8", newline="") as fh:
-            write_export(persons, format, fh)
+        write_export(persons, format, output, **options)
         console.print(f"wrote {len(persons)} contacts to {output}")
 
 
@@ -160,13 +165,16 @@ def demo_command(
 @app.command("signature")
 def signature_command(path: Annotated[Path, typer.Argument(help="A .eml file.")]) -> None:
     """Print the signature fields of a message's sender as JSON (export field names)."""
-    from leadminer.signature.cli import signature_fields_of_eml
+    from leadminer.extract import ExtractError
+    from leadminer.pipeline import signature_of_message
 
     try:
-        data = path.read_bytes()
+        fields = signature_of_message(path.read_bytes())
     except OSError as exc:
         raise _fail(f"cannot read {path}: {exc.strerror}") from None
-    typer.echo(json.dumps(signature_fields_of_eml(data), indent=2, ensure_ascii=False))
+    except ExtractError as exc:
+        raise _fail(f"{path} is not a readable message: {exc}") from None
+    typer.echo(json.dumps(fields, indent=2, ensure_ascii=False))
 
 
 @app.command("minings")

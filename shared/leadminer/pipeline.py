@@ -12,7 +12,6 @@ from datetime import datetime
 
 from .clean import AddressCleaner
 from .contracts import (
-    RECIPIENT_FIELDS,
     CleanedAddress,
     FailedMessage,
     Field,
@@ -26,29 +25,21 @@ from .contracts import (
 from .extract import ExtractError, extract_message
 from .refine import index_messages, refine_persons
 from .signature import extract_signature
-from .tagging import tag_message
+from .tagging import list_addresses, tag_message
 
 DEFAULT_BODY_CAP = 16_384
 ALIAS_SHARE = 0.05  # a Delivered-To address on ≥5 % of messages is one of the user's own
 
 
-def list_addresses(record: MessageRecord) -> list[PointOfContact]:
-    """Points for the list's own address when only List-Id names it.
-
-    RFC 2919: a List-Id is ``<label.domain>``; mailman, vger, Google Groups …
-    use ``label@domain`` as the posting address. A recipient whose address
-    reads as the List-Id is the list (a group), not a person.
-    """
-    list_id = record.headers.get("list-id", "")
-    start, end = list_id.rfind("<"), list_id.rfind(">")
-    identifier = (list_id[start + 1 : end] if 0 <= start < end else list_id).strip().lower()
-    if not identifier:
-        return []
-    posting = {p.email for p in record.points if p.field is Field.LIST_POST}
+def list_points(record: MessageRecord) -> list[PointOfContact]:
+    """``list_post`` points for list addresses that headers other than List-Post
+    name (List-Id + a matching recipient, X-BeenThere, X-Mailing-List, list-admin
+    senders), so that refine tags those addresses as groups."""
+    known = {p.email for p in record.points if p.field is Field.LIST_POST}
     return [
-        PointOfContact(record.message_id, Field.LIST_POST, p.email, None)
-        for p in record.points
-        if p.field in RECIPIENT_FIELDS and p.email not in posting and p.email.replace("@", ".", 1) == identifier
+        PointOfContact(record.message_id, Field.LIST_POST, address, None)
+        for address in list_addresses(record)
+        if address not in known
     ]
 
 
@@ -61,7 +52,7 @@ def extract_batch(
     for raw in raws:
         try:
             record = extract_message(raw, body_cap=body_cap)
-            record.points.extend(list_addresses(record))
+            record.points.extend(list_points(record))
             record.tags = tag_message(record)
         except ExtractError as exc:
             failures.append(FailedMessage(raw.mining_id, raw.folder, raw.uid, str(exc)))
@@ -127,6 +118,28 @@ def signature_batch(recent: Iterable[list[MessageRecord]]) -> list[Signature]:
                 found.append(signature)
         if found:
             out.append(merge_signatures(found))
+    return out
+
+
+SIGNATURE_EXPORT_FIELDS = ("name", "job_title", "organization", "telephone", "fax", "address", "url", "same_as")
+
+
+def signature_of_message(data: bytes, *, body_cap: int = DEFAULT_BODY_CAP) -> dict:
+    """Signature fields of one raw message's sender, keyed like the exports.
+
+    Always has ``email`` and ``message_id``; a field is present only when found.
+    Raises :class:`ExtractError` when the message has no usable header block.
+    """
+    record = extract_message(RawMessage("signature", "", "", data), body_cap=body_cap)
+    sender = record.sender
+    out: dict = {"email": sender.email if sender else None, "message_id": record.message_id}
+    if sender is None or not record.body:
+        return out
+    signature = extract_signature(record.body, sender_email=sender.email, sender_name=sender.name, message_id=record.message_id)
+    if signature is not None:
+        out.update({k: v for k in SIGNATURE_EXPORT_FIELDS if (v := getattr(signature, k))})
+        if signature.emails:
+            out["emails"] = signature.emails
     return out
 
 

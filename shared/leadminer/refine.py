@@ -207,7 +207,7 @@ def refine_persons(
             address_tags.append(Tag.GROUP.value)
         sent_tags = [m.tags for m in sent]
         wrote_personally = any(not (set(t) & _AUTOMATED) for t in sent_tags)
-        tags = person_tags(sent_tags, address_tags, wrote_personally=wrote_personally)
+        tags = person_tags(sent_tags, address_tags, wrote_personally=wrote_personally, email=key)
 
         person = RefinedPerson(
             user_id=user_id,
