@@ -7,8 +7,10 @@ best time kept):
 
 * **leadminer** — :func:`leadminer.extract.extract_message` (headers, addresses,
   ids, date, tagging headers and the body text, HTML converted);
-  a second row adds :class:`leadminer.clean.AddressCleaner` on every address
-  (a fresh cleaner per repetition, as per mining) when that module exists;
+  a second row adds the clean stage as the pipeline runs it: a fresh
+  :class:`leadminer.clean.AddressCleaner` (cold cache, as per mining) over the
+  distinct addresses the extraction found (``handle_clean`` cleans each
+  distinct address of a mining once);
 * **stdlib** — ``email.message_from_bytes`` (compat32) + ``email.utils.getaddresses``
   over From/To/Cc/Bcc/Reply-To/Sender + the first text/plain payload decoded.
 
@@ -76,10 +78,11 @@ class RunResult:
     failed: int = 0
 
 
-def mine_leadminer(messages: Sequence[bytes], *, clean: Callable[[str], object] | None = None) -> RunResult:
-    """Extract every message (and clean every address when ``clean`` is given), caches cold."""
+def mine_leadminer(messages: Sequence[bytes], *, clean: Callable[[list[str]], object] | None = None) -> RunResult:
+    """Extract every message (then clean the distinct addresses when ``clean`` is given), caches cold."""
     clear_caches()
     pairs: set[Pair] = set()
+    distinct: set[str] = set()
     failed = 0
     start = time.perf_counter()
     for index, data in enumerate(messages):
@@ -89,10 +92,11 @@ def mine_leadminer(messages: Sequence[bytes], *, clean: Callable[[str], object] 
             failed += 1
             continue
         for point in record.points:
-            if clean is not None:
-                clean(point.email)
+            distinct.add(point.email)
             if point.field in COMPARED_FIELDS:
                 pairs.add((index, point.field.value, point.email))
+    if clean is not None:
+        clean(sorted(distinct))
     return RunResult(time.perf_counter() - start, pairs, failed)
 
 
@@ -127,12 +131,12 @@ def mine_stdlib(messages: Sequence[bytes]) -> RunResult:
 
 
 def address_cleaner_factory() -> Callable[[], Callable[[str], object]] | None:
-    """``() -> cleaner.clean`` for a fresh AddressCleaner, or None when leadminer.clean is absent."""
+    """``() -> cleaner.clean_batch`` of a fresh AddressCleaner, or None when leadminer.clean is absent."""
     try:
         clean_module = importlib.import_module("leadminer.clean")
     except ImportError:
         return None
-    return lambda: clean_module.AddressCleaner(identities=()).clean
+    return lambda: clean_module.AddressCleaner(identities=()).clean_batch
 
 
 def _timed(run: Callable[[], RunResult]) -> RunResult:

@@ -213,3 +213,38 @@ def test_bench_clean_batch(benchmark):
     assert len(results) == 3000
     assert all(r.status is Status.UNKNOWN for r in results)
     assert sum("role" in r.tags for r in results) == 1000
+
+
+def test_fast_syntax_path_agrees_with_email_validator_on_every_corpus_address():
+    """The regex fast path may only accept what email-validator accepts, unchanged."""
+    from corpora import corpus_dir
+    from email_validator import EmailNotValidError, validate_email
+
+    from leadminer.clean import fast_syntax
+    from leadminer.contracts import RawMessage
+    from leadminer.extract import ExtractError, extract_message
+
+    addresses = set()
+    for name in ("spamassassin", "lkml", "malformed", "quagga-enron-train", "newsletters"):
+        for path in corpus_dir(name).rglob("*"):
+            if path.is_file() and not path.name.endswith(".ann"):
+                try:
+                    record = extract_message(RawMessage("t", name, path.name, path.read_bytes()))
+                except ExtractError:
+                    continue
+                addresses.update(p.email for p in record.points)
+    tricky = {"a..b@x.com", ".a@x.com", "a.@x.com", "a@x.test", "a@localhost", "a@x.local", "a@ab--cd.com",
+              "a@xn--mller-kva.de", "a@-x.com", "a@x-.com", "a@x.c0m", "a@1.2.3.4", f"{'a' * 65}@x.com", "a@x"}  # fmt: skip
+    accepted = 0
+    for email in addresses | tricky:
+        fast = fast_syntax(email)
+        if fast is None:
+            continue
+        accepted += 1
+        try:
+            parsed = validate_email(email, check_deliverability=False, allow_smtputf8=True)
+        except EmailNotValidError as exc:  # pragma: no cover - the failure this test exists for
+            raise AssertionError(f"fast path accepted {email!r}, email-validator refuses: {exc}") from None
+        assert fast == (parsed.local_part, parsed.ascii_domain), email
+    assert accepted > 0.9 * len(addresses)
+    assert not any(fast_syntax(t) for t in tricky)

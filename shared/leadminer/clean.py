@@ -30,6 +30,7 @@ import re
 from collections.abc import Iterable
 
 from disposable_email_domains import blocklist as _DISPOSABLE
+import email_validator
 from email_validator import EmailNotValidError, validate_email
 
 from .contracts import CleanedAddress, Status, Tag, canonical_key
@@ -43,9 +44,35 @@ _ROLE_TOKENS = word_list("role_local_parts")
 _ROLE_EXACT = word_list("role_exact_local_parts")
 _NO_REPLY = word_list("no_reply_local_parts") | {"daemon"}
 _SEPARATORS = re.compile(r"[._\-]+")
-_TRAILING_DIGITS = re.compile(r"\d+$")
+_DIGITS = "0123456789"
+_NO_REPLY_ANYWHERE = re.compile("|".join(re.escape(w) for w in sorted(_NO_REPLY, key=len, reverse=True)))
 
 DEFAULT_CACHE_SIZE = 200_000
+
+# Fast path for the common case: a lower-case ASCII dot-atom local part and an
+# LDH domain with an alphabetic TLD. Every address it accepts is one that
+# email-validator accepts with the same local part and domain (checked on every
+# corpus address by tests/test_clean.py); anything else — quoted or non-ASCII
+# local parts, IDN/punycode labels, "--" labels, special-use domains — goes to
+# email-validator, which stays the authority.
+_ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_FAST_ADDRESS = re.compile(
+    rf"(?P<local>{_ATEXT}(?:\.{_ATEXT})*)@(?P<domain>(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+[a-z]{{2,63}})"
+)
+_SPECIAL_USE_TLDS = frozenset(email_validator.SPECIAL_USE_DOMAIN_NAMES)  # all single labels
+
+
+def fast_syntax(email: str) -> tuple[str, str] | None:
+    """(local part, domain) when ``email`` is plainly valid, else None (ask email-validator)."""
+    if len(email) > 254:
+        return None
+    match = _FAST_ADDRESS.fullmatch(email)
+    if match is None:
+        return None
+    local, domain = match.group("local", "domain")
+    if len(local) > 64 or "--" in domain or domain.rpartition(".")[2] in _SPECIAL_USE_TLDS:
+        return None
+    return local, domain
 
 
 def _local_base(local: str) -> str:
@@ -60,8 +87,8 @@ def _tokens(local: str) -> list[str]:
 
 def is_role(local: str) -> bool:
     """True when the local part names a function (info, sales-emea, customer.support, info2 …)."""
-    base = _TRAILING_DIGITS.sub("", _local_base(local)) or _local_base(local)
-    tokens = [_TRAILING_DIGITS.sub("", t) or t for t in _tokens(local)]
+    base = _local_base(local).rstrip(_DIGITS) or _local_base(local)
+    tokens = [t.rstrip(_DIGITS) or t for t in _tokens(local)]
     if not tokens:
         return False
     compact = "".join(tokens)
@@ -86,11 +113,13 @@ def is_no_reply(local: str) -> bool:
     ``notifications`` do not (notification senders often accept replies).
     """
     tokens = _tokens(local)
+    if not _NO_REPLY_ANYWHERE.search("".join(tokens)):
+        return False  # cheap exit: a matching run of tokens would contain one of the words
     for start in range(len(tokens)):
         joined = ""
         for token in tokens[start:]:
             joined += token
-            if joined in _NO_REPLY or _TRAILING_DIGITS.sub("", joined) in _NO_REPLY:
+            if joined in _NO_REPLY or joined.rstrip(_DIGITS) in _NO_REPLY:
                 return True
     return False
 
@@ -129,6 +158,7 @@ class AddressCleaner:
         self.mx: MxChecker = mx if mx is not None else NullMxChecker()
         self._identity_keys = {canonical_key(i.strip().lower()) for i in identities if i and "@" in i}
         self._domains: dict[str, MxResult] = {}
+        self._kinds: dict[str, str] = {}  # domain → disposable | personal | professional
         self._cache: dict[str, tuple[Status, tuple[str, ...], str | None]] = {}
         self._cache_size = max(1, cache_size)
 
@@ -160,26 +190,39 @@ class AddressCleaner:
             self._domains[ascii_domain] = result
         return result
 
+    def _domain_kind(self, domain: str) -> str:
+        """disposable, personal (free mail) or professional; cached per domain."""
+        kind = self._kinds.get(domain)
+        if kind is None:
+            if is_disposable(domain):
+                kind = Tag.DISPOSABLE.value
+            elif is_free_mail(domain):
+                kind = Tag.PERSONAL.value
+            else:
+                kind = Tag.PROFESSIONAL.value
+            self._kinds[domain] = kind
+        return kind
+
     def _verdict(self, email: str) -> tuple[Status, tuple[str, ...], str | None]:
-        try:
-            parsed = validate_email(email, check_deliverability=False, allow_smtputf8=True)
-        except EmailNotValidError as exc:
-            return Status.INVALID, (), str(exc)
-        domain = parsed.ascii_domain.lower()
-        local = parsed.local_part
-        tags: list[str] = []
-        if is_disposable(domain):
-            tags.append(Tag.DISPOSABLE.value)
-        elif is_free_mail(domain):
-            tags.append(Tag.PERSONAL.value)
+        fast = fast_syntax(email)
+        if fast is not None:
+            local, domain = fast
+            unicode_domain = domain
         else:
-            tags.append(Tag.PROFESSIONAL.value)
+            try:
+                parsed = validate_email(email, check_deliverability=False, allow_smtputf8=True)
+            except EmailNotValidError as exc:
+                return Status.INVALID, (), str(exc)
+            domain = parsed.ascii_domain.lower()
+            unicode_domain = parsed.domain.lower()
+            local = parsed.local_part
+        tags = [self._domain_kind(domain)]
         if is_role(local):
             tags.append(Tag.ROLE.value)
         if is_no_reply(local):
             tags.append(Tag.NO_REPLY.value)
         if self._identity_keys:
-            spellings = {f"{local.lower()}@{parsed.domain.lower()}", f"{local.lower()}@{domain}"}  # U- and A-label
+            spellings = {f"{local.lower()}@{unicode_domain}", f"{local.lower()}@{domain}"}  # U- and A-label
             if any(canonical_key(s) in self._identity_keys for s in spellings):
                 tags.append(Tag.USER.value)
         verdict = self.check_domain(domain)
