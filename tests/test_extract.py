@@ -486,3 +486,17 @@ def test_extract_error_only_when_nothing_is_usable(data, reason):
     with pytest.raises(ExtractError) as error:
         extract_message(raw(data))
     assert error.value.reason.startswith(reason)
+
+
+def test_x_from_names_a_sender_whose_from_has_no_display_name():
+    from leadminer.contracts import RawMessage
+    from leadminer.extract import extract_message
+
+    def sender_name(headers: bytes) -> str | None:
+        raw = RawMessage("m", "f", "1", headers + b"Subject: s\r\n\r\nbody\r\n")
+        return extract_message(raw).sender.name
+
+    assert sender_name(b"From: sally.beck@enron.com\r\nX-From: Beck, Sally </O=ENRON/OU=NA/CN=SBECK>\r\n") == "Beck, Sally"
+    assert sender_name(b"From: tana.jones@enron.com\r\nX-From: Tana Jones\r\n") == "Tana Jones"
+    assert sender_name(b"From: a@x.example\r\nX-From: ARSystem@mailman.enron.com\r\n") is None
+    assert sender_name(b"From: Real Name <a@x.example>\r\nX-From: Other\r\n") == "Real Name"

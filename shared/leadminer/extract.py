@@ -17,6 +17,7 @@ from .body import extract_body
 from .contracts import Field, MessageRecord, PointOfContact, RawMessage
 from .headers import (
     HeaderBlock,
+    clean_display_name,
     decode_words,
     normalise_email,
     parse_address_list,
@@ -188,6 +189,17 @@ def _tagging_headers(block: HeaderBlock) -> dict[str, str]:
     return kept
 
 
+def _x_from_name(value: str | None) -> str | None:
+    """The sender's name from an X-From header (Exchange / Lotus Notes exports,
+    e.g. the Enron corpus: ``X-From: Beck, Sally </O=ENRON/OU=NA/CN=SBECK>``),
+    used only when From carries no display name."""
+    if not value:
+        return None
+    text = decode_words(unfold(value)) if "=?" in value else unfold(value)
+    text = text.split("<", 1)[0]
+    return clean_display_name(text) if "@" not in text else None
+
+
 def extract_message(raw: RawMessage, *, body_cap: int = 16_384) -> MessageRecord:
     """Mine one raw message into a :class:`MessageRecord`.
 
@@ -222,6 +234,9 @@ def extract_message(raw: RawMessage, *, body_cap: int = 16_384) -> MessageRecord
                     points.append(point)
                 elif point.name is None:
                     point.name = name
+    sender = next((p for p in points if p.field is Field.FROM), None)
+    if sender is not None and sender.name is None and "x-from" in block.fields:
+        sender.name = _x_from_name(block.get("x-from"))
     list_post = block.get_all("list-post") if "list-post" in block.fields else ()
     for email in _list_post_addresses(list_post, defects):
         if (Field.LIST_POST, email) not in seen:
