@@ -385,3 +385,17 @@ def test_bench_read_mbox(benchmark, tmp_path: Path, ham: list[Path]):
     source = open_source(path)
     count = benchmark(lambda: sum(1 for _ in source.iter_messages("m", body_cap=16384)))
     assert count == len(ham)
+
+
+def test_mbox_envelope_before_a_message_whose_first_line_is_not_a_header(tmp_path: Path):
+    box = tmp_path / "odd.mbox"
+    box.write_bytes(
+        b"From a@x Thu Jan  1 00:00:00 2004\nFrom: a@x\nSubject: one\n\nbody one\nFrom 10:00 to 12:00 we meet\n\n"
+        b"From b@x Thu Jan  1 00:00:00 2004\n   leading blank-ish line\nFrom: b@x\n\nbody two\n\n"
+        b"From c@x Thu Jan  1 00:00:00 2004\nFrom MAILER-DAEMON  Tue Jul  7 22:47:39 2009\nFrom: c@x\n\nbody three\n"
+    )
+    items = list(open_source(box).iter_messages("m"))
+    assert len(items) == 3  # the stray "From 10:00" body line is no separator; a doubled envelope adds no message
+    assert b"From 10:00 to 12:00" in items[0].data
+    assert items[1].data.startswith(b"   leading")
+    assert items[2].data.startswith(b"From: c@x")

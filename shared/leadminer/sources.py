@@ -96,6 +96,11 @@ _METADATA_NAME = re.compile(
 )
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")  # RFC 5322 field name, then ':'
 _ENVELOPE_TIME = re.compile(rb"\d{1,2}:\d{2}")  # "From sender Mon Jan  1 10:00:00 2024"
+# The full ctime() shape of an envelope line: "From sender Mon Jan  1 10:00:00 2024" (optional zone).
+_STRICT_ENVELOPE = re.compile(
+    rb"From \S+\s+(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d{1,2} "
+    rb"\d{1,2}:\d{2}(?::\d{2})?(?: [A-Z]{2,5}| [+-]\d{4})? \d{4}\s*$"
+)
 _ESCAPED_FROM = re.compile(rb">+From ")
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 _TYPICAL_HEADERS = frozenset(
@@ -614,30 +619,35 @@ def _lines(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
 def _split_mbox(lines: Iterator[bytes], *, body_cap: int | None, limit: int | None) -> Iterator[tuple[int, bytes | None, int]]:
     """``(n, data, size)`` for each message of an mbox; ``data`` is None when over ``limit``.
 
-    A ``From `` line starts a message at the top of the file, or when it holds a
-    time of day and is followed by a header line (so a stray ``From`` in a
-    body is not a separator). The envelope line is dropped, ``>From`` lines are
+    A ``From `` line starts a message at the top of the file, when it holds a
+    time of day and is followed by a header line, or when it follows a blank
+    line and has the full ``ctime`` envelope shape (a message whose first line
+    is not a header). A stray ``From`` in a body is not a separator. The envelope line is dropped, ``>From`` lines are
     unescaped, and the blank line that separates messages is removed.
     """
     message: _MboxMessage | None = None
     index = 0
+    after_blank = True
     line = next(lines, None)
     while line is not None:
         following = next(lines, None)
         if line.startswith(b"From ") and (
             message is None
             or (_ENVELOPE_TIME.search(line) and following is not None and _HEADER_LINE.match(following))
+            or (after_blank and _STRICT_ENVELOPE.match(line))
         ):
-            if message is not None:
-                yield index, *message.finish()
-            index += 1
-            message = _MboxMessage(body_cap, limit)
+            if message is None or message.size:  # an envelope right after an envelope adds no message
+                if message is not None:
+                    yield index, *message.finish()
+                index += 1
+                message = _MboxMessage(body_cap, limit)
         elif message is not None:
             message.add(line)
         elif line.strip():  # mail before any envelope line: a message without one
             index += 1
             message = _MboxMessage(body_cap, limit)
             message.add(line)
+        after_blank = line in (b"\n", b"\r\n")
         line = following
     if message is not None:
         yield index, *message.finish()
