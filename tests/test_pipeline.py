@@ -60,9 +60,13 @@ def test_recent_by_sender_keeps_the_newest_messages_with_a_body():
     assert [r.message_id for r in recent["ann@example.org"]] == ["5@example.org", "4@example.org"]
 
 
-def test_infer_aliases_takes_the_dominant_delivered_to():
-    mails = [LIST_MAIL.replace(b"<1@", f"<{i}@".encode()).replace(b"From:", b"Delivered-To: me@home.example\r\nFrom:") for i in range(30)]
-    mails.append(LIST_MAIL.replace(b"From:", b"Delivered-To: rare@else.example\r\nFrom:"))
+def test_infer_aliases_takes_the_final_delivery_address_never_a_list():
+    def mail(i: int, delivered: bytes) -> bytes:
+        return LIST_MAIL.replace(b"<1@", f"<{i}@".encode()).replace(b"From:", delivered + b"From:")
+
+    mails = [mail(i, b"Delivered-To: me@home.example\r\nDelivered-To: fwd@relay.example\r\n") for i in range(30)]
+    mails += [mail(100 + i, b"Delivered-To: linux-kernel@vger.kernel.org\r\n") for i in range(40)]  # the list's own hop
+    mails.append(mail(200, b"Delivered-To: rare@else.example\r\n"))
     records, _ = pipeline.extract_batch([raw(m, str(i)) for i, m in enumerate(mails)])
     assert pipeline.infer_aliases(records) == {"me@home.example"}
 

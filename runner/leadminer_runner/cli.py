@@ -70,12 +70,18 @@ def _print_summary(summary: MiningSummary) -> None:
         ("failed (with reason)", f"{summary.failed}"),
         ("contacts refined", f"{summary.persons}"),
         ("signatures found", f"{summary.signatures}"),
+        ("your addresses", ", ".join(summary.identities) or "none known"),
         ("tags", ", ".join(f"{t} {n}" for t, n in summary.tags.items()) or "-"),
         ("time", f"{summary.seconds:.1f} s ({rate:.0f} messages/s)"),
     ]
     for label, value in rows:
         table.add_row(label, value)
     console.print(table)
+    if not summary.identities:
+        console.print(
+            "[yellow]note:[/] none of your own addresses is known (no --identity, no Delivered-To), "
+            "so messages you sent, your replies and temperatures cannot be told apart; add --identity YOU@EXAMPLE"
+        )
     for failure in summary.failures[:10]:
         console.print(f"  [yellow]failed[/] {failure.folder}/{failure.uid}: {failure.reason}")
     if len(summary.failures) > 10:

@@ -88,6 +88,7 @@ class MiningSummary:
     persons: int
     signatures: int
     seconds: float
+    identities: list[str]  # the user's addresses: given, implied by the source, or found in Delivered-To
     tags: dict[str, int]
     failures: list[FailedMessage]
 
@@ -243,6 +244,7 @@ def _run(
         persons=counts["refine"],
         signatures=counts["signature"],
         seconds=round(state.elapsed, 3),
+        identities=sorted(keys),
         tags=dict(tags.most_common()),
         failures=ctx.temp.failures(ctx.mining_id),
     )

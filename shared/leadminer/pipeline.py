@@ -144,16 +144,23 @@ def signature_of_message(data: bytes, *, body_cap: int = DEFAULT_BODY_CAP) -> di
 
 
 def infer_aliases(records: Iterable[MessageRecord]) -> set[str]:
-    """The user's own addresses revealed by Delivered-To / X-Original-To."""
+    """The user's own addresses revealed by Delivered-To / X-Original-To.
+
+    Only the topmost one of each message counts: every delivery hop adds one,
+    so lower ones name list or forwarding addresses the message passed
+    through, and the top one the mailbox it was finally delivered to. A list
+    address is never an alias, and an address must be the final delivery of at
+    least ``ALIAS_SHARE`` of the messages.
+    """
     counts: Counter[str] = Counter()
+    lists: set[str] = set()
     total = 0
     for record in records:
         total += 1
-        counts.update(set(record.delivered_to))
-    if not counts:
-        return set()
-    top, _ = counts.most_common(1)[0]
-    return {top} | {a for a, n in counts.items() if n >= ALIAS_SHARE * total}
+        lists.update(p.email for p in record.points if p.field is Field.LIST_POST)
+        if record.delivered_to:
+            counts[record.delivered_to[0]] += 1
+    return {a for a, n in counts.items() if a not in lists and n >= ALIAS_SHARE * total}
 
 
 def identity_keys(identities: Iterable[str]) -> set[str]:
