@@ -121,18 +121,25 @@ class ExtractError(Exception):
         self.reason = reason
 
 
-def synthetic_message_id(block: HeaderBlock, body_start: bytes) -> str:
-    """Stable id for a message without Message-ID: sha1 of From, Date, Subject and
-    the first 2 KB of the body, so mining the same message twice gives the same id."""
+_SYNTHETIC_ID_HEADERS = ("from", "to", "cc", "date", "subject", "in-reply-to", "references")
+
+
+def synthetic_message_id(block: HeaderBlock) -> str:
+    """Stable id for a message without Message-ID: sha1 of its identifying
+    headers and its Received chain (unique per delivery). Only headers count, so
+    the same message read from a file or over IMAP (where only the first text
+    part is fetched) gets the same id, and mining it twice gives the same id."""
     digest = hashlib.sha1()
-    for name in ("from", "date", "subject"):
+    for name in _SYNTHETIC_ID_HEADERS:
         digest.update((block.get(name) or "").encode("utf-8", "surrogateescape"))
         digest.update(b"\n")
-    digest.update(body_start[:2048])
+    for value in block.get_all("received") if "received" in block.fields else ():
+        digest.update(value.encode("utf-8", "surrogateescape"))
+        digest.update(b"\n")
     return "sha1:" + digest.hexdigest()
 
 
-def _message_id(block: HeaderBlock, body_start: bytes, defects: list[str]) -> str:
+def _message_id(block: HeaderBlock, defects: list[str]) -> str:
     values = block.get_all("message-id")
     if len(values) > 1:
         defects.append("duplicate header: message-id")
@@ -145,7 +152,7 @@ def _message_id(block: HeaderBlock, body_start: bytes, defects: list[str]) -> st
             defects.append("message-id without <>")
             return token
         defects.append("unusable message-id")
-    return synthetic_message_id(block, body_start)
+    return synthetic_message_id(block)
 
 
 def _list_post_addresses(values: list[str], defects: list[str]) -> list[str]:
@@ -216,7 +223,7 @@ def extract_message(raw: RawMessage, *, body_cap: int = 16_384) -> MessageRecord
         raise ExtractError("no message headers (From, To, Date, Subject, Message-ID, Received …)")
     defects = block.defects
     body_bytes = data[block.body_offset :] if block.body_offset is not None else b""
-    message_id = _message_id(block, body_bytes, defects)
+    message_id = _message_id(block, defects)
 
     points: list[PointOfContact] = []
     seen: dict[tuple[Field, str], PointOfContact] = {}
