@@ -168,3 +168,59 @@ def test_lkml_maildir_threads_and_list_address(tmp_path):
     assert "group" in persons["linux-kernel@vger.kernel.org"].tags
     posters = [p for p in persons.values() if p.sender > 0 and p.conversations > 0]
     assert posters and all("newsletter" not in p.tags for p in posters)
+
+
+def test_crash_inside_refine_then_rerun_restores_every_contact(demo, demo_db, tmp_path, monkeypatch):
+    db, _ = demo_db
+    crashed = tmp_path / "refine-crash.db"
+    real_upsert = SqliteMainStore.upsert_persons
+
+    def dying_upsert(self, persons):  # the process dies after the index was written
+        raise KeyboardInterrupt("killed during refine")
+
+    monkeypatch.setattr(SqliteMainStore, "upsert_persons", dying_upsert)
+    with pytest.raises(KeyboardInterrupt):
+        mine(FileMessageSource(demo.path), db_path=crashed, identities=demo.identities)
+    monkeypatch.setattr(SqliteMainStore, "upsert_persons", real_upsert)
+    rerun = mine(FileMessageSource(demo.path), db_path=crashed, identities=demo.identities)
+    assert rerun.already_mined == 0  # nothing of the dead mining counts as mined
+    assert facts(persons_of(crashed)) == facts(persons_of(db))
+
+
+def test_one_mining_at_a_time_per_database(demo, tmp_path):
+    from leadminer_runner.embedded import MiningLocked, exclusive
+
+    db = tmp_path / "busy.db"
+    with exclusive(db), pytest.raises(MiningLocked, match="another mining is running"):
+        mine(FileMessageSource(demo.path), db_path=db)
+
+
+def test_identities_are_remembered_by_later_minings(demo, demo_db, tmp_path):
+    db, _ = demo_db
+    first, second = tmp_path / "first.mbox", tmp_path / "second.mbox"
+    _split_mbox(demo.path, first, second, at=demo.messages // 2)
+    split_db = tmp_path / "split.db"
+    mine(FileMessageSource(first), db_path=split_db, identities=demo.identities)
+    summary = mine(FileMessageSource(second), db_path=split_db)  # no --identity this time
+    assert set(demo.identities) <= set(summary.identities)
+    assert facts(persons_of(split_db)) == facts(persons_of(db))
+
+
+def _message(sender: str, date: str, mid: str, phone: str) -> bytes:
+    return (
+        f"From: Pat Lee <{sender}>\nTo: me@home.example\nDate: {date}\nMessage-ID: <{mid}>\nSubject: hi\n\n"
+        f"See you.\n\nBest regards,\nPat Lee\nHead of Research, Quill Labs Inc.\nPhone: {phone}\n"
+    ).encode()
+
+
+def test_older_mail_mined_later_does_not_overwrite_a_newer_signature(tmp_path):
+    new_dir, old_dir = tmp_path / "new", tmp_path / "old"
+    new_dir.mkdir(), old_dir.mkdir()
+    (new_dir / "1.eml").write_bytes(_message("pat@quill.example", "Mon, 1 Jul 2024 10:00:00 +0000", "n@x", "+1 415 555 0199"))
+    (old_dir / "2.eml").write_bytes(_message("pat@quill.example", "Mon, 1 Jul 2019 10:00:00 +0000", "o@x", "+1 212 555 0199"))
+    db = tmp_path / "s.db"
+    mine(FileMessageSource(new_dir), db_path=db, identities=["me@home.example"])
+    mine(FileMessageSource(old_dir), db_path=db, identities=["me@home.example"])
+    pat = persons_of(db)["pat@quill.example"]
+    assert pat.telephone == ["+14155550199"]
+    assert pat.signature_date.startswith("2024-07-01")

@@ -80,9 +80,12 @@ def test_index_history_threads(main_store):
         IndexedMessage("3", "3", None, "c@x", False, None, []),
     ]
     occ = [Occurrence("1", "a@x", "a@x", "from", "A"), Occurrence("2", "a@x", "a+t@x", "to", None), Occurrence("3", "c@x", "c@x", "from", None)]
-    main_store.index_messages("u", msgs, occ)
-    main_store.index_messages("u", msgs, occ)  # idempotent
+    main_store.start_mining("m1", "u", "src")
+    main_store.index_messages("u", "m1", msgs, occ)
     ids = [f"x{i}" for i in range(1200)]  # more than one parameter chunk
+    assert main_store.known_message_ids("u", ["1", "3", *ids]) == set()  # m1 is not done yet
+    main_store.finish_mining("m1", "done", {})
+    main_store.index_messages("u", "m1", msgs, occ)  # idempotent
     assert main_store.known_message_ids("u", ["1", "3", *ids]) == {"1", "3"}
     assert main_store.known_message_ids("v", ["1"]) == set()
     assert main_store.thread_sizes("u", ["1", "3"]) == {"1": 2, "3": 1}
@@ -90,7 +93,40 @@ def test_index_history_threads(main_store):
     assert sorted(m.message_id for m in history) == ["1", "2"]
     assert len(occurrences) == 2
     assert main_store.lookup_threads("u", ["2"])["2"].from_user is True
-    assert main_store.latest_message_date("u") == "2024-02-01T00:00:00+00:00"
+
+
+def test_a_crashed_mining_does_not_count_as_mined_until_reclaimed(main_store):
+    msg = IndexedMessage("1", "1", "2024-01-01T00:00:00+00:00", "a@x", False, None, [])
+    main_store.start_mining("dead", "u", "src")
+    main_store.index_messages("u", "dead", [msg], [])
+    main_store.finish_mining("dead", "failed", {})
+    assert main_store.known_message_ids("u", ["1"]) == set()
+    main_store.start_mining("retry", "u", "src")
+    main_store.index_messages("u", "retry", [msg], [])
+    main_store.finish_mining("retry", "done", {})
+    assert main_store.known_message_ids("u", ["1"]) == {"1"}
+
+
+def test_reference_date_matches_the_core_rule(main_store):
+    from leadminer.scoring import reference_date
+
+    received = [IndexedMessage(f"r{i}", f"r{i}", f"2002-01-{i + 1:02d}T00:00:00+00:00", "a@x", False, None, []) for i in range(28)]
+    future_spam = IndexedMessage("s", "s", "2030-01-01T00:00:00+00:00", "spam@x", False, None, [])
+    main_store.index_messages("u", "m", [*received, future_spam], [])
+    assert main_store.reference_date("u") == reference_date([*received, future_spam]) == "2002-01-28T00:00:00+00:00"
+    sent = IndexedMessage("me", "me", "2002-01-10T00:00:00+00:00", "me@x", True, None, [])
+    main_store.index_messages("u", "m", [sent], [])
+    assert main_store.reference_date("u") == reference_date([*received, future_spam, sent]) == sent.date
+    assert main_store.reference_date("nobody") is None and reference_date([]) is None
+
+
+def test_identities_and_failures(main_store):
+    main_store.add_identities("u", ["me@x", "alias@y"])
+    main_store.add_identities("u", ["me@x"])
+    assert main_store.identities("u") == {"me@x", "alias@y"} and main_store.identities("v") == set()
+    main_store.record_failures([FailedMessage("m1", "INBOX", "7", "empty message"), FailedMessage("m2", "A", "1", "x")])
+    assert [f.uid for f in main_store.failures("m1")] == ["7"]
+    assert len(main_store.failures()) == 2
 
 
 def test_persons_and_minings(main_store):

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from leadminer.adapters.sqlite import SqliteMainStore, connect
 
-from .embedded import MiningSummary, mine
+from .embedded import MiningLocked, MiningSummary, mine
 from .sources import SourceSpecError, open_message_source
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Mine contacts from a mailbox (embedded mode).")
@@ -55,7 +55,7 @@ def _run_mining(source_spec: str, db: Path, identities: list[str], user: str, qu
 
         try:
             return mine(source, db_path=db, identities=identities, user_id=user, progress=on_progress)
-        except SourceSpecError as exc:
+        except (SourceSpecError, MiningLocked) as exc:
             raise _fail(str(exc)) from None
 
 
@@ -71,7 +71,7 @@ def _print_summary(summary: MiningSummary) -> None:
         ("contacts refined", f"{summary.persons}"),
         ("signatures found", f"{summary.signatures}"),
         ("your addresses", ", ".join(summary.identities) or "none known"),
-        ("tags", ", ".join(f"{t} {n}" for t, n in summary.tags.items()) or "-"),
+        ("tags (all contacts)", ", ".join(f"{t} {n}" for t, n in summary.tags.items()) or "-"),
         ("time", f"{summary.seconds:.1f} s ({rate:.0f} messages/s)"),
     ]
     for label, value in rows:
@@ -85,7 +85,7 @@ def _print_summary(summary: MiningSummary) -> None:
     for failure in summary.failures[:10]:
         console.print(f"  [yellow]failed[/] {failure.folder}/{failure.uid}: {failure.reason}")
     if len(summary.failures) > 10:
-        console.print(f"  … and {len(summary.failures) - 10} more (see `leadminer minings`)")
+        console.print(f"  … and {len(summary.failures) - 10} more (see `leadminer failures`)")
 
 
 @app.command("mine")
@@ -185,13 +185,29 @@ def signature_command(path: Annotated[Path, typer.Argument(help="A .eml file.")]
 
 @app.command("minings")
 def minings_command(db: DbOption = DEFAULT_DB) -> None:
-    """List the minings recorded in the database (JSON lines), with their failed messages and reasons."""
+    """List the minings recorded in the database (JSON lines) with their counts."""
     if not db.exists():
         raise _fail(f"no database at {db}")
     conn = connect(db)
     try:
         for m in SqliteMainStore(conn).minings():
             typer.echo(json.dumps(m, ensure_ascii=False))
+    finally:
+        conn.close()
+
+
+@app.command("failures")
+def failures_command(
+    mining: Annotated[str | None, typer.Argument(help="A mining id (default: every mining).")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """List the messages that could not be mined, with the reason (JSON lines)."""
+    if not db.exists():
+        raise _fail(f"no database at {db}")
+    conn = connect(db)
+    try:
+        for f in SqliteMainStore(conn).failures(mining):
+            typer.echo(json.dumps({"mining_id": f.mining_id, "folder": f.folder, "uid": f.uid, "reason": f.reason}, ensure_ascii=False))
     finally:
         conn.close()
 

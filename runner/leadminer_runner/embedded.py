@@ -5,17 +5,20 @@ fetch → [extract queue] → extract → (fetch done) → [clean] → [signatur
 Permanent data lives in ``--db`` (``schemas/sqlite/main.sql``); the mining's
 temporary tables live in a separate file beside it (``<db>.mining``), which is
 emptied when the mining ends and by :func:`cleanup_dead_minings` when an earlier
-run died. Fetch state (IMAP UIDs) is committed only once the mining's contacts
+run died. One mining at a time runs on a database (an advisory file lock). Fetch state (IMAP UIDs) is committed only once the mining's contacts
 are stored, so a crash at any point is repaired by running the same command
 again: already indexed messages are skipped (idempotent by user + Message-ID).
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -40,7 +43,9 @@ DEFAULT_BATCH = 500
 class MessageSource(Protocol):
     label: str  # shown and stored; never holds a secret
 
-    def count(self) -> int | None: ...
+    def count(self, state_store: DeferredStateStore) -> int | None:
+        """How many messages ``iter_messages`` will yield (an estimate is fine), for progress."""
+        ...
 
     def iter_messages(self, mining_id: str, state_store: DeferredStateStore) -> Iterator[RawMessage | FailedMessage]:
         """Yield raw messages (or failures with a reason); sources with incremental
@@ -126,6 +131,25 @@ def cleanup_dead_minings(main: SqliteMainStore, temp: SqliteTempStore) -> list[s
     return dead
 
 
+class MiningLocked(RuntimeError):
+    """Another mining is running on the same database."""
+
+
+@contextmanager
+def exclusive(db_path: Path) -> Iterator[None]:
+    """One mining at a time per database: an advisory lock on ``<db>.lock``."""
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MiningLocked(f"another mining is running on {db_path}; wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def mine(
     source: MessageSource,
     *,
@@ -139,42 +163,51 @@ def mine(
     """Mine ``source`` into the database at ``db_path``."""
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    main_conn, temp_conn = connect(db_path), connect(temp_path(db_path))
-    try:
-        main, temp = SqliteMainStore(main_conn), SqliteTempStore(temp_conn)
-        cleanup_dead_minings(main, temp)
-        mining_id = uuid.uuid4().hex
-        ctx = MiningContext(mining_id, user_id, temp, main, list(identities))
-        main.start_mining(mining_id, user_id, source.label)
-        state = Progress("fetch")
-        notify = progress or (lambda _p: None)
-        state_store = DeferredStateStore(main)
+    with exclusive(db_path):
+        main_conn, temp_conn = connect(db_path), connect(temp_path(db_path))
         try:
-            state.total = source.count()
-            summary = _run(ctx, source, state_store, state, notify, batch_size, cleaner)
-        except BaseException:
-            main.finish_mining(mining_id, "failed", {"fetched": state.fetched})
-            temp.drop_mining(mining_id)
-            raise
-        state_store.commit()
-        main.finish_mining(mining_id, "done", _stats(summary))
+            main, temp = SqliteMainStore(main_conn), SqliteTempStore(temp_conn)
+            return _mine(source, main, temp, identities, user_id, progress, batch_size, cleaner)
+        finally:
+            main_conn.close()
+            temp_conn.close()
+
+
+def _mine(
+    source: MessageSource,
+    main: SqliteMainStore,
+    temp: SqliteTempStore,
+    identities: list[str] | tuple[str, ...],
+    user_id: str,
+    progress: Callable[[Progress], None] | None,
+    batch_size: int,
+    cleaner: AddressCleaner | None,
+) -> MiningSummary:
+    cleanup_dead_minings(main, temp)
+    mining_id = uuid.uuid4().hex
+    ctx = MiningContext(mining_id, user_id, temp, main, list(identities))
+    main.start_mining(mining_id, user_id, source.label)
+    state = Progress("fetch")
+    notify = progress or (lambda _p: None)
+    state_store = DeferredStateStore(main)
+    try:
+        state.total = source.count(state_store)
+        summary = _run(ctx, source, state_store, state, notify, batch_size, cleaner)
+    except BaseException:
+        main.record_failures(temp.failures(mining_id))
+        main.finish_mining(mining_id, "failed", {"fetched": state.fetched})
         temp.drop_mining(mining_id)
-        return summary
-    finally:
-        main_conn.close()
-        temp_conn.close()
-
-
-MAX_STORED_FAILURES = 1_000
+        raise
+    state_store.commit()
+    main.record_failures(summary.failures)
+    main.finish_mining(mining_id, "done", _stats(summary))
+    temp.drop_mining(mining_id)
+    return summary
 
 
 def _stats(summary: MiningSummary) -> dict:
-    """What the minings table keeps: counts, tags and the failed messages with their reasons."""
-    stats = {name: getattr(summary, name) for name in summary.__slots__ if name != "failures"}
-    stats["failures"] = [
-        {"folder": f.folder, "uid": f.uid, "reason": f.reason} for f in summary.failures[:MAX_STORED_FAILURES]
-    ]
-    return stats
+    """What the minings table keeps: counts and tags (failures go to failed_messages)."""
+    return {name: getattr(summary, name) for name in summary.__slots__ if name != "failures"}
 
 
 def _run(

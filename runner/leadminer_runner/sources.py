@@ -30,7 +30,7 @@ class FileMessageSource:
         self.label = str(Path(path).resolve())
         self.body_cap = body_cap
 
-    def count(self) -> int | None:
+    def count(self, state_store: FetchStateStore | None = None) -> int | None:
         return self._source.count()
 
     def iter_messages(self, mining_id: str, state_store: FetchStateStore | None) -> Iterator[RawMessage | FailedMessage]:
@@ -60,8 +60,9 @@ class ImapMessageSource:
         except ImapError as exc:
             raise SourceSpecError(str(exc)) from None
 
-    def count(self) -> int | None:
-        return self._guard(self._imap.count)
+    def count(self, state_store: FetchStateStore | None = None) -> int | None:
+        """Messages to read: only those above the saved highest UID of each folder."""
+        return self._guard(lambda: self._imap.count(state_store, self.user_id, self.label))
 
     def iter_messages(self, mining_id: str, state_store: FetchStateStore) -> Iterator[RawMessage | FailedMessage]:
         messages = self._imap.iter_messages(mining_id, state_store, self.user_id, self.label)

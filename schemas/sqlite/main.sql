@@ -22,11 +22,32 @@ CREATE TABLE IF NOT EXISTS fetch_state (
     PRIMARY KEY (user_id, source, folder)
 );
 
+-- Every failed message of every mining, with its reason (never capped).
+CREATE TABLE IF NOT EXISTS failed_messages (
+    mining_id TEXT NOT NULL,
+    folder    TEXT NOT NULL,
+    uid       TEXT NOT NULL,
+    reason    TEXT NOT NULL,
+    PRIMARY KEY (mining_id, folder, uid)
+);
+
+-- The user's own addresses: given (--identity, IMAP login) or found (Delivered-To).
+CREATE TABLE IF NOT EXISTS user_identities (
+    user_id  TEXT NOT NULL,
+    email    TEXT NOT NULL,             -- canonical key (+tag removed)
+    added_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, email)
+);
+
 -- Content-free facts about every mined message: makes re-mining idempotent
 -- (user + Message-ID) and lets later minings thread replies onto old mail.
+-- A message counts as mined only once the mining that indexed it is done
+-- (minings.status), so a crash between indexing and storing persons is
+-- repaired by mining again.
 CREATE TABLE IF NOT EXISTS message_index (
     user_id     TEXT NOT NULL,
     message_id  TEXT NOT NULL,
+    mining_id   TEXT NOT NULL,
     thread_id   TEXT NOT NULL,
     date        TEXT,
     from_key    TEXT,
@@ -69,6 +90,7 @@ CREATE TABLE IF NOT EXISTS refined_persons (
     direct_messages       INTEGER NOT NULL DEFAULT 0,
     direct_first          TEXT,
     direct_last           TEXT,
+    signature_date        TEXT,             -- date of the message the signature fields come from
     job_title             TEXT,
     organization          TEXT,
     telephone_json        TEXT NOT NULL DEFAULT '[]',

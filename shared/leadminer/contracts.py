@@ -200,6 +200,7 @@ class RefinedPerson:
     direct_messages: int = 0
     direct_first: str | None = None
     direct_last: str | None = None
+    signature_date: str | None = None  # date of the message the signature fields come from
     job_title: str | None = None
     organization: str | None = None
     telephone: list[str] = field(default_factory=list)

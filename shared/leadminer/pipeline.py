@@ -24,6 +24,7 @@ from .contracts import (
 )
 from .extract import ExtractError, extract_message
 from .refine import index_messages, refine_persons
+from .scoring import reference_date
 from .signature import extract_signature
 from .tagging import list_addresses, tag_message
 
@@ -188,9 +189,8 @@ def mine_in_memory(
     indexed, occurrences = index_messages(records, keys, {})
     by_id = {m.message_id: m for m in indexed}
     sizes = Counter(m.thread_id for m in indexed)
-    dates = [m.date for m in indexed if m.date]
-    if as_of is None and dates:
-        as_of = datetime.fromisoformat(max(dates))
+    if as_of is None and (reference := reference_date(indexed)):
+        as_of = datetime.fromisoformat(reference)
     return refine_persons(
         user_id,
         {o.key for o in occurrences},

@@ -232,7 +232,8 @@ def refine_persons(
         person.direct_first = direct.first_seen.isoformat() if direct.first_seen else None
         person.direct_last = direct.last_seen.isoformat() if direct.last_seen else None
         person.temperature = temperature(direct, as_of)
-        _merge_signature(person, signature, prev)
+        signature_date = by_id[signature.message_id].date if signature and signature.message_id in by_id else None
+        _merge_signature(person, signature, signature_date, prev)
         persons.append(person)
     return persons
 
@@ -254,11 +255,18 @@ _ADDRESS_TAGS = frozenset(
 _SIGNATURE_FIELDS = ("job_title", "organization", "telephone", "fax", "address", "url", "same_as")
 
 
-def _merge_signature(person: RefinedPerson, signature: Signature | None, previous: RefinedPerson | None) -> None:
-    """The newest signature wins field by field; fields it lacks keep earlier values."""
+def _merge_signature(
+    person: RefinedPerson, signature: Signature | None, signature_date: str | None, previous: RefinedPerson | None
+) -> None:
+    """Field by field, the signature of the newest message wins; fields it lacks keep the older values."""
+    old_date = previous.signature_date if previous else None
+    candidates = [(signature_date or "", signature), (old_date or "", previous)]
+    candidates.sort(key=lambda c: c[0], reverse=True)  # newest first; on a tie the new signature
     for name in _SIGNATURE_FIELDS:
-        new = getattr(signature, name, None) if signature else None
-        old = getattr(previous, name, None) if previous else None
-        value = new or old
-        if value:
-            setattr(person, name, list(value) if isinstance(value, list) else value)
+        for _date, source in candidates:
+            value = getattr(source, name, None) if source is not None else None
+            if value:
+                setattr(person, name, list(value) if isinstance(value, list) else value)
+                break
+    dates = [d for d, source in candidates if d and source is not None]
+    person.signature_date = max(dates) if dates else None

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
 
 from .contracts import RefinedPerson
+from .storage import IndexedMessage
 
 VOLUME_WEIGHT = 0.25
 REPLIES_WEIGHT = 0.40
@@ -53,3 +55,21 @@ def person_temperature(person: RefinedPerson, as_of: datetime | None) -> int:
         person.direct_messages, person.replied_conversations, parse(person.direct_first), parse(person.direct_last)
     )
     return temperature(facts, as_of)
+
+
+def reference_date(messages: Iterable[IndexedMessage]) -> str | None:
+    """"Now" for recency: the newest message the user sent; without any, the
+    newest date once the top 1 % (at least one message, when there are several)
+    are set aside: a spam dated years ahead must not cool every contact down.
+    Dates are ISO 8601 UTC strings."""
+    messages = list(messages)
+    sent = [m.date for m in messages if m.from_user and m.date]
+    if sent:
+        return max(sent)
+    dates = sorted((m.date for m in messages if m.date), reverse=True)
+    return dates[outlier_count(len(dates))] if dates else None
+
+
+def outlier_count(dated: int) -> int:
+    """How many of the newest dates :func:`reference_date` sets aside."""
+    return max(1, dated // 100) if dated > 1 else 0

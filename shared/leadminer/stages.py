@@ -72,10 +72,13 @@ def handle_extract(ctx: MiningContext, raws: list[RawMessage]) -> ExtractResult:
 
 
 def mining_identity_keys(ctx: MiningContext) -> set[str]:
-    """Identities given by the user plus aliases revealed by Delivered-To (after extract)."""
+    """The user's addresses: given for this mining, remembered from earlier
+    minings, and aliases revealed by Delivered-To (known once extract is done)."""
     if ctx._identity_keys is None:
         aliases = infer_aliases(ctx.temp.iter_messages(ctx.mining_id))
-        ctx._identity_keys = identity_keys(ctx.identities) | identity_keys(aliases)
+        ctx._identity_keys = (
+            identity_keys(ctx.identities) | ctx.main.identities(ctx.user_id) | identity_keys(aliases)
+        )
     return ctx._identity_keys
 
 
@@ -110,13 +113,13 @@ def handle_refine(ctx: MiningContext) -> int:
     for chunk in _batched(ctx.temp.iter_messages(ctx.mining_id), _REFINE_CHUNK):
         known = ctx.main.lookup_threads(ctx.user_id, _ancestor_ids(chunk))
         indexed, occurrences = index_messages(chunk, keys, known)
-        ctx.main.index_messages(ctx.user_id, indexed, occurrences)
+        ctx.main.index_messages(ctx.user_id, ctx.mining_id, indexed, occurrences)
         touched.update(o.key for o in occurrences)
     messages, occurrences = ctx.main.history(ctx.user_id, touched)
     parents = ctx.main.lookup_threads(ctx.user_id, {m.in_reply_to for m in messages if m.in_reply_to})
     sizes = ctx.main.thread_sizes(ctx.user_id, {m.thread_id for m in messages})
-    latest = ctx.main.latest_message_date(ctx.user_id)
-    as_of = datetime.fromisoformat(latest) if latest else None
+    reference = ctx.main.reference_date(ctx.user_id)
+    as_of = datetime.fromisoformat(reference) if reference else None
     previous = {p.email: p for p in (ctx.main.person(ctx.user_id, k) for k in touched) if p}
     persons = refine_persons(
         ctx.user_id,
@@ -132,6 +135,7 @@ def handle_refine(ctx: MiningContext) -> int:
         as_of=as_of,
     )
     ctx.main.upsert_persons(persons)
+    ctx.main.add_identities(ctx.user_id, keys)
     rescore(ctx, as_of)
     return len(persons)
 

@@ -20,6 +20,7 @@ from ..contracts import (
     to_dict,
 )
 from ..schemas import schema_sql
+from ..scoring import outlier_count
 from ..storage import FolderState, IndexedMessage, Occurrence
 
 _CHUNK = 500  # keeps "IN (…)" lists under SQLite's/D1's bound-parameter limits
@@ -148,7 +149,7 @@ class SqliteTempStore:
 _PERSON_COLUMNS = (
     "user_id", "email", "name", "given_name", "family_name", "alternate_names_json", "alternate_emails_json",
     "occurrence", "sender", "recipient", "conversations", "replied_conversations", "first_seen", "last_seen",
-    "tags_json", "status", "temperature", "direct_messages", "direct_first", "direct_last", "job_title", "organization", "telephone_json", "fax_json", "address", "url",
+    "tags_json", "status", "temperature", "direct_messages", "direct_first", "direct_last", "signature_date", "job_title", "organization", "telephone_json", "fax_json", "address", "url",
     "same_as_json",
 )  # fmt: skip
 
@@ -222,23 +223,27 @@ class SqliteMainStore:
         known: set[str] = set()
         for chunk in _chunks(list(message_ids)):
             rows = self.conn.execute(
-                f"SELECT message_id FROM message_index WHERE user_id = ? AND message_id IN ({_marks(len(chunk))})",
+                "SELECT i.message_id FROM message_index i JOIN minings m ON m.id = i.mining_id "
+                f"WHERE i.user_id = ? AND m.status = 'done' AND i.message_id IN ({_marks(len(chunk))})",
                 (user_id, *chunk),
             )
             known.update(r[0] for r in rows)
         return known
 
     def index_messages(
-        self, user_id: str, messages: Iterable[IndexedMessage], occurrences: Iterable[Occurrence]
+        self, user_id: str, mining_id: str, messages: Iterable[IndexedMessage], occurrences: Iterable[Occurrence]
     ) -> None:
         with self.conn:
             self.conn.executemany(
-                "INSERT OR IGNORE INTO message_index "
-                "(user_id, message_id, thread_id, date, from_key, from_user, in_reply_to, tags_json) VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO message_index "
+                "(user_id, message_id, mining_id, thread_id, date, from_key, from_user, in_reply_to, tags_json) "
+                "VALUES (?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (user_id, message_id) DO UPDATE SET mining_id = excluded.mining_id",
                 [
-                    (user_id, m.message_id, m.thread_id, m.date, m.from_key, int(m.from_user), m.in_reply_to, json.dumps(m.tags))
+                    (user_id, m.message_id, mining_id, m.thread_id, m.date, m.from_key, int(m.from_user), m.in_reply_to,
+                     json.dumps(m.tags))
                     for m in messages
-                ],
+                ],  # fmt: skip
             )
             self.conn.executemany(
                 "INSERT OR IGNORE INTO occurrences (user_id, message_id, key, email, field, name) VALUES (?,?,?,?,?,?)",
@@ -293,9 +298,48 @@ class SqliteMainStore:
             occurrences.extend(Occurrence(*r) for r in rows)
         return messages, occurrences
 
-    def latest_message_date(self, user_id: str) -> str | None:
-        row = self.conn.execute("SELECT MAX(date) FROM message_index WHERE user_id = ?", (user_id,)).fetchone()
+    def reference_date(self, user_id: str) -> str | None:
+        """See :func:`leadminer.scoring.reference_date` (same rule, in SQL)."""
+        row = self.conn.execute(
+            "SELECT MAX(date) FROM message_index WHERE user_id = ? AND from_user = 1", (user_id,)
+        ).fetchone()
+        if row and row[0]:
+            return row[0]
+        (count,) = self.conn.execute(
+            "SELECT COUNT(date) FROM message_index WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        row = self.conn.execute(
+            "SELECT date FROM message_index WHERE user_id = ? AND date IS NOT NULL ORDER BY date DESC LIMIT 1 OFFSET ?",
+            (user_id, outlier_count(count)),
+        ).fetchone()
         return row[0] if row else None
+
+    # identities and failures ---------------------------------------------------
+    def identities(self, user_id: str) -> set[str]:
+        rows = self.conn.execute("SELECT email FROM user_identities WHERE user_id = ?", (user_id,))
+        return {r[0] for r in rows}
+
+    def add_identities(self, user_id: str, emails: Iterable[str]) -> None:
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO user_identities (user_id, email, added_at) VALUES (?,?,?)",
+                [(user_id, e, _now()) for e in emails],
+            )
+
+    def record_failures(self, failures: Iterable[FailedMessage]) -> None:
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO failed_messages (mining_id, folder, uid, reason) VALUES (?,?,?,?)",
+                [(f.mining_id, f.folder, f.uid, f.reason) for f in failures],
+            )
+
+    def failures(self, mining_id: str | None = None) -> list[FailedMessage]:
+        sql = "SELECT mining_id, folder, uid, reason FROM failed_messages"
+        rows = self.conn.execute(
+            sql + (" WHERE mining_id = ?" if mining_id else "") + " ORDER BY mining_id, folder, uid",
+            (mining_id,) if mining_id else (),
+        )
+        return [FailedMessage(*r) for r in rows]
 
     # refined persons ---------------------------------------------------------
     def upsert_persons(self, persons: Iterable[RefinedPerson]) -> None:
