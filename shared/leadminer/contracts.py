@@ -210,6 +210,10 @@ class RefinedPerson:
     same_as: list[str] = field(default_factory=list)
 
 
+# Person fields that come from a signature block (same names on Signature and RefinedPerson).
+SIGNATURE_FIELDS = ("job_title", "organization", "telephone", "fax", "address", "url", "same_as")
+
+
 def to_dict(record: Any) -> dict[str, Any]:
     """Plain JSON-able dict of a contract record (enums become their values)."""
     out = {}

@@ -30,7 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TextIO
 
-from .contracts import RefinedPerson
+from .contracts import SIGNATURE_FIELDS, RefinedPerson
 
 __all__ = [
     "CSV_STYLES",
@@ -107,7 +107,7 @@ _CORE_KEYS = (
     "replied_conversations", "first_seen", "last_seen", "tags", "status",
     "temperature",
 )  # fmt: skip
-_SIGNATURE_KEYS = ("job_title", "organization", "telephone", "fax", "address", "url", "same_as")
+_SIGNATURE_KEYS = SIGNATURE_FIELDS
 
 
 def person_record(person: RefinedPerson) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from .clean import AddressCleaner
 from .contracts import (
+    SIGNATURE_FIELDS,
     CleanedAddress,
     FailedMessage,
     Field,
@@ -89,7 +90,7 @@ def recent_by_sender(
     return recent
 
 
-_MERGED_FIELDS = ("name", "job_title", "organization", "telephone", "fax", "address", "url", "same_as", "emails")
+_MERGED_FIELDS = ("name", *SIGNATURE_FIELDS, "emails")
 
 
 def merge_signatures(newest_first: list[Signature]) -> Signature:
@@ -122,7 +123,7 @@ def signature_batch(recent: Iterable[list[MessageRecord]]) -> list[Signature]:
     return out
 
 
-SIGNATURE_EXPORT_FIELDS = ("name", "job_title", "organization", "telephone", "fax", "address", "url", "same_as")
+SIGNATURE_EXPORT_FIELDS = ("name", *SIGNATURE_FIELDS)
 
 
 def signature_of_message(data: bytes, *, body_cap: int = DEFAULT_BODY_CAP) -> dict:

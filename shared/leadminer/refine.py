@@ -26,6 +26,7 @@ from nameparser import HumanName
 
 from .contracts import (
     RECIPIENT_FIELDS,
+    SIGNATURE_FIELDS,
     CleanedAddress,
     Field,
     MessageRecord,
@@ -37,7 +38,7 @@ from .contracts import (
 )
 from .scoring import Interactions, temperature
 from .storage import IndexedMessage, Occurrence
-from .tagging import person_tags
+from .tagging import AUTOMATED_KINDS, person_tags
 
 _RECIPIENT_VALUES = frozenset(f.value for f in RECIPIENT_FIELDS)
 _MAX_ALTERNATES = 5
@@ -248,11 +249,10 @@ def _interactions(
     return Interactions(len(human), len(replied), dates[0] if dates else None, dates[-1] if dates else None)
 
 
-_AUTOMATED = frozenset({Tag.NEWSLETTER.value, Tag.TRANSACTIONAL.value, Tag.SOCIAL.value})
+_AUTOMATED = frozenset(AUTOMATED_KINDS)
 _ADDRESS_TAGS = frozenset(
     {Tag.ROLE.value, Tag.NO_REPLY.value, Tag.DISPOSABLE.value, Tag.PERSONAL.value, Tag.PROFESSIONAL.value}
 )
-_SIGNATURE_FIELDS = ("job_title", "organization", "telephone", "fax", "address", "url", "same_as")
 
 
 def _merge_signature(
@@ -262,7 +262,7 @@ def _merge_signature(
     old_date = previous.signature_date if previous else None
     candidates = [(signature_date or "", signature), (old_date or "", previous)]
     candidates.sort(key=lambda c: c[0], reverse=True)  # newest first; on a tie the new signature
-    for name in _SIGNATURE_FIELDS:
+    for name in SIGNATURE_FIELDS:
         for _date, source in candidates:
             value = getattr(source, name, None) if source is not None else None
             if value:
