@@ -10,7 +10,8 @@ message content.
 Columns: corpus, path (inside the corpus folder), sender (From address, lower
 case), label (newsletter | transactional | group | group+transactional |
 social | personal | unclear), sender_is (person | list | automated: what the
-From address is, which fixes the expected PERSON tag), how (the rule used).
+From address is, which fixes the expected PERSON tag), how (the rule used),
+half (tuning | held-out: see :func:`assign_halves`).
 
 Usage:  python scripts/label_tagging.py [--check]
         (--check: fail when the written file would change)
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import email
+import hashlib
 import email.policy
 import io
 import pathlib
@@ -33,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 from tests.corpora import extract_corpus  # noqa: E402
 
 OUT = ROOT / "tests" / "data" / "tagging_labels.csv"
-FIELDS = ("corpus", "path", "sender", "label", "sender_is", "how")
+FIELDS = ("corpus", "path", "sender", "label", "sender_is", "how", "half")
+HALVES = ("tuning", "held-out")
 
 # --------------------------------------------------------------------------- hand-made tables
 
@@ -175,6 +178,10 @@ MALFORMED = {
     "cpython/msg_36.eml": ("newsletter", "automated", "IETF Internet-Drafts announcement"),
     "mail-parser/mail_test_13.eml": ("newsletter", "automated", "webinar invitation sent by Mailchimp"),
     "mail-parser/mail_test_5.eml": ("newsletter", "automated", "shop newsletter sent by rapidmail"),
+    "cpython/msg_42.eml": ("transactional", "automated",
+                           "'Mail Delivery Subsystem' returning a message (bounce shape, body read)"),
+    "mail-parser/mail_test_7.eml": ("personal", "person",
+                                    "accountant forwarding a client's order question to a colleague"),
 }
 """Malformed-corpus messages that are clearly one kind (the rest are test fixtures, spam or
 phishing: not labelled)."""
@@ -309,13 +316,59 @@ LABELLERS = {
 }
 
 
+# --------------------------------------------------------------------------- tuning / held-out split
+
+_TWO_LEVEL_SUFFIXES = frozenset({"co", "com", "net", "org", "ac", "gov", "edu", "ne", "or", "go"})
+
+
+def sender_domain(sender: str) -> str:
+    """Registrable domain of a sender address (``mailman.enron.com`` → ``enron.com``;
+    ``x.co.uk`` kept whole); ``""`` when there is no address."""
+    labels = sender.rpartition("@")[2].lower().rstrip(".").split(".")
+    keep = 3 if len(labels) >= 3 and labels[-2] in _TWO_LEVEL_SUFFIXES and len(labels[-1]) == 2 else 2
+    return ".".join(labels[-keep:])
+
+
+def assign_halves(rows: list[dict[str, str]]) -> dict[str, str]:
+    """Sender domain → ``tuning`` or ``held-out``: a stratified split by sender domain.
+
+    Every message of one registrable sender domain lands in the same half, so
+    no sender (and no sending system) is in both. A domain's stratum is the
+    rarest kind among its labels (transactional < personal < newsletter <
+    group, by count); within a stratum the domains, ordered by the SHA-256 of
+    their name, alternate between the halves. Each half so gets the same number
+    of sender domains of every kind. The split reads the labels only, never the
+    tagger.
+    """
+    kinds: dict[str, set[str]] = {}
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row["label"] == "unclear":
+            continue
+        labels = row["label"].split("+")
+        kinds.setdefault(sender_domain(row["sender"]), set()).update(labels)
+        for kind in labels:
+            counts[kind] = counts.get(kind, 0) + 1
+    strata: dict[str, list[str]] = {}
+    for domain, labels in kinds.items():
+        strata.setdefault(min(labels, key=lambda k: (counts[k], k)), []).append(domain)
+    halves: dict[str, str] = {}
+    for domains in strata.values():
+        ordered = sorted(domains, key=lambda d: hashlib.sha256(d.encode("utf-8")).hexdigest())
+        for rank, domain in enumerate(ordered):
+            halves[domain] = HALVES[rank % 2]
+    return halves
+
+
 def build() -> str:
+    rows = [row for corpus, labeller in LABELLERS.items() for row in labeller(extract_corpus(corpus))]
+    halves = assign_halves(rows)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
     writer.writeheader()
-    for corpus, labeller in LABELLERS.items():
-        for row in labeller(extract_corpus(corpus)):
-            writer.writerow(row)
+    for row in rows:
+        half = "" if row["label"] == "unclear" else halves[sender_domain(row["sender"])]
+        writer.writerow({**row, "half": half})
     return out.getvalue()
 
 

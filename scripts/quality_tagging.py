@@ -7,11 +7,20 @@ Every labelled corpus message is mined with the real extract stage
 ``AddressCleaner``, ``group`` for List-Post addresses, ``wrote_personally`` =
 some message of theirs carries no automated kind).
 
-Prints per-class message accuracy (recall: share of the messages of a class
-that got the class's tag) and precision, the worst misses, and a confusion
-matrix of PERSON tags.
+Figures are given for the whole set and for its two halves (the ``half``
+column: a split by sender domain, see ``scripts/label_tagging.py``). Rules are
+tuned on the ``tuning`` half; the ``held-out`` half is the honest figure. So
+that tuning never peeks at it, misses are listed for the tuning half unless
+``--misses-from`` says otherwise.
 
-Usage:  python scripts/quality_tagging.py [--misses N] [--json]
+A class's messages are those whose label holds it: ``group+transactional`` (a
+bug tracker posting to a list) counts for group AND for transactional.
+Accuracy (recall) = share of a class's messages that got the class's tag
+(``personal``: got no tag at all); precision = share of the messages tagged
+with the class whose label holds it. ``sender_accuracy`` averages accuracy
+per sender address, so one chatty sender does not dominate.
+
+Usage:  python scripts/quality_tagging.py [--misses N] [--misses-from tuning|held-out|all] [--json]
 """
 
 from __future__ import annotations
@@ -35,23 +44,54 @@ from leadminer.tagging import AUTOMATED_KINDS, person_tags, tag_message  # noqa:
 
 LABELS = ROOT / "tests" / "data" / "tagging_labels.csv"
 CLASSES = ("newsletter", "transactional", "group", "social", "personal")
+KINDS = ("newsletter", "transactional", "group", "social")
+HALVES = ("tuning", "held-out")
 PERSON_CLASSES = ("person", "group", "newsletter", "transactional", "social", "newsletter+transactional")
 
 
 @dataclass
+class Tagged:
+    """One labelled message and what the tagger said about it."""
+
+    row: dict[str, str]
+    tags: list[str]
+    list_posts: set[str]
+
+    @property
+    def classes(self) -> list[str]:
+        """The classes the label puts the message in (``group+transactional`` → both)."""
+        return self.row["label"].split("+")
+
+    def hit(self, cls: str) -> bool:
+        if cls == "personal":
+            return not self.tags
+        return cls in self.tags
+
+
+@dataclass
 class Report:
-    """Message and person figures of one run."""
+    """Message and person figures of one run (or of one half of it)."""
 
     messages: int = 0
     per_class: dict[str, dict[str, float]] = field(default_factory=dict)
     per_source: dict[str, dict[str, float]] = field(default_factory=dict)
     message_confusion: dict[str, Counter] = field(default_factory=dict)
-    misses: list[tuple[str, str, str, str, list[str]]] = field(default_factory=list)
+    misses: list[tuple[str, str, str, str, str, list[str]]] = field(default_factory=list)
     person_confusion: dict[str, Counter] = field(default_factory=dict)
     persons: int = 0
     person_accuracy: float = 0.0
     personal_writers_tagged_newsletter: list[str] = field(default_factory=list)
     personal_writers_tagged_automated: list[str] = field(default_factory=list)
+    halves: dict[str, Report] = field(default_factory=dict)
+
+    def figures(self) -> dict:
+        """The numbers as plain JSON-able data."""
+        return {
+            "messages": self.messages, "per_class": self.per_class, "per_source": self.per_source,
+            "persons": self.persons, "person_accuracy": self.person_accuracy,
+            "personal_writers_tagged_newsletter": self.personal_writers_tagged_newsletter,
+            "personal_writers_tagged_automated": self.personal_writers_tagged_automated,
+        }
 
 
 def load_labels(path: pathlib.Path = LABELS) -> list[dict[str, str]]:
@@ -63,6 +103,16 @@ def mine(row: dict[str, str]) -> MessageRecord:
     """The labelled message, through the real extract stage."""
     path = extract_corpus(row["corpus"]) / row["path"]
     return extract_message(RawMessage("quality", row["corpus"], row["path"], path.read_bytes()))
+
+
+def tag_rows(rows: list[dict[str, str]]) -> list[Tagged]:
+    """Mine and tag every labelled message."""
+    out = []
+    for row in rows:
+        record = mine(row)
+        posts = {p.email for p in record.points if p.field is Field.LIST_POST}
+        out.append(Tagged(row, tag_message(record), posts))
+    return out
 
 
 def _source(row: dict[str, str]) -> str:
@@ -94,54 +144,55 @@ def _person_class(tags: list[str]) -> str:
     return "+".join(kinds) if kinds else "person"
 
 
-def evaluate(rows: list[dict[str, str]] | None = None) -> Report:
-    """Tag every labelled message and sender; compare with the labels."""
-    rows = load_labels() if rows is None else rows
-    report = Report(messages=len(rows))
+def summarise(tagged: list[Tagged]) -> Report:
+    """Compare the tags with the labels: message classes, sources and person tags."""
+    report = Report(messages=len(tagged))
     hits: Counter = Counter()
     totals: Counter = Counter()
+    sender_hits: dict[str, Counter] = defaultdict(Counter)
+    sender_totals: dict[str, Counter] = defaultdict(Counter)
     source_hits: Counter = Counter()
     source_totals: Counter = Counter()
-    tagged: Counter = Counter()
+    tagged_as: Counter = Counter()
     tagged_right: Counter = Counter()
     confusion: dict[str, Counter] = defaultdict(Counter)
-    by_sender: dict[str, list[tuple[dict[str, str], list[str]]]] = defaultdict(list)
+    by_sender: dict[str, list[Tagged]] = defaultdict(list)
     list_posts: set[str] = set()
 
-    for row in rows:
-        record = mine(row)
-        tags = tag_message(record)
-        label = row["label"]
-        primary = label.split("+")[0]
-        totals[primary] += 1
-        if primary == "personal":
-            ok = not tags
-        else:
-            ok = primary in tags
-        hits[primary] += ok
-        source = f"{_source(row)} {primary}"
-        source_totals[source] += 1
-        source_hits[source] += ok
-        for kind in ("newsletter", "transactional", "group", "social"):
+    for item in tagged:
+        row, tags = item.row, item.tags
+        for cls in item.classes:
+            ok = item.hit(cls)
+            totals[cls] += 1
+            hits[cls] += ok
+            sender_totals[cls][row["sender"]] += 1
+            sender_hits[cls][row["sender"]] += ok
+            source = f"{_source(row)} {cls}"
+            source_totals[source] += 1
+            source_hits[source] += ok
+            if not ok:
+                report.misses.append((cls, row["half"], row["corpus"], row["path"], row["sender"], tags))
+        for kind in KINDS:
             if kind in tags:
-                tagged[kind] += 1
-                tagged_right[kind] += kind in label.split("+")
+                tagged_as[kind] += 1
+                tagged_right[kind] += kind in item.classes
         if not tags:
-            tagged["personal"] += 1
-            tagged_right["personal"] += primary == "personal"
-        confusion[primary][_predicted_class(tags)] += 1
-        if not ok:
-            report.misses.append((primary, row["corpus"], row["path"], row["sender"], tags))
-        list_posts.update(p.email for p in record.points if p.field is Field.LIST_POST)
+            tagged_as["personal"] += 1
+            tagged_right["personal"] += "personal" in item.classes
+        confusion[row["label"]][_predicted_class(tags)] += 1
+        list_posts.update(item.list_posts)
         if row["sender"]:
-            by_sender[canonical_key(row["sender"])].append((row, tags))
+            by_sender[canonical_key(row["sender"])].append(item)
 
     for cls in CLASSES:
         if totals[cls]:
+            senders = sender_totals[cls]
             report.per_class[cls] = {
                 "messages": totals[cls],
                 "accuracy": hits[cls] / totals[cls],
-                "precision": (tagged_right[cls] / tagged[cls]) if tagged[cls] else 1.0,
+                "precision": (tagged_right[cls] / tagged_as[cls]) if tagged_as[cls] else 1.0,
+                "senders": len(senders),
+                "sender_accuracy": sum(sender_hits[cls][s] / n for s, n in senders.items()) / len(senders),
             }
     report.message_confusion = dict(confusion)
     report.per_source = {
@@ -153,17 +204,17 @@ def evaluate(rows: list[dict[str, str]] | None = None) -> Report:
     person_confusion: dict[str, Counter] = defaultdict(Counter)
     right = 0
     for key, items in sorted(by_sender.items()):
-        sent = [tags for _row, tags in items]
+        sent = [item.tags for item in items]
         address_tags = list(cleaner.clean(key).tags)
         if key in list_posts:
             address_tags.append("group")
         wrote_personally = any(not set(t).intersection(AUTOMATED_KINDS) for t in sent)
         tags = person_tags(sent, address_tags, wrote_personally=wrote_personally, email=key)
-        expected = _expected_person([r for r, _t in items])
+        expected = _expected_person([item.row for item in items])
         got = _person_class(tags)
         person_confusion[expected][got] += 1
         right += expected == got
-        if any(r["label"] == "personal" for r, _t in items):
+        if any(item.row["label"] == "personal" for item in items):
             if "newsletter" in tags:
                 report.personal_writers_tagged_newsletter.append(key)
             if set(tags).intersection(AUTOMATED_KINDS):
@@ -174,8 +225,17 @@ def evaluate(rows: list[dict[str, str]] | None = None) -> Report:
     return report
 
 
-def _matrix(confusion: dict[str, Counter], rows: tuple[str, ...]) -> str:
-    columns = sorted({c for counts in confusion.values() for c in counts}, key=lambda c: (c not in rows, c))
+def evaluate(rows: list[dict[str, str]] | None = None) -> Report:
+    """Tag every labelled message and sender; compare with the labels, whole and per half."""
+    tagged = tag_rows(load_labels() if rows is None else rows)
+    report = summarise(tagged)
+    report.halves = {half: summarise([t for t in tagged if t.row.get("half") == half]) for half in HALVES}
+    return report
+
+
+def _matrix(confusion: dict[str, Counter], rows: tuple[str, ...] | None = None) -> str:
+    rows = rows or tuple(sorted(confusion, key=lambda r: (r not in CLASSES, r)))
+    columns = sorted({c for counts in confusion.values() for c in counts}, key=lambda c: (c not in CLASSES, c))
     width = max(len(c) for c in (*columns, *rows, "expected \\ got")) + 1
     lines = ["expected \\ got".ljust(width) + "".join(c.rjust(width) for c in columns)]
     for r in rows:
@@ -184,33 +244,49 @@ def _matrix(confusion: dict[str, Counter], rows: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
+def _class_table(reports: dict[str, Report]) -> str:
+    """One line per class, one column group (messages, accuracy, precision, senders) per report."""
+    head = f"{'class':<15}" + "".join(f"{name:>38}" for name in reports)
+    sub = f"{'':<15}" + f"{'msgs':>7}{'acc':>7}{'prec':>7}{'senders':>9}{'s.acc':>8}" * len(reports)
+    lines = [head, sub]
+    for cls in CLASSES:
+        cells = ""
+        for report in reports.values():
+            f = report.per_class.get(cls)
+            cells += (f"{f['messages']:>7}{f['accuracy']:>7.3f}{f['precision']:>7.3f}{f['senders']:>9}"
+                      f"{f['sender_accuracy']:>8.3f}") if f else f"{'-':>38}"
+        lines.append(f"{cls:<15}{cells}")
+    people = "".join(f"{f'{r.persons} senders, accuracy {r.person_accuracy:.3f}':>38}" for r in reports.values())
+    lines.append(f"{'persons':<15}{people}")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--misses", type=int, default=15, help="misses to list per class")
+    parser.add_argument("--misses-from", choices=(*HALVES, "all"), default="tuning",
+                        help="half whose misses are listed (default: tuning, never peek at held-out while tuning)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     report = evaluate()
     if args.json:
-        print(json.dumps({
-            "messages": report.messages, "per_class": report.per_class, "per_source": report.per_source,
-            "persons": report.persons,
-            "person_accuracy": report.person_accuracy,
-            "personal_writers_tagged_newsletter": report.personal_writers_tagged_newsletter,
-        }, indent=2))
+        print(json.dumps({**report.figures(), "halves": {h: r.figures() for h, r in report.halves.items()}}, indent=2))
         return 0
-    print(f"MESSAGES ({report.messages} labelled; accuracy = share of the class's messages that got its tag)")
-    print(f"{'class':<15}{'messages':>9}{'accuracy':>10}{'precision':>11}")
-    for cls, figures in report.per_class.items():
-        print(f"{cls:<15}{figures['messages']:>9}{figures['accuracy']:>10.3f}{figures['precision']:>11.3f}")
+    print(f"MESSAGES ({report.messages} labelled; acc = share of the class's messages that got its tag,"
+          " s.acc = the same averaged per sender)")
+    print(_class_table({"all": report, **report.halves}))
     print()
-    print("by source")
+    print("by source (all)")
     for key, figures in report.per_source.items():
-        print(f"  {key:<40}{figures['messages']:>6}{figures['accuracy']:>8.3f}")
-    print()
-    print(_matrix(report.message_confusion, CLASSES))
-    print()
-    print(f"PERSONS ({report.persons} senders) accuracy {report.person_accuracy:.3f}")
-    print(_matrix(report.person_confusion, PERSON_CLASSES))
+        print(f"  {key:<45}{figures['messages']:>6}{figures['accuracy']:>8.3f}")
+    for name, part in {"all": report, **report.halves}.items():
+        print()
+        print(f"message confusion ({name})")
+        print(_matrix(part.message_confusion))
+    for name, part in {"all": report, **report.halves}.items():
+        print()
+        print(f"PERSONS ({name}: {part.persons} senders) accuracy {part.person_accuracy:.3f}")
+        print(_matrix(part.person_confusion, PERSON_CLASSES))
     print()
     print(f"people who wrote personally but are tagged newsletter: {len(report.personal_writers_tagged_newsletter)}"
           f" {report.personal_writers_tagged_newsletter[:10]}")
@@ -219,10 +295,10 @@ def main() -> int:
     if args.misses:
         print()
         shown: Counter = Counter()
-        for cls, corpus, path, sender, tags in report.misses:
-            if shown[cls] < args.misses:
+        for cls, half, corpus, path, sender, tags in report.misses:
+            if args.misses_from in ("all", half) and shown[cls] < args.misses:
                 shown[cls] += 1
-                print(f"MISS {cls:<13} {corpus}/{path}  from {sender}  got {tags}")
+                print(f"MISS {cls:<13} [{half}] {corpus}/{path}  from {sender}  got {tags}")
     return 0
 
 
