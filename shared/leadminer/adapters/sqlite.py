@@ -61,7 +61,7 @@ class SqliteTempStore:
                 body.pop("points")
                 cur = self.conn.execute(
                     "INSERT OR IGNORE INTO mining_messages (mining_id, message_id, date, record_json) VALUES (?,?,?,?)",
-                    (mining_id, record.message_id, record.date, json.dumps(body, ensure_ascii=False)),
+                    (mining_id, record.message_id, record.date or "", json.dumps(body, ensure_ascii=False)),
                 )
                 if cur.rowcount:
                     added += 1
@@ -78,17 +78,28 @@ class SqliteTempStore:
                 [(mining_id, f.folder, f.uid, f.reason) for f in failures],
             )
 
-    def iter_messages(self, mining_id: str) -> Iterator[MessageRecord]:
-        points: dict[str, list[PointOfContact]] = {}
-        for message_id, field, email, name in self.conn.execute(
-            "SELECT message_id, field, email, name FROM mining_points WHERE mining_id = ? ORDER BY rowid", (mining_id,)
-        ):
-            points.setdefault(message_id, []).append(PointOfContact(message_id, Field(field), email, name))
-        for (record_json,) in self.conn.execute(
-            "SELECT record_json FROM mining_messages WHERE mining_id = ? ORDER BY date, message_id", (mining_id,)
-        ):
-            data = json.loads(record_json)
-            yield MessageRecord(points=points.get(data["message_id"], []), **data)
+    def iter_messages(self, mining_id: str, *, page: int = _CHUNK) -> Iterator[MessageRecord]:
+        """Messages ordered by date, read a page at a time (memory stays bounded)."""
+        last: tuple[str, str] = ("", "")
+        while True:
+            rows = self.conn.execute(
+                "SELECT date, message_id, record_json FROM mining_messages "
+                "WHERE mining_id = ? AND (date, message_id) > (?, ?) ORDER BY date, message_id LIMIT ?",
+                (mining_id, *last, page),
+            ).fetchall()
+            if not rows:
+                return
+            points: dict[str, list[PointOfContact]] = {}
+            ids = [r[1] for r in rows]
+            for message_id, field, email, name in self.conn.execute(
+                "SELECT message_id, field, email, name FROM mining_points "
+                f"WHERE mining_id = ? AND message_id IN ({_marks(len(ids))}) ORDER BY rowid",
+                (mining_id, *ids),
+            ):
+                points.setdefault(message_id, []).append(PointOfContact(message_id, Field(field), email, name))
+            for _date, message_id, record_json in rows:
+                yield MessageRecord(points=points.get(message_id, []), **json.loads(record_json))
+            last = (rows[-1][0], rows[-1][1])
 
     def distinct_emails(self, mining_id: str) -> list[str]:
         rows = self.conn.execute(
