@@ -20,6 +20,17 @@ def dovecot_server() -> DovecotServer:
 
 
 @pytest.fixture(scope="session")
+def dovecot_without_tls() -> DovecotServer:
+    """A second Dovecot that offers no TLS at all (for the "STARTTLS required" refusal)."""
+    try:
+        server = start_dovecot(tls=False)
+    except DovecotUnavailable as exc:
+        pytest.skip(f"Dovecot IMAP server unavailable: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def dovecot(dovecot_server: DovecotServer) -> DovecotAccount:
     """The account ``miner`` filled from the corpora; treat it as read-only.
 

@@ -172,11 +172,17 @@ class DovecotAccount:
 class DovecotServer:
     """A running Dovecot; :meth:`stop` ends it and removes its folder."""
 
-    def __init__(self, binary: str, base_dir: Path, port: int, version: tuple[int, ...]) -> None:
+    def __init__(
+        self, binary: str, base_dir: Path, port: int, version: tuple[int, ...], *, tls_port: int = 0,
+        cert: Path | None = None, key: Path | None = None,
+    ) -> None:  # fmt: skip
         self.binary = binary
         self.base_dir = base_dir
         self.host = HOST
         self.port = port
+        self.tls_port = tls_port  # implicit TLS (imaps); 0 when no certificate could be made
+        self.cert = cert  # self-signed, for 127.0.0.1 / localhost: trust it with ssl.create_default_context(cafile=…)
+        self.key = key
         self.version = version
         self.accounts: dict[str, DovecotAccount] = {}
         self.process: subprocess.Popen | None = None
@@ -292,12 +298,22 @@ class DovecotServer:
             "internal_user": self.internal_user,
             "internal_group": self.internal_group,
             "first_valid_uid": min(self.mail_uid, 500),
+            "tls_port": self.tls_port if self.cert else 0,
+            "ssl": self._ssl_settings(),
         }
         mailboxes = "\n".join(
             f"  mailbox {name} {{\n    special_use = {use}\n  }}" for name, use in SPECIAL_FOLDERS.items()
         )
         template = _CONFIG_24 if self.version >= (2, 4) else _CONFIG_23
         return template.format(**values, mailboxes=mailboxes)
+
+    def _ssl_settings(self) -> str:
+        """STARTTLS on the plain port and implicit TLS on ``tls_port``, when a certificate exists."""
+        if not self.cert:
+            return "ssl = no"
+        if self.version >= (2, 4):
+            return f"ssl = yes\nssl_server_cert_file = {self.cert}\nssl_server_key_file = {self.key}"
+        return f"ssl = yes\nssl_cert = <{self.cert}\nssl_key = <{self.key}"
 
 
 _COMMON = """\
@@ -308,7 +324,7 @@ log_path = {base}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
 auth_verbose = yes
-ssl = no
+{ssl}
 auth_mechanisms = plain login
 default_login_user = {login_user}
 default_internal_user = {internal_user}
@@ -320,7 +336,7 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    port = {tls_port}
   }}
 }}
 service anvil {{
@@ -412,14 +428,34 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_dovecot(*, install: bool = True) -> DovecotServer:
-    """Start a fresh Dovecot (no accounts yet). Raises :class:`DovecotUnavailable` when it cannot be had."""
+def _self_signed_certificate(base_dir: Path) -> tuple[Path | None, Path | None]:
+    """A throw-away certificate for 127.0.0.1 / localhost (openssl); (None, None) without openssl."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None, None
+    cert, key = base_dir / "tls-cert.pem", base_dir / "tls-key.pem"
+    result = subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        return None, None
+    cert.chmod(0o644)
+    key.chmod(0o644)  # Dovecot reads it as root before dropping privileges; a test key only
+    return cert, key
+
+
+def start_dovecot(*, install: bool = True, tls: bool = True) -> DovecotServer:
+    """Start a fresh Dovecot (no accounts yet), with STARTTLS and imaps when ``tls``
+    and openssl allow. Raises :class:`DovecotUnavailable` when it cannot be had."""
     binary = find_dovecot(install=install)
     version = dovecot_version(binary)
     # Not under pytest's 0700 tmp tree: Dovecot's login processes (another uid) must reach base_dir.
     base_dir = Path(tempfile.mkdtemp(prefix="leadminer-dovecot-"))
     base_dir.chmod(0o755)
-    server = DovecotServer(binary, base_dir, _free_port(), version)
+    cert, key = _self_signed_certificate(base_dir) if tls else (None, None)
+    server = DovecotServer(binary, base_dir, _free_port(), version, tls_port=_free_port() if cert else 0, cert=cert, key=key)
     try:
         server.start()
     except BaseException:

@@ -287,8 +287,9 @@ def test_silent_server_times_out_as_connection_error():
             source.check()
 
 
-def test_starttls_required_when_asked(dovecot):
-    source = ImapSource(dovecot.host, dovecot.port, dovecot.user, dovecot.password, security="starttls", timeout=10)
+def test_starttls_required_when_asked(dovecot_without_tls):
+    account = dovecot_without_tls.add_account()
+    source = ImapSource(account.host, account.port, account.user, account.password, security="starttls", timeout=10)
     with pytest.raises(ImapConnectionError, match="does not offer STARTTLS"):
         source.check()
 
