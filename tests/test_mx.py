@@ -190,3 +190,21 @@ def test_cleaner_with_dns_checker_end_to_end(checker):
     assert results[f"me+x@ok.{ZONE}"].tags == ["professional", "user"]
     assert results["bad@@x"].status is Status.INVALID
     assert checker.lookups == 3  # ok, aonly, missing: once each
+
+
+def test_embedded_mining_with_mx_checks_sets_each_status(checker, tmp_path):
+    from leadminer.adapters.sqlite import SqliteMainStore, connect
+    from leadminer_runner.embedded import mine
+    from leadminer_runner.sources import FileMessageSource
+
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    for i, sender in enumerate([f"jane@ok.{ZONE}", f"bob@missing.{ZONE}", f"ann@nullmx.{ZONE}"]):
+        (folder / f"{i}.eml").write_bytes(
+            f"From: {sender}\nTo: me@ok.{ZONE}\nSubject: s{i}\nMessage-ID: <{i}@t>\n\nhello\n".encode()
+        )
+    mine(FileMessageSource(folder), db_path=tmp_path / "m.db", identities=[f"me@ok.{ZONE}"], mx=checker)
+    conn = connect(tmp_path / "m.db")
+    statuses = {p.email: p.status for p in SqliteMainStore(conn).persons("local")}
+    conn.close()
+    assert statuses == {f"jane@ok.{ZONE}": "valid", f"bob@missing.{ZONE}": "invalid", f"ann@nullmx.{ZONE}": "invalid"}

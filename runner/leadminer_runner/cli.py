@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from leadminer.adapters.sqlite import SqliteMainStore, connect
+from leadminer.mx import DnsMxChecker
 
 from .embedded import MiningLocked, MiningSummary, mine
 from .sources import SourceSpecError, open_message_source
@@ -32,7 +33,9 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _run_mining(source_spec: str, db: Path, identities: list[str], user: str, quiet: bool) -> MiningSummary:
+def _run_mining(
+    source_spec: str, db: Path, identities: list[str], user: str, quiet: bool, check_mx: bool = False
+) -> MiningSummary:
     try:
         source, implied = open_message_source(source_spec, user_id=user, password_prompt=getpass.getpass)
     except SourceSpecError as exc:
@@ -54,7 +57,8 @@ def _run_mining(source_spec: str, db: Path, identities: list[str], user: str, qu
             bar.update(task, completed=p.fetched, total=p.total, stage=p.stage, rate=p.rate, contacts=p.contacts)
 
         try:
-            return mine(source, db_path=db, identities=identities, user_id=user, progress=on_progress)
+            mx = DnsMxChecker() if check_mx else None
+            return mine(source, db_path=db, identities=identities, user_id=user, progress=on_progress, mx=mx)
         except (SourceSpecError, MiningLocked) as exc:
             raise _fail(str(exc)) from None
 
@@ -96,9 +100,12 @@ def mine_command(
     user: UserOption = "local",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     json_summary: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    check_mx: Annotated[
+        bool, typer.Option("--check-mx", help="Look up each domain's MX records (network); otherwise status is 'unknown'.")
+    ] = False,
 ) -> None:
     """Mine SOURCE into the database; a second run on the same db only adds new mail."""
-    summary = _run_mining(source, db, identity, user, quiet)
+    summary = _run_mining(source, db, identity, user, quiet, check_mx)
     if json_summary:
         data = {name: getattr(summary, name) for name in summary.__slots__}
         data["failures"] = [{"folder": f.folder, "uid": f.uid, "reason": f.reason} for f in summary.failures]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from leadminer.adapters.sqlite import SqliteMainStore, SqliteTempStore, connect
-from leadminer.clean import AddressCleaner
+from leadminer.mx import MxChecker
 from leadminer.contracts import FailedMessage, RawMessage
 from leadminer.queues import InProcessQueue, drain
 from leadminer.stages import (
@@ -158,16 +158,16 @@ def mine(
     user_id: str = "local",
     progress: Callable[[Progress], None] | None = None,
     batch_size: int = DEFAULT_BATCH,
-    cleaner: AddressCleaner | None = None,
+    mx: MxChecker | None = None,
 ) -> MiningSummary:
-    """Mine ``source`` into the database at ``db_path``."""
+    """Mine ``source`` into the database at ``db_path``; ``mx`` checks domains (default: offline, UNKNOWN)."""
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with exclusive(db_path):
         main_conn, temp_conn = connect(db_path), connect(temp_path(db_path))
         try:
             main, temp = SqliteMainStore(main_conn), SqliteTempStore(temp_conn)
-            return _mine(source, main, temp, identities, user_id, progress, batch_size, cleaner)
+            return _mine(source, main, temp, identities, user_id, progress, batch_size, mx)
         finally:
             main_conn.close()
             temp_conn.close()
@@ -181,7 +181,7 @@ def _mine(
     user_id: str,
     progress: Callable[[Progress], None] | None,
     batch_size: int,
-    cleaner: AddressCleaner | None,
+    mx: MxChecker | None,
 ) -> MiningSummary:
     cleanup_dead_minings(main, temp)
     mining_id = uuid.uuid4().hex
@@ -192,7 +192,7 @@ def _mine(
     state_store = DeferredStateStore(main)
     try:
         state.total = source.count(state_store)
-        summary = _run(ctx, source, state_store, state, notify, batch_size, cleaner)
+        summary = _run(ctx, source, state_store, state, notify, batch_size, mx)
     except BaseException:
         main.record_failures(temp.failures(mining_id))
         main.finish_mining(mining_id, "failed", {"fetched": state.fetched})
@@ -217,7 +217,7 @@ def _run(
     state: Progress,
     notify: Callable[[Progress], None],
     batch_size: int,
-    cleaner: AddressCleaner | None,
+    mx: MxChecker | None,
 ) -> MiningSummary:
     extract_q = InProcessQueue("extract")
 
@@ -251,7 +251,7 @@ def _run(
 
     counts = {}
     for stage, run in (
-        ("clean", lambda: handle_clean(ctx, cleaner)),
+        ("clean", lambda: handle_clean(ctx, mx)),
         ("signature", lambda: handle_signatures(ctx)),
         ("refine", lambda: handle_refine(ctx)),
     ):

@@ -13,6 +13,7 @@ from datetime import datetime
 from itertools import islice
 
 from .clean import AddressCleaner
+from .mx import MxChecker
 from .contracts import MessageRecord, RawMessage
 from .pipeline import (
     DEFAULT_BODY_CAP,
@@ -82,8 +83,9 @@ def mining_identity_keys(ctx: MiningContext) -> set[str]:
     return ctx._identity_keys
 
 
-def handle_clean(ctx: MiningContext, cleaner: AddressCleaner | None = None) -> int:
-    cleaner = cleaner or AddressCleaner(mining_identity_keys(ctx))
+def handle_clean(ctx: MiningContext, mx: MxChecker | None = None) -> int:
+    """Clean every distinct address of the mining once (offline unless ``mx`` checks DNS)."""
+    cleaner = AddressCleaner(mining_identity_keys(ctx), mx=mx)
     emails = ctx.temp.distinct_emails(ctx.mining_id)
     for chunk in _batched(emails, 1_000):
         ctx.temp.save_cleaned(ctx.mining_id, clean_batch(chunk, cleaner))
