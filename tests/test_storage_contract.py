@@ -140,3 +140,12 @@ def test_persons_and_minings(main_store):
     assert main_store.minings("running")[0]["id"] == "m1"
     main_store.finish_mining("m1", "done", {"fetched": 3})
     assert main_store.minings()[0]["stats"] == {"fetched": 3} and main_store.minings("running") == []
+
+
+def test_messages_without_bodies_on_request(temp_store):
+    temp_store.add_messages("m1", [record("1")])
+    (full,) = temp_store.iter_messages("m1")
+    (light,) = temp_store.iter_messages("m1", with_body=False)
+    assert full.body == "Hi\n-- \nA" and light.body is None
+    light.body = full.body
+    assert light == full

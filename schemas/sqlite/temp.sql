@@ -7,7 +7,8 @@ CREATE TABLE IF NOT EXISTS mining_messages (
     mining_id   TEXT NOT NULL,
     message_id  TEXT NOT NULL,
     date        TEXT NOT NULL,          -- ISO 8601 UTC, '' when unknown (sorts first)
-    record_json TEXT NOT NULL,          -- MessageRecord without its points
+    record_json TEXT NOT NULL,          -- MessageRecord without its points and body
+    body        TEXT,                   -- capped text body (read by the signature stage only)
     PRIMARY KEY (mining_id, message_id)
 );
 CREATE INDEX IF NOT EXISTS mining_messages_date ON mining_messages (mining_id, date, message_id);

@@ -76,7 +76,7 @@ def mining_identity_keys(ctx: MiningContext) -> set[str]:
     """The user's addresses: given for this mining, remembered from earlier
     minings, and aliases revealed by Delivered-To (known once extract is done)."""
     if ctx._identity_keys is None:
-        aliases = infer_aliases(ctx.temp.iter_messages(ctx.mining_id))
+        aliases = infer_aliases(ctx.temp.iter_messages(ctx.mining_id, with_body=False))
         ctx._identity_keys = (
             identity_keys(ctx.identities) | ctx.main.identities(ctx.user_id) | identity_keys(aliases)
         )
@@ -112,7 +112,7 @@ def handle_refine(ctx: MiningContext) -> int:
     """Index the mining's messages permanently, then recompute every touched person."""
     keys = mining_identity_keys(ctx)
     touched: set[str] = set()
-    for chunk in _batched(ctx.temp.iter_messages(ctx.mining_id), _REFINE_CHUNK):
+    for chunk in _batched(ctx.temp.iter_messages(ctx.mining_id, with_body=False), _REFINE_CHUNK):
         known = ctx.main.lookup_threads(ctx.user_id, _ancestor_ids(chunk))
         indexed, occurrences = index_messages(chunk, keys, known)
         ctx.main.index_messages(ctx.user_id, ctx.mining_id, indexed, occurrences)

@@ -57,11 +57,13 @@ class SqliteTempStore:
         added = 0
         with self.conn:
             for record in records:
-                body = to_dict(record)
-                body.pop("points")
+                fields = to_dict(record)
+                fields.pop("points")
+                text = fields.pop("body")
                 cur = self.conn.execute(
-                    "INSERT OR IGNORE INTO mining_messages (mining_id, message_id, date, record_json) VALUES (?,?,?,?)",
-                    (mining_id, record.message_id, record.date or "", json.dumps(body, ensure_ascii=False)),
+                    "INSERT OR IGNORE INTO mining_messages (mining_id, message_id, date, record_json, body) "
+                    "VALUES (?,?,?,?,?)",
+                    (mining_id, record.message_id, record.date or "", json.dumps(fields, ensure_ascii=False), text),
                 )
                 if cur.rowcount:
                     added += 1
@@ -78,12 +80,15 @@ class SqliteTempStore:
                 [(mining_id, f.folder, f.uid, f.reason) for f in failures],
             )
 
-    def iter_messages(self, mining_id: str, *, page: int = _CHUNK) -> Iterator[MessageRecord]:
+    def iter_messages(
+        self, mining_id: str, *, with_body: bool = True, page: int = _CHUNK
+    ) -> Iterator[MessageRecord]:
         """Messages ordered by date, read a page at a time (memory stays bounded)."""
         last: tuple[str, str] = ("", "")
+        body_column = "body" if with_body else "NULL"
         while True:
             rows = self.conn.execute(
-                "SELECT date, message_id, record_json FROM mining_messages "
+                f"SELECT date, message_id, record_json, {body_column} FROM mining_messages "
                 "WHERE mining_id = ? AND (date, message_id) > (?, ?) ORDER BY date, message_id LIMIT ?",
                 (mining_id, *last, page),
             ).fetchall()
@@ -97,8 +102,8 @@ class SqliteTempStore:
                 (mining_id, *ids),
             ):
                 points.setdefault(message_id, []).append(PointOfContact(message_id, Field(field), email, name))
-            for _date, message_id, record_json in rows:
-                yield MessageRecord(points=points.get(message_id, []), **json.loads(record_json))
+            for _date, message_id, record_json, body in rows:
+                yield MessageRecord(points=points.get(message_id, []), body=body, **json.loads(record_json))
             last = (rows[-1][0], rows[-1][1])
 
     def distinct_emails(self, mining_id: str) -> list[str]:
