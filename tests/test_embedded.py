@@ -224,3 +224,22 @@ def test_older_mail_mined_later_does_not_overwrite_a_newer_signature(tmp_path):
     pat = persons_of(db)["pat@quill.example"]
     assert pat.telephone == ["+14155550199"]
     assert pat.signature_date.startswith("2024-07-01")
+
+
+def test_a_stage_that_keeps_failing_is_retried_then_fails_the_mining(demo, tmp_path, monkeypatch):
+    import leadminer_runner.embedded as embedded
+
+    calls = []
+
+    def broken(ctx):
+        calls.append(ctx.mining_id)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(embedded, "handle_signatures", broken)
+    db = tmp_path / "f.db"
+    with pytest.raises(RuntimeError, match="signature stage failed after 3 attempts: OSError: disk full"):
+        mine(FileMessageSource(demo.path), db_path=db)
+    assert len(calls) == 3
+    conn = connect(db)
+    assert [m["status"] for m in SqliteMainStore(conn).minings()] == ["failed"]
+    conn.close()

@@ -219,7 +219,10 @@ def _run(
     batch_size: int,
     mx: MxChecker | None,
 ) -> MiningSummary:
-    extract_q = InProcessQueue("extract")
+    # One queue per stage, as in the other modes: each consumer, once done,
+    # hands the mining to the next stage's queue. No threads: this loop pumps them.
+    queues = {name: InProcessQueue(name) for name in ("extract", "clean", "signature", "refine")}
+    counts: dict[str, int] = {}
 
     def on_extract(raws: list[RawMessage]) -> None:
         result = handle_extract(ctx, raws)
@@ -228,6 +231,29 @@ def _run(
         state.duplicates += result.duplicates
         state.failed += result.failed
         state.contacts += result.contacts
+
+    def stage(name: str, run: Callable[[], int], following: str | None) -> Callable[[str], None]:
+        def consume(_mining_id: str) -> None:
+            state.stage = name
+            notify(state)
+            counts[name] = run()
+            if following:
+                queues[following].send(ctx.mining_id)
+
+        return consume
+
+    consumers: dict[str, Callable] = {
+        "extract": on_extract,
+        "clean": stage("clean", lambda: handle_clean(ctx, mx), "signature"),
+        "signature": stage("signature", lambda: handle_signatures(ctx), "refine"),
+        "refine": stage("refine", lambda: handle_refine(ctx), None),
+    }
+
+    def pump(name: str) -> None:
+        drain(queues[name], consumers[name])
+        if queues[name].dead_letters:
+            body, error = queues[name].dead_letters[0]
+            raise RuntimeError(f"{name} stage failed after {queues[name].max_attempts} attempts: {error}")
 
     batch: list[RawMessage] = []
     for item in source.iter_messages(ctx.mining_id, state_store):
@@ -238,26 +264,16 @@ def _run(
             continue
         batch.append(item)
         if len(batch) >= batch_size:
-            extract_q.send(batch)
+            queues["extract"].send(batch)
             batch = []
-            drain(extract_q, on_extract)
+            pump("extract")
             notify(state)
     if batch:
-        extract_q.send(batch)
-        drain(extract_q, on_extract)
-    if extract_q.dead_letters:
-        body, error = extract_q.dead_letters[0]
-        raise RuntimeError(f"extract stage failed on a batch of {len(body)} messages: {error}")
-
-    counts = {}
-    for stage, run in (
-        ("clean", lambda: handle_clean(ctx, mx)),
-        ("signature", lambda: handle_signatures(ctx)),
-        ("refine", lambda: handle_refine(ctx)),
-    ):
-        state.stage = stage
-        notify(state)
-        counts[stage] = run()
+        queues["extract"].send(batch)
+        pump("extract")
+    queues["clean"].send(ctx.mining_id)  # fetch is done: the mining moves on
+    for name in ("clean", "signature", "refine"):
+        pump(name)
     state.stage = "done"
     notify(state)
 
