@@ -215,6 +215,142 @@ def test_one_line_pipe_layout() -> None:
     assert sig.url == "https://kestrel-labs.io"
 
 
+# --- common layouts without contact data ----------------------------------------------
+
+CARLA = {"sender_email": "carla.diaz@acmerobotics.com", "sender_name": "Carla Diaz"}
+REPORT = "Hi Tom,\n\nPlease find the report attached.\n\n"
+CTO = ("Carla Diaz", "Chief Technology Officer", "Acme Robotics Inc.")
+
+
+@pytest.mark.parametrize(
+    "signature, expected",
+    [
+        ("Best regards,\nCarla Diaz\nChief Technology Officer\nAcme Robotics Inc.", CTO),
+        ("Best regards,\n\nCarla Diaz\n\nChief Technology Officer\nAcme Robotics Inc.", CTO),
+        ("Carla Diaz\nChief Technology Officer\nAcme Robotics Inc.", CTO),  # no sign-off: the name opens it
+        ("Carla Diaz | CTO | Acme Robotics", ("Carla Diaz", "CTO", "Acme Robotics")),
+        ("Thanks,\nCarla Diaz • CTO • Acme Robotics", ("Carla Diaz", "CTO", "Acme Robotics")),
+        ("Carla Diaz · Chief Technology Officer · Acme Robotics Inc.", CTO),
+        ("Carla Diaz - CTO - Acme Robotics", ("Carla Diaz", "CTO", "Acme Robotics")),
+        ("Carla Diaz – CTO – Acme Robotics", ("Carla Diaz", "CTO", "Acme Robotics")),
+        (
+            "Carla Diaz, Chief Technology Officer, Acme Robotics, Inc.",
+            ("Carla Diaz", "Chief Technology Officer", "Acme Robotics, Inc."),
+        ),
+        ("Carla Diaz\nChief Technology Officer, Acme Robotics Inc.", CTO),
+        ("Regards,\nCarla Diaz\nCTO | Acme Robotics", ("Carla Diaz", "CTO", "Acme Robotics")),
+        ("Thanks, Carla\nCTO, Acme Robotics Inc.", (None, "CTO", "Acme Robotics Inc.")),
+        (
+            "Kind regards,\nDr. Carla Diaz\nHead of Research\nAcme Robotics GmbH",
+            ("Carla Diaz", "Head of Research", "Acme Robotics GmbH"),
+        ),
+        ("Cheers,\nCARLA DIAZ\nSenior Engineer\nAcme Robotics", ("Carla Diaz", "Senior Engineer", "Acme Robotics")),
+        ("Best regards,\nCarla Diaz\nChief Technology Officer", ("Carla Diaz", "Chief Technology Officer", None)),
+        # a title with an organisation under it that has no suffix nor the sender's domain
+        ("Best,\nCarla Diaz\nChief Technology Officer\nKestrel", ("Carla Diaz", "Chief Technology Officer", "Kestrel")),
+    ],
+)
+def test_name_title_organisation_without_contact_data(signature: str, expected: tuple) -> None:
+    sig = extract_signature(REPORT + signature + "\n", **CARLA)
+    assert sig is not None
+    assert (sig.name, sig.job_title, sig.organization) == expected
+    assert sig.telephone == [] and sig.lines is not None
+
+
+@pytest.mark.parametrize(
+    "sign_off, title, organisation",
+    [
+        ("Mit freundlichen Grüßen", "Geschäftsführerin", "Acme Robotics GmbH"),
+        ("Cordialement,", "Directrice technique", "Acme Robotique SAS"),
+        ("Saludos,", "Directora de Tecnología", "Acme Robótica S.L."),
+        ("Un saluto,", "Direttore Tecnico", "Acme Robotica S.r.l."),
+        ("Met vriendelijke groet,", "Technisch directeur", "Acme Robotics B.V."),
+    ],
+)
+def test_non_english_sign_off_name_title_organisation(sign_off: str, title: str, organisation: str) -> None:
+    body = f"Hallo Tom,\n\nanbei / ci-joint / adjunto.\n\n{sign_off}\nCarla Diaz\n{title}\n{organisation}\n"
+    sig = extract_signature(body, **CARLA)
+    assert sig is not None
+    assert (sig.name, sig.job_title, sig.organization) == ("Carla Diaz", title, organisation)
+
+
+@pytest.mark.parametrize("footer", ["Sent from my iPhone", "Von meinem iPhone gesendet", "Get Outlook for iOS"])
+def test_mobile_client_footer_is_not_the_organisation(footer: str) -> None:
+    sig = extract_signature(REPORT + f"Best,\nCarla Diaz\nCTO\nAcme Robotics Inc.\n\n{footer}\n", **CARLA)
+    assert sig is not None and (sig.job_title, sig.organization) == ("CTO", "Acme Robotics Inc.")
+    assert extract_signature(REPORT + f"Best,\nCarla Diaz\n{footer}\n", **CARLA) is None
+    assert extract_signature(REPORT + f"Carla\n\n{footer}\n", **CARLA) is None
+
+
+def test_one_line_signature_with_phone_and_link() -> None:
+    sig = extract_signature(REPORT + "Carla Diaz | acmerobotics.com | +1 415 555 0100\n", **CARLA)
+    assert sig is not None
+    assert (sig.name, sig.url, sig.telephone) == ("Carla Diaz", "https://acmerobotics.com", ["+14155550100"])
+    assert sig.job_title is None and sig.organization is None
+
+
+def test_one_line_signature_is_the_block() -> None:
+    body = REPORT + "Thanks,\nCarla Diaz | CTO | Acme Robotics\n"
+    found = find_signature_lines(body, CARLA["sender_email"], CARLA["sender_name"])
+    lines = split_lines(body)
+    assert [lines[i] for i in range(*found.block)] == ["Carla Diaz | CTO | Acme Robotics"]
+    assert lines[found.closing[0]] == "Thanks,"
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        "Thanks, see you at Acme Robotics tomorrow",
+        "Thanks,\nCarla Diaz\nSee you at Acme Robotics tomorrow",
+        "Thanks,\nCarla\n\nSee you at Acme Robotics tomorrow",
+        "Best,\nCarla\nlead the way, we follow",
+        "Carla - the new lead",
+        "Cheers,\nCarla\nP.S. Acme Robotics Inc. rocks",
+        "-CD",
+        "Thanks,\nCD",
+    ],
+)
+def test_closing_sentences_and_initials_give_no_signature(ending: str) -> None:
+    assert extract_signature(REPORT + ending + "\n", **CARLA) is None
+
+
+def test_initials_never_become_a_name_or_a_title() -> None:
+    sig = extract_signature(REPORT + "-CD\nAcme Robotics Inc.\n", **CARLA)
+    assert sig is None or (sig.name is None and sig.job_title is None)
+    sig = extract_signature(REPORT + "Best,\nJD\n", sender_email="jd@acmerobotics.com", sender_name="John Doe")
+    assert sig is None
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "Best regards,\nJohn Miller\nChief Technology Officer\nAcme Robotics Inc.",
+        "John Miller\nChief Technology Officer\nAcme Robotics Inc.",
+        "John Miller | CTO | Acme Robotics",
+        "John Miller – CTO – Acme Robotics",
+        "John Miller | CTO | Acme Robotics\n+1 415 555 0100",  # the name is only in the one-line part
+    ],
+)
+def test_someone_elses_name_title_organisation_is_refused(signature: str) -> None:
+    assert extract_signature(REPORT + signature + "\n", **CARLA) is None
+
+
+def test_quoted_or_forwarded_name_title_organisation_is_not_attributed() -> None:
+    theirs = "Best regards,\nJohn Miller\nChief Technology Officer\nAcme Robotics Inc."
+    quoted_reply = f"Sounds good.\n\nCarla\n\nOn Mon, Jan 3, 2022 at 10:00 AM John Miller wrote:\n{quoted(theirs)}\n"
+    forwarded = (
+        "FYI\n\n---------- Forwarded message ---------\nFrom: Carla Diaz <carla@old-job.com>\n"
+        "Date: Mon, Jan 3, 2022\nSubject: report\nTo: Tom <tom@x.org>\n\n"
+        "Best regards,\nCarla Diaz\nChief Technology Officer\nAcme Robotics Inc.\n"
+    )
+    assert extract_signature(quoted_reply, **CARLA) is None
+    assert extract_signature(forwarded, **CARLA) is None
+
+
+def test_a_message_that_is_only_name_title_organisation_is_not_signed_text() -> None:
+    assert extract_signature("Carla Diaz\nCTO\nAcme Robotics Inc.\n", **CARLA) is None
+
+
 # --- fields -------------------------------------------------------------------------
 
 

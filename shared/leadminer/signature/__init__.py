@@ -67,6 +67,8 @@ def _name_above_block(found: SignatureLines) -> str | None:
     """The sender's full name on the line right above the block, under the sign-off
     ("Best regards,\nJane Doe\nCTO, Acme"): the block itself starts below it."""
     above = found.block[0] - 1 if found.block else -1
+    while found.closing and above > found.closing[0] and not found.lines[above].strip():
+        above -= 1  # "Best regards,\n\nJane Doe\n\nCTO"
     if not found.closing or not found.closing[0] <= above < found.closing[1]:
         return None
     info = found.infos[above]
@@ -91,9 +93,7 @@ def extract_signature(
     found = locate(top_zone(body[:MAX_BODY_CHARS]), identity)
     if found.block is None or not attributed_to_sender(found, identity):
         return None
-    fields = extract_fields(found.block_lines(), identity)
-    if fields.name is None:
-        fields.name = _name_above_block(found)
+    fields = extract_fields(found.block_lines(), identity, name_above=_name_above_block(found))
 
     if not any(
         (fields.job_title, fields.organization, fields.telephone, fields.fax, fields.address, fields.url,

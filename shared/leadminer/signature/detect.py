@@ -4,7 +4,11 @@ Each line of the top zone gets cheap regex features (contact data, title and
 organisation words, the sender's name, sign-off, prose shape). The block is
 grown upwards from the last own line while lines look like signature lines;
 it must carry real evidence (a phone, e-mail, URL or postal address, or a name
-with a title/organisation) to count. Two spans are reported:
+with a title/organisation) to count. Right under the sender's name (after a
+sign-off, or set apart by a blank line), a short run of title / organisation
+lines is a signature without any contact data; so is one line made of the
+sender's name and title / organisation / contact parts ("Jane Doe | CTO | Acme").
+Two spans are reported:
 
 * ``block`` — the contact block (the Quagga ``Body/Signature`` convention);
 * ``closing`` — the sign-off and the sender's name just above it ("Thanks,\\n
@@ -43,6 +47,14 @@ _FUNCTION_WORDS = frozenset(
     "a an the or and at to me my i we us you your if is are can for on in with by of this will be call "
     "contact please reach let know write visit".split()
 )
+# "Jane Doe | CTO | Acme Inc." / "Jane Doe – CTO – Acme" / "Jane Doe, CTO, Acme Inc."
+_ONE_LINE_SEPARATOR = re.compile(r"\s*[|·•]\s*|\s+[-–—]\s+|,\s+")
+MAX_ONE_LINE_PARTS = 6
+MAX_IDENTITY_LINES = 4  # name / title / organisation lines with no contact data
+# Lower-case words inside a proper name ("Universidad de Chile", "Bank of America").
+_CONNECTORS = frozenset(
+    "of and for the de del la le les des du di da der die das und für fur van von en et y e & à".split()
+)
 _SIGN_OFF_STOP = frozenset(
     "for your you the a to all and so much again this that it in with of on my me be very lot".split()
 )
@@ -65,6 +77,9 @@ class LineInfo:
     org: bool = False
     name: bool = False  # compatible with the sender's name
     person: bool = False  # looks like some person's name
+    one_line: bool = False  # "Name | Title | Org" (name is the sender's when ``name`` is set)
+    titled: bool = False  # starts with a capital and most words are capitalised
+    proper: bool = False  # every word capitalised but connectors ("Universidad de Chile")
     weak: bool = False  # short, non-prose line
     junk: bool = False  # attachment stub, bare date: never part of a signature
     words: int = 0
@@ -75,13 +90,13 @@ class LineInfo:
 
     @property
     def medium(self) -> bool:
-        return self.title or self.org or self.name or self.person
+        return self.title or self.org or self.name or self.person or self.one_line
 
     @property
     def name_only(self) -> bool:
         """A line that is just a name (or initials): part of a closing."""
         return (self.name or self.person or (self.weak and self.words == 1)) and not (
-            self.strong or self.title or self.org
+            self.strong or self.title or self.org or self.one_line
         )
 
 
@@ -132,6 +147,58 @@ def _looks_like_person(text: str) -> bool:
         if len(bare) > 3 and bare.isupper():
             return False
     return True
+
+
+def one_line_parts(text: str) -> list[str]:
+    """"Jane Doe | CTO | Acme Inc." → ["Jane Doe", "CTO", "Acme Inc."]; a bare legal
+    form or credential stays with the part before it ("Acme, Inc.", "Jane Doe, PhD")."""
+    parts: list[str] = []
+    for part in _ONE_LINE_SEPARATOR.split(text):
+        part = part.strip(" ,;")
+        if not part:
+            continue
+        bare = fold(part).strip(".")
+        if parts and (bare in lx.CREDENTIALS or (" " not in bare and lx.is_org_suffix(bare))):
+            parts[-1] = f"{parts[-1]}, {part}"
+        else:
+            parts.append(part)
+    return parts
+
+
+def _one_line_signature(text: str, identity: Identity) -> tuple[bool, bool]:
+    """(is a one-line signature, whose name is the sender's) for "Name | Title | Org | phone".
+
+    The first part must be a person's name; every other part a title, an
+    organisation, a phone, an e-mail or a URL, with at most one other short
+    capitalised part when a title is present ("Jane Doe – CTO – Kestrel"). Someone
+    else's one-line signature needs a title part to count (it then refuses the block).
+    """
+    parts = one_line_parts(text)
+    if not 2 <= len(parts) <= MAX_ONE_LINE_PARTS:
+        return False, False
+    head = classify(parts[0], identity)
+    if not (head.name or head.person) or head.strong or head.title or head.org or head.prose:
+        return False, False
+    described = has_title = False
+    unknown = 0
+    for part in parts[1:]:
+        info = classify(part, identity)
+        if info.prose or info.sign_off or info.junk or info.blank or info.address:
+            return False, False
+        if info.phone or info.email or info.url:
+            described = True
+        elif (info.title and info.titled) or (info.org and info.proper):  # not "Jane, the lead engineer"
+            described = True
+            has_title = has_title or info.title
+        elif info.weak and info.proper and not info.person and not _DIGITS.search(part):
+            unknown += 1
+        else:
+            return False, False
+    if not described or unknown > 1 or (unknown and not has_title):
+        return False, False
+    if not head.name and not has_title:  # "Public Key - <http://…>": a name-shaped label, not a person
+        return False, False
+    return True, head.name
 
 
 def classify(line: str, identity: Identity) -> LineInfo:
@@ -214,7 +281,7 @@ def classify(line: str, identity: Identity) -> LineInfo:
     name_match = name_shaped and identity.matches_name(head)
     if info.words <= 8 and not info.strong:
         info.title = any(lx.is_title_word(t) for t in tokens)
-        suffix = any(t in lx.ORG_SUFFIXES for t in tokens) or " & " in text
+        suffix = any(lx.is_org_suffix(t) for t in tokens) or " & " in text
         labels = identity.domain_labels
         squashed = re.sub(r"[^a-z]", "", fold(text))
         # the sender's domain name in a line ("Watson Wyatt" ← watsonwyatt.com),
@@ -225,11 +292,21 @@ def classify(line: str, identity: Identity) -> LineInfo:
         info.org = suffix or domain
     if name_shaped:
         head_tokens = [fold(t).strip(".'-") for t in _SPLIT_TOKENS.split(head) if t]
-        info.name = name_match and not any(t in lx.ORG_SUFFIXES for t in head_tokens) and not (
+        info.name = name_match and not any(lx.is_org_suffix(t) for t in head_tokens) and not (
             info.org and head == text
         )
         info.person = _looks_like_person(bare_text) and not (info.org or info.title)
     info.weak = info.words <= 6 and len(text) <= 60
+    first_letter = _ALPHA_WORD.match(text)
+    info.titled = bool(first_letter and first_letter.group(1).isupper()) and lower_ratio <= 0.5
+    info.proper = info.titled and all(
+        m.group(1).isupper() or fold(w) in _CONNECTORS for w in words if (m := _ALPHA_WORD.match(w))
+    )
+    if not info.address and info.words <= 3 * MAX_ONE_LINE_PARTS and _ONE_LINE_SEPARATOR.search(text):
+        one_line, own = _one_line_signature(text, identity)
+        if one_line:
+            info.one_line = True
+            info.name, info.person = own, not own
     return info
 
 
@@ -317,10 +394,42 @@ def _grow_block(run: list[int], infos: dict[int, LineInfo]) -> tuple[list[int], 
     return accepted, None
 
 
-def _has_evidence(block: list[int], infos: LineInfos, *, text_above: bool) -> bool:
+def _identity_block(lines: list[LineInfo], *, sender_above: bool) -> bool:
+    """1–4 short lines made of the sender's name (here, or right above the block) and
+    title / organisation lines, or the sender's one-line signature: a signature even
+    without a phone or a link ("Best regards,\nJane Doe\nCTO\nAcme Inc.")."""
+    if not 1 <= len(lines) <= MAX_IDENTITY_LINES:
+        return False
+    named = sender_above or any(info.name and (info.one_line or info.name_only) for info in lines)
+    described = False
+    previous: LineInfo | None = None
+    for info in lines:
+        if info.one_line:
+            if not info.name:
+                return False
+            described = True
+        elif info.person and not info.name:
+            return False  # someone else's name
+        elif (info.title and info.titled) or (info.org and info.proper):
+            described = True
+        elif info.name_only and info.name:
+            pass
+        elif previous is not None and previous.title and info.weak and info.proper and not info.person:
+            pass  # the organisation under a title ("CTO\nKestrel")
+        else:
+            return False
+        previous = info
+    return named and described
+
+
+def _has_evidence(block: list[int], infos: LineInfos, *, text_above: bool, sender_above: bool = False) -> bool:
     """Does the block carry what a signature carries (and not a phone directory)?"""
     lines = [infos[i] for i in block if not (infos[i].rule or infos[i].blank)]
-    if len(lines) < 2 or sum(info.phone for info in lines) > MAX_PHONE_LINES:
+    if not lines or sum(info.phone for info in lines) > MAX_PHONE_LINES:
+        return False
+    if text_above and _identity_block(lines, sender_above=sender_above):
+        return True
+    if len(lines) < 2:
         return False
     named = any(info.name or info.person for info in lines)
     described = any(info.title or info.org for info in lines)
@@ -379,6 +488,21 @@ def _closing_above(run: list[int], top: int, infos: dict[int, LineInfo]) -> int 
     return None
 
 
+def _sender_above(lines: list[str], run: list[int], top: int, infos: LineInfos, identity: Identity) -> bool:
+    """Is the line right above ``top`` the sender's name, alone or after a sign-off ("Thanks, Jane")?"""
+    position = run.index(top) if top in run else len(run)
+    for i in reversed(run[:position]):
+        info = infos[i]
+        if info.blank:
+            continue
+        if info.sign_off:
+            m = lx.SIGN_OFF.match(lines[i])
+            rest = (m.group("rest") or "").strip(" .!-–—") if m else ""
+            return bool(rest) and identity.matches_name(rest)
+        return info.name and info.name_only
+    return False
+
+
 def _trailing_name(lines: list[str], run: list[int], infos: LineInfos) -> int | None:
     """A bare name as the last own line: the sender's name or initials ("Bert", "BT")."""
     last = run[-1]
@@ -431,11 +555,12 @@ def locate(zone: TopZone, identity: Identity) -> SignatureLines:
             if apart or right_under:
                 moved_name = first
                 accepted = rest
-    if accepted and not _has_evidence(accepted, infos, text_above=accepted[0] > run[0]):
+    sender_above = bool(accepted) and _sender_above(zone.lines, run, accepted[0], infos, identity)
+    if accepted and not _has_evidence(accepted, infos, text_above=accepted[0] > run[0], sender_above=sender_above):
         framed = _framed_block(run, infos)
         if framed and _has_evidence(framed, infos, text_above=framed[0] > run[0]):
-            accepted, sign_off, moved_name = framed, None, None
-    if accepted and _has_evidence(accepted, infos, text_above=accepted[0] > run[0]):
+            accepted, sign_off, moved_name, sender_above = framed, None, None, False
+    if accepted and _has_evidence(accepted, infos, text_above=accepted[0] > run[0], sender_above=sender_above):
         block = (accepted[0], accepted[-1] + 1)
         start = sign_off if sign_off is not None else _closing_above(run, accepted[0], infos)
         if start is None:

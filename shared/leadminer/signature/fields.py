@@ -19,9 +19,10 @@ from phonenumbers import Leniency, PhoneNumberFormat, PhoneNumberMatcher
 
 from ..data import word_list
 from . import lexicon as lx
-from .detect import LineInfo, classify
+from .detect import LineInfo, classify, one_line_parts
 from .identity import Identity, fold
 
+_INITIALS = re.compile(r"[A-Z]{1,4}")  # "JD" under a message is a sign-off, not a name
 _SEGMENT_SPLIT = re.compile(r"\t+|\s{3,}|\s[*|•·]\s")
 _PART_SPLIT = re.compile(r",\s+|\s[-–—]\s|\s\|\s|\s+at\s+")
 _LABEL_WORDS = re.compile(
@@ -130,9 +131,12 @@ def _segments(line: str) -> list[str]:
 
 
 def clean_name(text: str) -> str:
-    """A name without credentials or e-mail ("Mark D. Guinney, CFA" → "Mark D. Guinney")."""
+    """A name without honorifics, credentials or e-mail ("Dr. Mark D. Guinney, CFA" →
+    "Mark D. Guinney"); a name written in capitals gets its usual case ("JANE DOE" → "Jane Doe")."""
     text = lx.ANGLE_EMAIL.sub("", text).strip(" ,;-|")
     name = HumanName(text)
+    if text.isupper() and len(text.split()) >= 2:
+        name.capitalize(force=True)
     parts = [name.first, name.middle, name.last]
     cleaned = " ".join(p for p in parts if p)
     return cleaned or text
@@ -256,11 +260,13 @@ def _split_title_org(segment: str, identity: Identity) -> tuple[str | None, str 
     return title, org
 
 
-def _name_item(items: list[tuple[int, str, LineInfo]]) -> int | None:
-    """The sender's own name line first, else the first line shaped like a name."""
+def _name_item(items: list[tuple[int, str, LineInfo]], *, any_person: bool = True) -> int | None:
+    """The sender's own name line first, else (``any_person``) the first line shaped like a name."""
     for k, (_, _, info) in enumerate(items):
         if info.name and not info.strong:
             return k
+    if not any_person:
+        return None
     for k, (_, _, info) in enumerate(items[:3]):
         if info.person:
             return k
@@ -328,8 +334,13 @@ def _has_title_word(text: str) -> bool:
     return any(lx.is_title_word(fold(t).strip(".'-")) for t in re.split(r"[\s,/&()]+", text) if t)
 
 
-def extract_fields(block: list[str], identity: Identity) -> Fields:
-    """Read the fields of a signature ``block`` (lines) sent by ``identity``."""
+def extract_fields(block: list[str], identity: Identity, *, name_above: str | None = None) -> Fields:
+    """Read the fields of a signature ``block`` (lines) sent by ``identity``.
+
+    ``name_above`` is the sender's name written right above the block (under the
+    sign-off); when given, a person-shaped line of the block that is not the
+    sender's is not taken for the name ("Acme Robotica S.r.l.").
+    """
     out = Fields()
     region = region_for(identity.email)
     out.telephone, out.fax = extract_phones(block, region)
@@ -341,7 +352,11 @@ def extract_fields(block: list[str], identity: Identity) -> Fields:
             items.append((line_no, whole, classify(whole, identity)))  # "Houston, Texas   77002"
             continue
         for seg in _segments(line):
-            items.append((line_no, seg, classify(seg, identity)))
+            info = classify(seg, identity)
+            if info.one_line:  # "Jane Doe – CTO – Acme Inc." / "Jane Doe, CTO, Acme Inc."
+                items.extend((line_no, part, classify(part, identity)) for part in one_line_parts(seg))
+            else:
+                items.append((line_no, seg, info))
 
     # e-mails, websites, social profiles
     websites: list[str] = []
@@ -366,10 +381,12 @@ def extract_fields(block: list[str], identity: Identity) -> Fields:
     address, address_items = _find_address(items)
     out.address = address
 
-    name_k = _name_item(items)
+    name_k = _name_item(items, any_person=name_above is None)
     if name_k is not None:
         name, title_on_name_line = _split_name(items[name_k][1])
-        out.name = name
+        out.name = None if _INITIALS.fullmatch(name) else name
         out.job_title = title_on_name_line
+    else:
+        out.name = name_above
     out.job_title, out.organization = _title_and_org(items, name_k, address_items, identity, out.job_title)
     return out

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import re
 
-TITLE_WORDS = frozenset(
+from .identity import fold
+
+
+def _folded(words: str) -> frozenset[str]:
+    """Words as they are looked up: folded (lower case, no accents)."""
+    return frozenset(fold(w) for w in words.split())
+
+
+TITLE_WORDS = _folded(
     """
     manager director president vice vp svp evp avp ceo cfo coo cto cio cmo cso cpo chief officer
     head lead counsel attorney lawyer paralegal solicitor barrister analyst associate assistant
@@ -22,17 +30,22 @@ TITLE_WORDS = frozenset(
     buyer operator nurse physician pastor teacher librarian strategist evangelist programmer
     webmaster support officer cpa cfa esq dba sysadmin maintainer artist photographer author
     translator coach therapist cheffe directora
-    gérant directeur directrice responsable chef ingénieur ingenieur chargé chargée
+    gérant directeur directrice responsable chef ingénieur ingenieur
     geschäftsführer geschaftsfuhrer leiter leiterin referent referentin berater beraterin
     vorstand prokurist inhaber gerente jefe jefa ingeniero ingeniera responsabile direttore
-    direttrice medewerker adviseur eigenaar directeur-generaal
-    """.split()
+    direttrice medewerker adviseur eigenaar directeur-generaal presidente fondateur fondatrice
+    fundador fundadora grunder grunderin oprichter abogado abogada avocat avocate anwalt anwaltin
+    rechtsanwalt rechtsanwaltin notaire avvocato ingegnere consultor consultora consulente analista
+    asistente assistente assistante coordinador coordinadora coordinateur coordinatrice coordinatore
+    sachbearbeiter sachbearbeiterin gerant gerante
+    """
 )
 
-ORG_SUFFIXES = frozenset(
+ORG_SUFFIXES = _folded(
     """
     inc incorporated llc llp lp pllc pc ltd limited corp corporation co company companies gmbh ag
-    kg kgaa sa sas sarl srl spa bv nv plc pty oy ab asa kk se ug
+    kg kgaa sa sas sarl srl spa bv nv plc pty oy ab asa kk se ug sl slu sau eurl sasu snc ltda bvba
+    ev mbh gbr ohg aps oyj
     group holdings partners associates bank university college institute foundation association
     society agency consulting consultants services solutions systems technologies technology
     industries international enterprises ventures capital energy resources pipeline exploration
@@ -41,13 +54,13 @@ ORG_SUFFIXES = frozenset(
     insurance securities law firm commission authority administration bureau gesellschaft
     université universität universidad università affairs relations operations marketing finance
     accounting engineering treasury procurement logistics compliance audit
-    """.split()
+    """
 )
 
-# Words that make a short capitalised line something other than a person's name.
 # German (and Dutch) titles are compounds: "Projektmanagerin", "Vertriebsleiter".
+# Tokens are folded (no accents) before they are looked up, so these are too.
 TITLE_SUFFIXES = (
-    "manager", "managerin", "leiter", "leiterin", "führer", "führerin", "berater", "beraterin",
+    "manager", "managerin", "leiter", "leiterin", "fuhrer", "fuhrerin", "berater", "beraterin",
     "referent", "referentin", "ingenieur", "ingenieurin", "assistent", "assistentin", "direktor",
     "direktorin", "entwickler", "entwicklerin", "spezialist", "spezialistin", "kaufmann", "kauffrau",
     "beheerder", "adviseur", "engineer", "director", "officer", "analyst", "architect", "designer",
@@ -57,6 +70,11 @@ TITLE_SUFFIXES = (
 def is_title_word(token: str) -> bool:
     """A job-title word (folded token), including compound titles."""
     return token in TITLE_WORDS or (len(token) >= 8 and token.endswith(TITLE_SUFFIXES))
+
+
+def is_org_suffix(token: str) -> bool:
+    """A legal-form or organisation word (folded token); dotted forms too ("S.r.l", "B.V")."""
+    return token in ORG_SUFFIXES or ("." in token and token.replace(".", "") in ORG_SUFFIXES)
 
 
 NOT_NAME_WORDS = ORG_SUFFIXES | TITLE_WORDS | frozenset(
