@@ -1,8 +1,10 @@
 """Measure message and person tagging against tests/data/tagging_labels.csv.
 
-Every labelled corpus message is mined with the real extract stage
-(``leadminer.extract.extract_message``) and tagged with
-``leadminer.tagging.tag_message``; senders are then tagged with
+Every labelled corpus message is read as the product reads it — through
+``leadminer.sources.open_source(...).iter_messages(body_cap=DEFAULT_BODY_CAP)``
+(all headers + the first 16 KiB of raw body) — and mined with the pipeline's
+extract stage (``leadminer.pipeline.extract_batch``: extract, list points,
+tags); senders are then tagged with
 ``person_tags`` exactly as the refine stage does (address tags from
 ``AddressCleaner``, ``group`` for List-Post addresses, ``wrote_personally`` =
 some message of theirs carries no automated kind).
@@ -20,7 +22,7 @@ Accuracy (recall) = share of a class's messages that got the class's tag
 with the class whose label holds it. ``sender_accuracy`` averages accuracy
 per sender address, so one chatty sender does not dominate.
 
-Usage:  python scripts/quality_tagging.py [--misses N] [--misses-from tuning|held-out|all] [--json]
+Usage:  python scripts/quality_tagging.py [--misses N] [--misses-from tuning|held-out|all] [--json] [--whole-messages]
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import argparse
 import csv
 import json
 import pathlib
+import re
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -39,8 +42,9 @@ from tests.corpora import extract_corpus  # noqa: E402
 
 from leadminer.clean import AddressCleaner  # noqa: E402
 from leadminer.contracts import Field, MessageRecord, RawMessage, canonical_key  # noqa: E402
-from leadminer.extract import extract_message  # noqa: E402
-from leadminer.tagging import AUTOMATED_KINDS, person_tags, tag_message  # noqa: E402
+from leadminer.pipeline import DEFAULT_BODY_CAP, extract_batch  # noqa: E402
+from leadminer.sources import open_source  # noqa: E402
+from leadminer.tagging import AUTOMATED_KINDS, person_tags  # noqa: E402
 
 LABELS = ROOT / "tests" / "data" / "tagging_labels.csv"
 CLASSES = ("newsletter", "transactional", "group", "social", "personal")
@@ -99,19 +103,55 @@ def load_labels(path: pathlib.Path = LABELS) -> list[dict[str, str]]:
         return [row for row in csv.DictReader(handle) if row["label"] != "unclear"]
 
 
-def mine(row: dict[str, str]) -> MessageRecord:
-    """The labelled message, through the real extract stage."""
-    path = extract_corpus(row["corpus"]) / row["path"]
-    return extract_message(RawMessage("quality", row["corpus"], row["path"], path.read_bytes()))
+def source_uid(path: str) -> str:
+    """The uid the file source gives the message at ``path``: the path inside the corpus, but
+    for a Maildir message (``<maildir>/cur/<name>:2,<flags>``) ``<maildir>/<name>``."""
+    dirs, _slash, name = path.rpartition("/")
+    maildir, _slash, sub = dirs.rpartition("/")
+    if sub not in ("cur", "new"):
+        return path
+    unique = _MAILDIR_INFO.sub("", name)
+    return f"{maildir}/{unique}" if maildir else unique
 
 
-def tag_rows(rows: list[dict[str, str]]) -> list[Tagged]:
-    """Mine and tag every labelled message."""
+_MAILDIR_INFO = re.compile(r"[:!;]2,[A-Za-z]*$")
+"""The ``:2,<flags>`` info suffix of a Maildir file name (``!`` or ``;`` where ``:`` is not allowed)."""
+
+
+def read_corpus(corpus: str, wanted: set[str], body_cap: int | None = DEFAULT_BODY_CAP) -> dict[str, RawMessage]:
+    """The ``wanted`` messages (paths inside the corpus) as the product's file source reads them,
+    by path."""
+    by_uid = {source_uid(path): path for path in wanted}
+    source = open_source(extract_corpus(corpus))
+    return {
+        by_uid[item.uid]: item
+        for item in source.iter_messages("quality", body_cap=body_cap)
+        if isinstance(item, RawMessage) and item.uid in by_uid
+    }
+
+
+def mine(raw: RawMessage) -> MessageRecord:
+    """One message through the pipeline's extract stage (extract + list points + tags)."""
+    records, failures = extract_batch([raw])
+    if failures:
+        raise ValueError(f"{raw.folder}/{raw.uid}: {failures[0].reason}")
+    return records[0]
+
+
+def tag_rows(rows: list[dict[str, str]], body_cap: int | None = DEFAULT_BODY_CAP) -> list[Tagged]:
+    """Read, mine and tag every labelled message (``body_cap=None``: whole messages)."""
+    by_corpus: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        by_corpus[row["corpus"]].add(row["path"])
+    raws = {corpus: read_corpus(corpus, paths, body_cap) for corpus, paths in by_corpus.items()}
     out = []
     for row in rows:
-        record = mine(row)
+        raw = raws[row["corpus"]].get(row["path"])
+        if raw is None:
+            raise ValueError(f"{row['corpus']}/{row['path']}: not read by the file source")
+        record = mine(raw)
         posts = {p.email for p in record.points if p.field is Field.LIST_POST}
-        out.append(Tagged(row, tag_message(record), posts))
+        out.append(Tagged(row, record.tags, posts))
     return out
 
 
@@ -225,9 +265,9 @@ def summarise(tagged: list[Tagged]) -> Report:
     return report
 
 
-def evaluate(rows: list[dict[str, str]] | None = None) -> Report:
+def evaluate(rows: list[dict[str, str]] | None = None, body_cap: int | None = DEFAULT_BODY_CAP) -> Report:
     """Tag every labelled message and sender; compare with the labels, whole and per half."""
-    tagged = tag_rows(load_labels() if rows is None else rows)
+    tagged = tag_rows(load_labels() if rows is None else rows, body_cap)
     report = summarise(tagged)
     report.halves = {half: summarise([t for t in tagged if t.row.get("half") == half]) for half in HALVES}
     return report
@@ -267,8 +307,10 @@ def main() -> int:
     parser.add_argument("--misses-from", choices=(*HALVES, "all"), default="tuning",
                         help="half whose misses are listed (default: tuning, never peek at held-out while tuning)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--whole-messages", action="store_true",
+                        help="read whole messages instead of the product's 16 KiB body cap (for comparison)")
     args = parser.parse_args()
-    report = evaluate()
+    report = evaluate(body_cap=None if args.whole_messages else DEFAULT_BODY_CAP)
     if args.json:
         print(json.dumps({**report.figures(), "halves": {h: r.figures() for h, r in report.halves.items()}}, indent=2))
         return 0

@@ -108,10 +108,127 @@ def test_announce_list_with_list_post_is_a_newsletter():
     "sender",
     ["newsletter@shop.example", "news@shop.example", "rssfeeds@blog.example", "noreply@shop.example",
      "Online#3.19578.34-UgGTgZFN19NAr9RR.1@newsletter.online.com", "body_216095411795471888@hermes.sun.com",
-     "update@list.theregister.co.uk", "myenews@tribute.ca", "offers@email.shop.example"],
+     "update@list.theregister.co.uk", "offers@email.shop.example", "enron.announcements@enron.com"],
 )
 def test_broadcast_senders_without_headers(sender):
+    """Local parts made only of broadcast words (the domain's own name allowed), no-reply, VERP."""
     assert tag_message(message(sender=sender, subject="This week's picks")) == ["newsletter"]
+
+
+# --------------------------------------------------------------------------- people are not newsletters
+
+
+def _plain(sender: str, *, name: str | None = None, subject: str = "Lunch on Friday?", body: str | None = None,
+           **kwargs) -> MessageRecord:
+    return message(sender=sender, name=name, subject=subject,
+                   body=body or "Hi Alex,\n\nLunch on Friday at noon?\n\nPat\n", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("sender", "name"),
+    [
+        ("newsome@acme-corp.com", "Pat Newsome"),  # "news" glued to a name
+        ("rssmith@acme-corp.com", "R. S. Smith"),  # "rss" glued to a name
+        ("lister@acme-corp.com", "Tom Lister"),  # "list" glued to a name
+        ("listerine.lover@acme-corp.com", None),
+        ("dailey@acme-corp.com", "Ann Dailey"),
+        ("news.anchor@tv.example", "Kim Lee"),  # a broadcast word next to a name's word
+        ("bob.jones@email.arizona.edu", "Bob Jones"),  # weak sub-domain labels
+        ("ann@info.example.com", "Ann Roe"),
+        ("jo@e.example.com", None),
+        ("max@em.example.com", None),
+        ("sue@lists.example.org", None),
+    ],
+)
+def test_people_whose_address_looks_like_a_broadcaster_stay_personal(sender, name):
+    assert tag_message(_plain(sender, name=name)) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Hi Alex, how do I unsubscribe from your team's digest? It floods me.\nJane",
+        "Alex, please unsubscribe me from the offsite list.\nJane",
+        "Could you unsubscribe me from the weekly report?",
+        "I no longer wish to receive the minutes, can you take me off?",
+        "Please do not reply to this email, call me instead.\nJane",
+    ],
+)
+def test_a_colleague_writing_about_newsletters_stays_personal(body):
+    assert tag_message(_plain("jane@acme-corp.com", name="Jane Doe", subject="Quick question", body=body)) == []
+
+
+@pytest.mark.parametrize("subject", ["Thanks for your order form", "Confirm your address for the offsite",
+                                     "Password reset for the shared drive"])
+def test_a_colleague_with_an_account_like_subject_stays_personal(subject):
+    body = "Alex, I filled in the order form for the offsite.\nAnn"
+    assert tag_message(_plain("ann@acme-corp.com", name="Ann Lee", subject=subject, body=body)) == []
+
+
+def test_a_weak_sign_counts_with_a_header_sign_of_bulk_sending():
+    footer = "Big news this week!\n\nTo unsubscribe from this newsletter, click here.\n"
+    person = _plain("michael@lindows.example", name="Michael Robertson", subject="Michael's Minute", body=footer)
+    assert tag_message(person) == []  # a body phrase alone decides nothing
+    html_only = _plain("michael@lindows.example", subject="Michael's Minute", body=footer,
+                       headers={"content-type": "text/html; charset=utf-8"})
+    verp = _plain("michael@lindows.example", subject="Michael's Minute", body=footer,
+                  headers={"return-path": "<bounce-4711-alex=me.com@mail.lindows.example>"})
+    script = _plain("michael@lindows.example", subject="Michael's Minute", body=footer,
+                    headers={"x-mailer": "MIME::Lite 2.117"})
+    undisclosed = _plain("michael@lindows.example", subject="Michael's Minute", body=footer, to=())
+    for record in (html_only, verp, script, undisclosed):
+        assert tag_message(record) == ["newsletter"]
+    assert tag_message(_plain("news.anchor@tv.example", body="Hello", headers={"content-type": "text/html"})) == [
+        "newsletter"
+    ]  # a broadcast word beside a name counts once a header says bulk
+
+
+def test_a_forwarding_service_envelope_is_not_a_bounce_address():
+    body = "To unsubscribe from this newsletter, click here."
+    record = _plain("jane@acme-corp.com", body=body, headers={"return-path": "<SRS0=ab12=XY=acme-corp.com=jane@fwd.example>"})
+    assert tag_message(record) == []
+
+
+def test_the_organisation_mailing_everyone_is_a_newsletter():
+    record = _plain("40enron@enron.com", subject="Update to Virus Scanning Software", to=())
+    assert tag_message(record) == ["newsletter"]
+    assert tag_message(_plain("amazon-offers@amazon.example", name="Amazon.example", body="Hi",
+                              headers={"content-type": "text/html"})) == ["newsletter"]
+
+
+def test_a_role_address_writing_to_nobody_visible_stays_personal():
+    assert tag_message(_plain("legal.7@acme-corp.com", subject="Interview with D. Steiner", to=())) == []
+
+
+def test_a_message_that_says_it_is_automated_needs_no_header_sign():
+    body = "PLEASE DO NOT RESPOND TO THIS E-MAIL--THIS ACCOUNT IS NOT MONITORED\nAttached is the file."
+    assert tag_message(_plain("mbx_iscinfra@enron.com", subject="SAP file", body=body)) == ["transactional"]
+
+
+def test_reviewer_mailbox_end_to_end_tags_nobody_who_wrote_personally():
+    """People who wrote plain personal mail get no automated person tag (issue 4)."""
+    from leadminer.pipeline import mine_in_memory
+
+    def raw(i: int, sender: str, subject: str, body: str, extra: str = "") -> RawMessage:
+        data = (f"From: {sender}\r\nTo: Alex <alex@me.com>\r\nSubject: {subject}\r\n"
+                f"Date: Mon, 4 Mar 2024 10:0{i}:00 +0000\r\nMessage-ID: <m{i}@x>\r\n{extra}\r\n{body}\r\n")
+        return RawMessage("m", "INBOX", str(i), data.encode())
+
+    raws = [
+        raw(1, "Pat Newsome <newsome@acme-corp.com>", "Lunch on Friday?", "Hi Alex,\r\nLunch at noon?\r\nPat"),
+        raw(2, "R. S. Smith <rssmith@acme-corp.com>", "Contract draft", "Alex, attached is the draft.\r\nRS"),
+        raw(3, "Bob Jones <bob.jones@email.arizona.edu>", "Your paper", "Dear Alex, I read your paper.\r\nBob"),
+        raw(4, "Jane Doe <jane@acme-corp.com>", "Quick question",
+            "Hi Alex, how do I unsubscribe from your team's digest? It floods me.\r\nJane"),
+        raw(5, "Tom Lister <lister@acme-corp.com>", "Budget", "Alex, numbers attached.\r\nTom"),
+        raw(6, "Ann Lee <ann@acme-corp.com>", "Thanks for your order form", "Alex, I filled the order form.\r\nAnn"),
+        raw(7, "Shop <news@shop.example>", "Spring sale", "Deals!", "List-Unsubscribe: <mailto:u@shop.example>\r\n"),
+    ]
+    tags = {p.email: p.tags for p in mine_in_memory(raws, ["alex@me.com"])}
+    for person in ("newsome@acme-corp.com", "rssmith@acme-corp.com", "bob.jones@email.arizona.edu",
+                   "jane@acme-corp.com", "lister@acme-corp.com", "ann@acme-corp.com"):
+        assert not {"newsletter", "transactional", "social"} & set(tags[person]), (person, tags[person])
+    assert "newsletter" in tags["news@shop.example"]
 
 
 def test_display_name_newsletter():
@@ -133,11 +250,15 @@ def test_display_name_newsletter():
 )
 def test_newsletter_body_phrases(footer):
     body = "Big news this week!\n\nLorem ipsum.\n\n" + footer + "\n"
-    assert tag_message(message(sender="michael@lindows.example", subject="Michael's Minute", body=body)) == ["newsletter"]
+    bulk = {"content-type": "text/html; charset=utf-8"}  # the phrase needs a header sign of bulk sending
+    msg = message(sender="michael@lindows.example", subject="Michael's Minute", body=body, headers=bulk)
+    assert tag_message(msg) == ["newsletter"]
 
 
 def test_newsletter_subject_issue_number():
-    assert tag_message(message(subject="CAUCE NEWS, Vol 6, No 2, June 2002")) == ["newsletter"]
+    undisclosed = message(subject="CAUCE NEWS, Vol 6, No 2, June 2002", to=())
+    assert tag_message(undisclosed) == ["newsletter"]
+    assert tag_message(message(subject="CAUCE NEWS, Vol 6, No 2, June 2002")) == []  # a person's subject
 
 
 def test_blind_copy_blast_to_self():
@@ -252,12 +373,19 @@ def test_auto_submitted_no_is_not_automated():
         ("mailer-daemon@mx.example", "Undelivered Mail Returned to Sender"),
         ("jane.doe@acme.com", "Automatic reply: Lunch"),
         ("jane.doe@acme.com", "Out of Office: Lunch"),
-        ("volunteer-reply@robertreich.org", "You're signed up for the Reich Report!"),
         ("nic@starflung.com", "Automated 30 day renewal reminder"),
     ],
 )
 def test_transactional_subjects(sender, subject):
     assert tag_message(message(sender=sender, subject=subject)) == ["transactional"]
+
+
+def test_sign_up_subject_from_a_program_is_transactional():
+    subject = "You're signed up for the Reich Report!"
+    script = message(sender="volunteer-reply@robertreich.org", subject=subject,
+                     headers={"x-mailer": "AspMail 3.53 (SMTP2D571B)"})
+    assert tag_message(script) == ["transactional"]
+    assert tag_message(message(sender="volunteer-reply@robertreich.org", subject=subject)) == []
 
 
 def test_unmonitored_mailbox_body():

@@ -2,9 +2,11 @@
 
 Labels: tests/data/tagging_labels.csv, built by scripts/label_tagging.py
 without the tagger (docs/quality-tagging.md), split by sender domain into a
-tuning and a held-out half. The floors sit just under what
-scripts/quality_tagging.py reports — for the whole set and for each half —
-so a regression fails CI. Skipped only when ``../shared/corpora`` is absent.
+tuning and a held-out half. Messages are read as the product reads them (the
+file source with the pipeline's 16 KiB body cap, then the pipeline's extract
+stage). The floors sit just under what scripts/quality_tagging.py reports —
+for the whole set and for each half — so a regression fails CI. Skipped only
+when ``../shared/corpora`` is absent.
 """
 
 from __future__ import annotations
@@ -69,18 +71,18 @@ def test_halves_never_share_a_sender_domain(corpora):
 @pytest.mark.parametrize(
     ("part", "cls", "accuracy", "precision"),
     [
-        ("all", "newsletter", 0.965, 0.99),
-        ("all", "group", 0.99, 0.99),
-        ("all", "personal", 0.99, 0.935),
-        ("all", "transactional", 0.94, 0.99),
-        ("tuning", "newsletter", 0.90, 0.99),
-        ("tuning", "group", 0.99, 0.99),
-        ("tuning", "personal", 0.99, 0.70),
-        ("tuning", "transactional", 0.99, 0.99),
-        ("held-out", "newsletter", 0.975, 0.99),
-        ("held-out", "group", 0.99, 0.99),
-        ("held-out", "personal", 0.99, 0.955),
-        ("held-out", "transactional", 0.84, 0.99),
+        ("all", "newsletter", 0.97, 0.99),
+        ("all", "group", 0.997, 0.995),
+        ("all", "personal", 0.995, 0.935),
+        ("all", "transactional", 0.90, 0.99),
+        ("tuning", "newsletter", 0.895, 0.99),
+        ("tuning", "group", 0.998, 0.995),
+        ("tuning", "personal", 0.99, 0.68),
+        ("tuning", "transactional", 0.97, 0.99),
+        ("held-out", "newsletter", 0.98, 0.995),
+        ("held-out", "group", 0.997, 0.995),
+        ("held-out", "personal", 0.995, 0.96),
+        ("held-out", "transactional", 0.79, 0.99),
     ],
 )
 def test_message_accuracy_floors(report, part, cls, accuracy, precision):
@@ -89,7 +91,7 @@ def test_message_accuracy_floors(report, part, cls, accuracy, precision):
     assert figures["precision"] >= precision, figures
 
 
-@pytest.mark.parametrize(("part", "floor"), [("all", 0.90), ("tuning", 0.99), ("held-out", 0.82)])
+@pytest.mark.parametrize(("part", "floor"), [("all", 0.85), ("tuning", 0.92), ("held-out", 0.79)])
 def test_transactional_accuracy_per_sender(report, part, floor):
     """Averaged per sender, so the 24 bug-tracker messages of one address do not carry the figure."""
     figures = (report if part == "all" else report.halves[part]).per_class["transactional"]
@@ -99,12 +101,12 @@ def test_transactional_accuracy_per_sender(report, part, floor):
 @pytest.mark.parametrize(
     ("source", "floor"),
     [
-        ("spamassassin/hard-ham-1 newsletter", 0.95),
+        ("spamassassin/hard-ham-1 newsletter", 0.94),
         ("spamassassin/easy-ham-1 group", 0.99),
         ("lkml group", 0.99),
         ("newsletters newsletter", 1.0),
-        ("quagga-enron-train personal", 0.99),
-        ("quagga-enron-train newsletter", 0.6),
+        ("quagga-enron-train personal", 0.995),
+        ("quagga-enron-train newsletter", 0.7),
         ("malformed transactional", 1.0),
         ("spamassassin/easy-ham-1 transactional", 1.0),
     ],
@@ -115,29 +117,47 @@ def test_per_source_floors(report, source, floor):
 
 def test_person_tags(report):
     assert report.person_accuracy >= 0.965, report.person_confusion
-    assert report.halves["tuning"].person_accuracy >= 0.96
+    assert report.halves["tuning"].person_accuracy >= 0.955
     assert report.halves["held-out"].person_accuracy >= 0.97
     people = report.person_confusion["person"]
-    assert sum(n for got, n in people.items() if got != "person") <= 1, people
+    assert sum(n for got, n in people.items() if got != "person") == 0, people
 
 
 def test_nobody_who_wrote_personally_is_tagged_newsletter(report):
     assert report.personal_writers_tagged_newsletter == []
-    assert len(report.personal_writers_tagged_automated) <= 1
+    assert report.personal_writers_tagged_automated == []
+
+
+def test_quality_is_measured_on_capped_messages_like_the_product(corpora):
+    """The product caps raw bodies at 16 KiB; long newsletters keep their tag under the cap
+    (header signs and the body's start decide, not a footer past the cap)."""
+    quality = _load("quality_tagging")
+    rows = [r for r in quality.load_labels() if r["corpus"] == "spamassassin" and "hard-ham" in r["path"]]
+    capped = {t.row["path"]: t.tags for t in quality.tag_rows(rows)}
+    whole = {t.row["path"]: t.tags for t in quality.tag_rows(rows, body_cap=None)}
+    long_ones = [p for p in capped if (corpus_dir("spamassassin") / p).stat().st_size > 20_000]
+    assert len(long_ones) >= 10
+    assert all(capped[p] == whole[p] for p in long_ones), [p for p in long_ones if capped[p] != whole[p]]
 
 
 def test_bench_tag_messages(benchmark, corpora):
-    """Throughput of tag_message over the SpamAssassin corpus (extracted beforehand)."""
+    """Throughput of what extract_batch adds to extract_message — tags and list addresses of a
+    message, read once (``tags_and_list_addresses``) — over the SpamAssassin corpus as the file
+    source reads it (16 KiB body cap), extracted beforehand."""
     from leadminer.contracts import RawMessage
     from leadminer.extract import extract_message
-    from leadminer.tagging import tag_message
+    from leadminer.pipeline import DEFAULT_BODY_CAP
+    from leadminer.sources import open_source
+    from leadminer.tagging import tags_and_list_addresses
 
-    folder = corpus_dir("spamassassin")
-    records = [extract_message(RawMessage("b", "x", p.name, p.read_bytes())) for p in sorted(folder.rglob("*.eml"))]
+    items = open_source(corpus_dir("spamassassin")).iter_messages("b", body_cap=DEFAULT_BODY_CAP)
+    records = [extract_message(item) for item in items if isinstance(item, RawMessage)]
 
     def run():
-        return [tag_message(r) for r in records]
+        return [tags_and_list_addresses(r) for r in records]
 
-    tags = benchmark(run)
-    assert len(tags) == 3250
+    results = benchmark(run)
+    assert len(results) == 3250
+    tags = [t for t, _lists in results]
     assert sum("group" in t for t in tags) > 1500 and sum("newsletter" in t for t in tags) > 800
+    assert sum(bool(lists) for _t, lists in results) > 1500

@@ -27,22 +27,23 @@ from .extract import ExtractError, extract_message
 from .refine import index_messages, refine_persons
 from .scoring import reference_date
 from .signature import extract_signature
-from .tagging import list_addresses, tag_message
+from .tagging import list_addresses, tags_and_list_addresses
 
 DEFAULT_BODY_CAP = 16_384
 ALIAS_SHARE = 0.05  # a Delivered-To address on ≥5 % of messages is one of the user's own
 
 
-def list_points(record: MessageRecord) -> list[PointOfContact]:
+def list_points(record: MessageRecord, addresses: list[str] | None = None) -> list[PointOfContact]:
     """``list_post`` points for list addresses that headers other than List-Post
     name (List-Id + a matching recipient, X-BeenThere, X-Mailing-List, list-admin
-    senders), so that refine tags those addresses as groups."""
+    senders), so that refine tags those addresses as groups. ``addresses``: the
+    message's :func:`~leadminer.tagging.list_addresses` when already known."""
+    if addresses is None:
+        addresses = list_addresses(record)
+    if not addresses:
+        return []
     known = {p.email for p in record.points if p.field is Field.LIST_POST}
-    return [
-        PointOfContact(record.message_id, Field.LIST_POST, address, None)
-        for address in list_addresses(record)
-        if address not in known
-    ]
+    return [PointOfContact(record.message_id, Field.LIST_POST, a, None) for a in addresses if a not in known]
 
 
 def extract_batch(
@@ -54,8 +55,8 @@ def extract_batch(
     for raw in raws:
         try:
             record = extract_message(raw, body_cap=body_cap)
-            record.points.extend(list_points(record))
-            record.tags = tag_message(record)
+            record.tags, addresses = tags_and_list_addresses(record)  # one reading of the message for both
+            record.points.extend(list_points(record, addresses))
         except ExtractError as exc:
             failures.append(FailedMessage(raw.mining_id, raw.folder, raw.uid, str(exc)))
         except Exception as exc:  # a parser bug must not stop the mining; record it

@@ -19,6 +19,14 @@ Message tags — :func:`tag_message` — say what KIND of mail a message is:
 The rules are an ordered decision list; docs/quality-tagging.md explains each
 one and how they were measured. A reply (``Re:``, In-Reply-To, References) is
 never a newsletter: weak bulk signs on a reply mean list traffic (``group``).
+Header signs decide; weak signs — body phrases, account-like subjects, a
+broadcast word beside a name, the display name, a bulk sub-domain — count
+only next to a header sign of bulk or program-sent mail, and local-part words
+match as whole tokens, so a person who writes personally (``newsome@``, a
+colleague asking how to unsubscribe) is never tagged.
+
+:func:`tags_and_list_addresses` gives the tags and the list addresses of a
+message from one reading (what the pipeline's extract stage calls).
 
 Person tags — :func:`person_tags` — are conservative: a person is tagged
 newsletter / transactional / social only when EVERY message they sent says so
@@ -29,8 +37,7 @@ posts to a list is a person.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
+from collections.abc import Mapping, Sequence
 
 from .clean import is_no_reply, is_role
 from .contracts import Field, MessageRecord, Tag
@@ -43,6 +50,7 @@ __all__ = [
     "looks_like_list_address",
     "person_tags",
     "tag_message",
+    "tags_and_list_addresses",
 ]
 
 NEWSLETTER = Tag.NEWSLETTER.value
@@ -76,13 +84,6 @@ _NOTIFIER_HEADER_PREFIXES = (
 )
 """Headers of notification systems (issue trackers, CI, helpdesks)."""
 
-_NOTIFIER_MESSAGE_ID = re.compile(
-    r"^rt-\d+\.\d+|^rt-ticket-\d+@|^bug-\d+-\d+@|^jira\.\d+\.|^redmine\.|^gerrit\.|@github\.com$"
-    r"|@gitlab\.|@bitbucket\.org$|^notification\.\d+@",
-    re.I,
-)
-"""Message-IDs (and References) made by ticket and code-review systems: RT, Bugzilla, Jira,
-Redmine, Gerrit, GitHub, GitLab, Bitbucket."""
 
 _SOCIAL_HEADER_PREFIXES = ("x-linkedin", "x-facebook", "x-fb-", "x-twitter", "x-xing")
 
@@ -165,7 +166,6 @@ _DELIVERY_SUBJECT = re.compile(
     r"|delivery\s+(?:status|failure|failed|has\s+failed|notification|report|problem|delay)|delayed\s+mail"
     r"|returned\s+mail|failure\s+notice|mail\s+(?:delivery|system)\s+(?:failed|failure|error)"
     r"|message\s+(?:not\s+delivered|status)|warning:\s+could\s+not",
-    re.I,
 )
 """Subjects of delivery-status reports (bounces, delay warnings)."""
 
@@ -182,8 +182,6 @@ _BROADCAST_WORDS = frozenset(
 )
 """Local-part words of one-to-many senders (newsletter@, news@, rssfeeds@ …)."""
 
-_BROADCAST_AFFIXES = ("newsletter", "enews", "news", "rss", "digest", "list", "daily", "weekly", "mailer")
-"""Broadcast words that also count glued to another word (myenews, dailyslang, facelist)."""
 
 _STRONG_BROADCAST_WORDS = frozenset(
     {
@@ -249,19 +247,9 @@ _TRANSACTIONAL_SUBJECT = re.compile(
     r"|undeliverable|undelivered|delivery\s+status|delivery\s+failure|returned\s+mail"
     r"|failure\s+notice|mail\s+delivery|rechnung|bestellung|passwort|kennwort|zahlung|facture|commande"
     r"|mot\s+de\s+passe|pedido|factura|contrase[ñn]a|fattura|ordine)",
-    re.I,
 )
 """Subject words of receipts, orders, account and delivery notices (from automated-looking senders)."""
 
-_AUTOMATED_SUBJECT = re.compile(
-    r"^\s*automated\b|\bdo\s+not\s+reply\b|\bundeliverable\b|\bdelivery\s+status\s+notification"
-    r"|\breturned\s+mail\b|\bmail\s+delivery\s+(?:failed|failure|system)|\byou'?re\s+signed\s+up\b"
-    r"|\bthanks?\s+(?:you\s+)?for\s+(?:signing\s+up|subscribing|registering|your\s+order)"
-    r"|\b(?:confirm|verify)\s+your\s+(?:e-?mail|subscription|account|registration|address)"
-    r"|\b(?:reset|change)\s+your\s+password|\bpassword\s+reset\b|\byour\s+(?:verification|security)\s+code",
-    re.I,
-)
-"""Subjects that say a machine wrote the message, whoever the sender is."""
 
 _AUTO_REPLY_SUBJECT = re.compile(
     r"^\s*(?:\[[^\]]{1,80}\]\s*)?"
@@ -273,88 +261,130 @@ _AUTO_REPLY_SUBJECT = re.compile(
 """Subject prefixes of auto-replies (Outlook, Exchange, Gmail …)."""
 
 class _Phrases:
-    """Body phrases, each behind a cheap substring test: ``(hint, regex or None)``.
+    """Body phrases, each found from a literal anchor: ``(before, anchor, after)``.
 
     Bodies are lower-cased with whitespace collapsed (:func:`_body_text`), so the
-    patterns use single spaces. A phrase matches when its hint occurs and its
-    regex (if any) finds a match.
+    patterns use single spaces. A phrase matches where ``anchor`` occurs, the
+    regex ``before`` (if any) ends right before it and ``after`` (if any)
+    starts right after it. Finding the anchor with ``str.find`` and testing the
+    regexes only there keeps long bodies cheap (a regex that starts with an
+    alternation is tried at every position of the text).
     """
 
-    def __init__(self, *entries: tuple[str, str | None]) -> None:
-        self.entries = [(hint, re.compile(pattern) if pattern else None) for hint, pattern in entries]
+    def __init__(self, *entries: tuple[str | None, str, str | None]) -> None:
+        self.entries = tuple(
+            (re.compile(f"(?:{before})$") if before else None, anchor, re.compile(after) if after else None)
+            for before, anchor, after in entries
+        )
 
     def search(self, text: str) -> bool:
-        return any(hint in text and (rx is None or rx.search(text) is not None) for hint, rx in self.entries)
+        for before, anchor, after in self.entries:
+            at = text.find(anchor)
+            while at >= 0:
+                if (after is None or after.match(text, at + len(anchor))) and (
+                    before is None or before.search(text, max(0, at - _BEFORE_REACH), at)
+                ):
+                    return True
+                at = text.find(anchor, at + 1)
+        return False
 
+
+_BEFORE_REACH = 80
+"""Characters before an anchor that a phrase's ``before`` part may span."""
+
+_REQUEST_BEFORE = re.compile(
+    r"(?:\b(?:i|we|please|pls|plz|kindly)\b(?:\W+[\w']+){0,3}|\b(?:can|could|would|will) you(?:\W+\w+)?)\W*$"
+)
+"""Words before "unsubscribe" that make it someone's request ("how do I unsubscribe", "please
+unsubscribe me", "could you unsubscribe me"), not a newsletter's instruction ("to unsubscribe …")."""
+
+
+def _unsubscribe_instruction(text: str) -> bool:
+    """Some "unsubscri…" in ``text`` is an instruction, not a person asking to be removed."""
+    start = text.find("unsubscri")
+    while start >= 0:
+        if not _REQUEST_BEFORE.search(text, max(0, start - 40), start):
+            return True
+        start = text.find("unsubscri", start + 9)
+    return False
 
 _NEWSLETTER_BODY = _Phrases(
-    ("unsubscri", None),
-    ("to receiv", r"(?:longer|not|n't) (?:wish|want) to (?:continue )?(?:to )?receiv"),
-    ("rather not receive", None),
-    ("not receive", r"not (?:to )?receive (?:future|further|these|our|any more) "),
-    ("because", r"receiv\w* this (?:e-?mail|message|newsletter|mailing) because"),
-    ("subscribed", r"you (?:have )?subscribed (?:to|for) "),
-    ("signed up", r"you (?:have )?signed up (?:to|for) "),
-    ("remove", r"removed? (?:yourself )?from (?:this|our|the) (?:mailing |e-?mail )?list"
-               r"|remove your (?:e-?mail )?(?:address|name) from"),
-    ("preferences",
-     r"(?:manage|update|change) (?:your )?(?:e-?mail |subscription |newsletter |mailing list )?preferences"),
-    ("subscriptions", r"manage (?:your )?(?:e-?mail )?subscriptions?"),
-    ("options", r"(?:update|change) your (?:e-?mail |mailing list |subscription |newsletter )options"),
-    ("settings", r"(?:update|change|manage) your (?:e-?mail|subscription|newsletter|notification) settings"),
-    ("opt", r"opt[- ]out (?:of )?(?:receiving|(?:future|these|our) (?:e-?mails|messages|mailings))"),
-    ("display", r"not display(?:ing)? (?:properly|correctly)"),
-    ("browser", r"(?:view|read|launch|open) (?:it|this (?:e-?mail|message|newsletter|issue|version))"
-                r" (?:online|in (?:your|a) (?:web )?browser)"),
-    ("trouble", r"trouble (?:viewing|reading) this"),
-    ("subscribe", r"(?:word|text) ['\"]?(?:un)?subscribe|subscribe['\"]? in the (?:subject|body)"),
-    ("abbestellen", None), ("abmelden", None), ("se désabonner", None), ("se desabonner", None),
-    ("désinscri", None), ("desinscri", None), ("darse de baja", None), ("cancelar la suscrip", None),
-    ("disiscriv", None), ("uitschrijven", None), ("afmelden", None),
+    (r"(?:longer|not|n't) (?:wish|want) to (?:continue )?(?:to )?", "receiv", None),
+    (None, "rather not receive", None),
+    (r"not (?:to )?", "receive ", r"(?:future|further|these|our|any more) "),
+    (None, "receiv", r"\w* this (?:e-?mail|message|newsletter|mailing) because"),
+    (r"you (?:have )?", "subscribed ", r"(?:to|for) "),
+    (r"you (?:have )?", "signed up ", r"(?:to|for) "),
+    (r"manage (?:your )?(?:e-?mail )?", "subscription", None),
+    (r"(?:word|text) ['\"]?(?:un)?", "subscribe", None),
+    (None, "subscribe", r"['\"]? in the (?:subject|body)"),
+    (None, "remove", r"d? (?:yourself )?from (?:this|our|the) (?:mailing |e-?mail )?list"
+                     r"| your (?:e-?mail )?(?:address|name) from"),
+    (r"(?:manage|update|change) (?:your )?(?:e-?mail |subscription |newsletter |mailing list )?", "preferences", None),
+    (r"(?:update|change) your (?:e-?mail |mailing list |subscription |newsletter )", "options", None),
+    (r"(?:update|change|manage) your (?:e-?mail|subscription|newsletter|notification) ", "settings", None),
+    (None, "opt", r"[- ]out (?:of )?(?:receiving|(?:future|these|our) (?:e-?mails|messages|mailings))"),
+    (r"not ", "display", r"(?:ing)? (?:properly|correctly)"),
+    (r"(?:view|read|launch|open) (?:it|this (?:e-?mail|message|newsletter|issue|version)) ", "online", None),
+    (r"(?:view|read|launch|open) (?:it|this (?:e-?mail|message|newsletter|issue|version)) in (?:your|a) (?:web )?",
+     "browser", None),
+    (None, "trouble ", r"(?:viewing|reading) this"),
+    (r"(?:can'?t|cannot|unable to) ", "read this ", r"(?:e-?mail|message|newsletter)"),
+    (None, "abbestellen", None), ("a[bf]", "melden", None), ("se d[ée]", "sabonner", None), ("d[ée]", "sinscri", None),
+    (None, "darse de baja", None), (None, "cancelar la suscrip", None), (None, "disiscriv", None),
+    (None, "uitschrijven", None),
 )
-"""Newsletter phrases: unsubscribe / opt-out footers, "view it in your browser" headers."""
+"""Newsletter phrases (besides an unsubscribe instruction): opt-out footers, "view it in your browser" headers."""
+
+_SELF_DECLARED_AUTOMATED_BODY = _Phrases(
+    (r"(?:mailbox|account|address) ", "is not monitored", None),
+    (r"(?:notification|send)[- ]", "only ", r"(?:e-?mail )?address"),
+    (r"(?:address|mailbox) (?:can ?not|does not) (?:accept|receive) ", "replies", None),
+    (r"(?:address|mailbox) (?:can ?not|does not) (?:accept|receive) ", "incoming", None),
+    (None, "replies to this ", r"(?:e-?mail|message|address) (?:are|will) not (?:be )?(?:read|monitored|answered)"),
+    (r"this (?:is an? )?", "automat", r"(?:ed|ically generated) (?:e-?mail|message|notification|notice|reminder)"),
+    (r"this (?:e-?mail|message) was (?:sent )?", "automatically", None),
+    (r"this (?:is an? )?(?:auto|system)[- ]", "generated ", r"(?:e-?mail|message|notification|notice|reminder)"),
+    (r"this (?:e-?mail|message) was ", "auto", r"-?generated"),
+    (r"this (?:e-?mail|message) was ", "generated automatically", None),
+)
+"""A message saying a machine sent it ("this mailbox is not monitored", "this is an automated
+message"): no person writes that about their own mail, so it decides without a header sign."""
 
 _AUTOMATED_BODY = _Phrases(
-    ("to this", r"(?:do not|don[’']?t|never) (?:attempt to |try to )?(?:reply|respond) (?:directly )?to this"
-                r" (?:e-?mail|message|address|notification|mailbox)"),
-    ("not monitored", r"(?:mailbox|account|address) is not monitored"),
-    ("only", r"(?:notification|send)[- ]only (?:e-?mail )?address"),
-    ("repl", r"(?:address|mailbox) (?:can ?not|does not) (?:accept|receive) (?:replies|incoming)"
-             r"|replies to this (?:e-?mail|message|address) (?:are|will) not (?:be )?(?:read|monitored|answered)"),
-    ("automat", r"this (?:is an? )?(?:automated|automatically generated)"
-                r" (?:e-?mail|message|notification|notice|reminder)"
-               r"|this (?:e-?mail|message) was (?:sent )?automatically"),
-    ("generated", r"this (?:is an? )?(?:auto|system)[- ]generated (?:e-?mail|message|notification|notice|reminder)"
-                  r"|this (?:e-?mail|message) was (?:auto-?generated|generated automatically)"),
-    (" time", r"receive this (?:e-?mail|message|notification) (?:each|every) time"),
-    ("because you", r"because you (?:are|were) (?:listed|selected|assigned|named) as"),
-    ("ready for", r"(?:is|are) (?:now )?ready for (?:your )?(?:approval|review|signature)"),
-    ("pending", r"(?:is|are) (?:now )?pending (?:for )?(?:your )?(?:approval|review|signature)"),
+    (r"(?:do not|don[’']?t|never) (?:attempt to |try to )?(?:reply|respond) (?:directly )?", "to this ",
+     r"(?:e-?mail|message|address|notification|mailbox)"),
+    (None, "receive this ", r"(?:e-?mail|message|notification) (?:each|every) time"),
+    (None, "because you ", r"(?:are|were) (?:listed|selected|assigned|named) as"),
+    (r"(?:is|are) (?:now )?", "ready for ", r"(?:your )?(?:approval|review|signature)"),
+    (r"(?:is|are) (?:now )?", "pending ", r"(?:for )?(?:your )?(?:approval|review|signature)"),
 )
-"""Phrases of machine-written notices ("this mailbox is not monitored")."""
+"""Phrases of machine-written notices that a person may also write ("do not reply to this
+e-mail", "ready for your approval"): they count with a header sign of bulk sending."""
 
 _ACCOUNT_BODY = _Phrases(
-    ("request", r"if you (?:did not|didn[’']?t|have not|haven[’']?t)"
-                r" (?:request|make|initiate|ask for|sign up|create)"),
-    ("password", r"(?:reset|change|choose|set) (?:up )?your (?:new )?password|your (?:new |temporary )?password"
-                 r" (?:is|has been|was)|password reset"),
-    ("verif", r"verify your (?:e-?mail|address|account|identity)|verification code"),
-    ("confirm", r"confirm your (?:e-?mail|address|account|subscription|registration|order)"
-                r"|(?:order|booking|reservation|payment|shipping) confirmation"),
-    ("thank", r"thank(?:s| you) for (?:your (?:order|purchase|payment|booking|reservation|registration)"
-              r"|(?:ordering|registering|signing up|shopping))"),
-    ("your ", r"your (?:order|receipt|invoice|booking|reservation|confirmation|account|tracking)"
-              r" (?:number|no\.?|#|id)\b"),
-    ("one-time", r"one-time (?:pass)?code"), ("one time", r"one time (?:pass)?code"),
+    (None, "if you ", r"(?:did not|didn[’']?t|have not|haven[’']?t) (?:request|make|initiate|ask for|sign up|create)"),
+    (r"(?:reset|change|choose|set) (?:up )?your (?:new )?", "password", None),
+    (r"your (?:new |temporary )?", "password ", r"(?:is|has been|was)"),
+    (None, "password reset", None),
+    (None, "verify your ", r"(?:e-?mail|address|account|identity)"),
+    (None, "verification code", None),
+    (None, "confirm your ", r"(?:e-?mail|address|account|subscription|registration|order)"),
+    (r"(?:order|booking|reservation|payment|shipping) ", "confirmation", None),
+    (None, "thank", r"(?:s| you) for (?:your (?:order|purchase|payment|booking|reservation|registration)"
+                    r"|(?:ordering|registering|signing up|shopping))"),
+    (None, "your ", r"(?:order|receipt|invoice|booking|reservation|confirmation|account|tracking)"
+                    r" (?:number|no\.?|#|id)\b"),
+    (None, "one-time ", r"(?:pass)?code"), (None, "one time ", r"(?:pass)?code"),
 )
 """Account, order and password wording: transactional only from an automated-looking sender."""
 
 _GROUP_FOOTER = _Phrases(
-    ("/listinfo", None),
-    ("unsubscribe from this group", None),
-    ("subscribed to the google groups", None),
-    ("non-text portions of this message have been removed", None),
-    ("yahoo! groups links", None), ("yahoo groups links", None), ("yahoo! groups sponsor", None),
+    (None, "/listinfo", None),
+    (None, "unsubscribe from this group", None),
+    (None, "subscribed to the google groups", None),
+    (None, "non-text portions of this message have been removed", None),
+    (None, "yahoo! groups links", None), (None, "yahoo groups links", None), (None, "yahoo! groups sponsor", None),
 )
 """Footers that discussion-list software appends (Mailman, Yahoo / Google Groups)."""
 
@@ -364,14 +394,14 @@ BODY_HEAD, BODY_TAIL = 3000, 6000
 _MACHINE_LOCAL = re.compile(r"[#=]|^\d|^[a-z]{0,2}[-_.]\d")
 _DIGITS = re.compile(r"\d")
 _TMDA = frozenset({"dated", "exp", "confirm", "keyword", "sender"})
-_TOKEN_SPLIT = re.compile(r"[._\-+]+|(?<=\D)(?=\d)|(?<=\d)(?=\D)")
+_TOKEN = re.compile(r"[^._+\-\d]+|\d+")
 _LIST_LOCAL_SUFFIXES = (
     "-l", "-list", "_list", ".list", "-users", "-user", "-devel", "-dev", "-talk", "-discuss", "-general",
     "-help", "-announce", "-digest", "-request", "-owner", "-bounces", "-admin", "-forum", "-members",
     "-team", "-all", "-group", "-commits", "-patches", "-bugs",
 )
 _LIST_LOCAL_PREFIXES = ("owner-", "list-", "lists-")
-_LIST_DOMAINS = ("yahoogroups.com", "googlegroups.com", "groups.io", "freelists.org", "groups.msn.com")
+_LIST_DOMAINS = frozenset({"yahoogroups.com", "googlegroups.com", "groups.io", "freelists.org", "groups.msn.com"})
 _LIST_DOMAIN_LABELS = frozenset({"lists", "list", "listserv", "listes", "mailman", "ml", "groups"})
 _ANNOUNCE = re.compile(r"announce|newsletter|bulletin|^news|news$|[-_.]news|advisor(?:y|ies)", re.I)
 _MAILTO = re.compile(r"<\s*mailto:\s*([^>?\s]+)", re.I)
@@ -388,7 +418,8 @@ def _split_email(email: str | None) -> tuple[str, str]:
 
 
 def _tokens(local: str) -> list[str]:
-    return [t for t in _TOKEN_SPLIT.split(local.partition("+")[0]) if t]
+    """Words of a local part: split at ``. _ - +`` and between letters and digits (``+tag`` dropped)."""
+    return _TOKEN.findall(local.partition("+")[0])
 
 
 def _subdomain_labels(domain: str) -> list[str]:
@@ -398,8 +429,13 @@ def _subdomain_labels(domain: str) -> list[str]:
     return labels[:-keep]
 
 
-def _domain_in(domain: str, domains: Iterable[str]) -> bool:
-    return any(domain == d or domain.endswith("." + d) for d in domains)
+def _domain_in(domain: str, domains: frozenset[str]) -> bool:
+    """``domain`` or one of its parent domains is in ``domains``."""
+    while domain:
+        if domain in domains:
+            return True
+        domain = domain.partition(".")[2]
+    return False
 
 
 def is_generated_local(local: str) -> bool:
@@ -409,29 +445,40 @@ def is_generated_local(local: str) -> bool:
     base = local.partition("+")[0]
     if len(base) < 12:
         return False
+    digits = len(_DIGITS.findall(base))
+    if digits < 4:
+        return False
     tokens = _tokens(base)
     if len(tokens) > 1 and tokens[1] in _TMDA:
         return False
-    digits = len(_DIGITS.findall(base))
-    if _MACHINE_LOCAL.search(base) and digits >= 4:
+    if _MACHINE_LOCAL.search(base):
         return True
     return digits >= 8 and digits / len(base) >= 0.3
 
 
+def _words(local: str) -> list[str]:
+    """The non-numeric tokens of a local part."""
+    return [t for t in _tokens(local) if not t.isdigit()]
+
+
 def _is_broadcast_local(local: str) -> bool:
-    tokens = [t for t in _tokens(local) if not t.isdigit()]
-    if any(t in _BROADCAST_WORDS for t in tokens):
-        return True
-    compact = "".join(tokens)
-    return any(compact.startswith(a) or compact.endswith(a) for a in _BROADCAST_AFFIXES)
+    """Some whole word of the local part is a broadcast word (``news-digest``, ``daily.update``);
+    never a word glued to another (``newsome``, ``rssmith``, ``lister`` are people)."""
+    return any(t in _BROADCAST_WORDS for t in _words(local))
 
 
-def _is_notifier_local(local: str) -> bool:
-    tokens = [t for t in _tokens(local) if not t.isdigit()]
-    if any(t in _NOTIFIER_WORDS for t in tokens):
-        return True
-    compact = "".join(tokens)
-    return any(compact.endswith(w) for w in ("system", "notify", "notification", "notifications", "daemon", "robot"))
+def _is_notifier_local(local: str, words: list[str] | None = None) -> bool:
+    """Some word of the local part names a notification sender (``notify``, ``billing`` …)."""
+    if words is None:
+        words = _words(local)
+    for t in words:
+        if t in _NOTIFIER_WORDS:
+            return True
+    return "".join(words).endswith(_NOTIFIER_ENDINGS)
+
+
+_NOTIFIER_ENDINGS = ("system", "notify", "notification", "notifications", "daemon", "robot")
+"""Machine words that also count glued to a system's name (``arsystem``, ``sysnotify``)."""
 
 
 def looks_like_list_address(email: str) -> bool:
@@ -447,6 +494,61 @@ def looks_like_list_address(email: str) -> bool:
 
 # --------------------------------------------------------------------------- message tags
 
+# What the names of a message's headers say, as bit flags (one pass over the names per message).
+_SOCIAL_HEADER, _MARKETING_HEADER, _RELAY_HEADER, _NOTIFIER_HEADER, _GROUP_HEADER = 1, 2, 4, 8, 16
+_AUTOMATION_HEADER, _UNSUBSCRIBE_HEADER, _LIST_HEADER, _FEEDBACK_HEADER = 32, 64, 128, 256
+_NAME_FLAGS_MAX = 4096
+
+
+class _NameFlags(dict):
+    """Header name → flags, computed on first sight (bounded: names past the bound are not kept)."""
+
+    def __missing__(self, name: str) -> int:
+        flags = _name_flags(name)
+        if len(self) < _NAME_FLAGS_MAX:
+            self[name] = flags
+        return flags
+
+
+_NAME_FLAGS = _NameFlags()
+
+
+def _name_flags(name: str) -> int:
+    """The flags of one (lower-case) header name."""
+    flags = 0
+    for bit, prefixes in (
+        (_SOCIAL_HEADER, _SOCIAL_HEADER_PREFIXES), (_MARKETING_HEADER, _MARKETING_HEADER_PREFIXES),
+        (_RELAY_HEADER, _RELAY_ESP_HEADER_PREFIXES), (_NOTIFIER_HEADER, _NOTIFIER_HEADER_PREFIXES),
+        (_GROUP_HEADER, _GROUP_HEADER_PREFIXES),
+    ):
+        if name.startswith(prefixes):
+            flags |= bit
+    if name in _AUTOMATION_HEADERS:
+        flags |= _AUTOMATION_HEADER
+    if name == "list-unsubscribe":
+        flags |= _UNSUBSCRIBE_HEADER
+    if name in ("list-id", "x-beenthere", "x-mailman-version", "mailing-list"):
+        flags |= _LIST_HEADER
+    if name in ("feedback-id", "x-feedback-id"):
+        flags |= _FEEDBACK_HEADER
+    return flags
+
+
+class _lazy:
+    """A value computed on first use and then kept on the instance (``functools.cached_property``
+    without its lock, which costs more than most of these values)."""
+
+    def __init__(self, func):
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
 
 def tag_message(record: MessageRecord) -> list[str]:
     """Tags of one message from its headers, addresses, subject and body.
@@ -458,40 +560,92 @@ def tag_message(record: MessageRecord) -> list[str]:
     return _Message(record).classify()
 
 
+def tags_and_list_addresses(record: MessageRecord) -> tuple[list[str], list[str]]:
+    """:func:`tag_message` and :func:`list_addresses` of one message, reading it once
+    (what the extract stage calls)."""
+    message = _Message(record)
+    return message.classify(), message.named_list_addresses()
+
+
 class _Message:
-    """The facts about one message that the rules read (computed once)."""
+    """The facts about one message that the rules read (each computed once, when first needed)."""
 
     def __init__(self, record: MessageRecord) -> None:
         self.record = record
-        self.h: Mapping[str, str] = record.headers or {}
-        self.names = "\n".join(self.h)
-        sender = record.sender or next(
-            (p for p in record.points if p.field in (Field.SENDER, Field.RESENT_FROM)), None
-        )
+        h = record.headers or {}
+        self.h: Mapping[str, str] = h
+        flags = 0
+        name_flags = _NAME_FLAGS
+        for name in h:
+            flags |= name_flags[name]
+        self.flags = flags
+        sender = None
+        fallback = None
+        recipients: list[str] = []
+        senders: list[str] = []
+        for point in record.points:
+            field = point.field
+            if field is Field.TO or field is Field.CC:
+                recipients.append(point.email)  # normalised (lower case) by extract
+            elif field is Field.FROM:
+                if sender is None:
+                    sender = point
+            elif field is Field.SENDER:
+                senders.append(point.email)
+                if fallback is None:
+                    fallback = point
+            elif field is Field.RESENT_FROM and fallback is None:
+                fallback = point
+        sender = sender or fallback
         self.email = sender.email.lower() if sender else ""
         self.name = (sender.name or "") if sender else ""
         self.local, self.domain = _split_email(self.email)
-        self.subject = record.subject or ""
-        self.bare_subject = _SUBJECT_PREFIX.sub("", self.subject)
-        self.is_reply = bool(_REPLY_PREFIX.match(self.subject) or record.in_reply_to or record.references)
-        self.is_forward = bool(_FORWARD_PREFIX.match(self.subject))
-        self.recipients = [p.email.lower() for p in record.points if p.field in (Field.TO, Field.CC)]
-        self.no_reply = bool(self.local) and is_no_reply(self.local)
+        subject = record.subject or ""
+        self.subject = subject
+        self.is_reply = bool(record.in_reply_to or record.references or (":" in subject and _REPLY_PREFIX.match(subject)))
+        self.recipients = recipients
+        self.senders = senders
+
+    @_lazy
+    def bare_subject(self) -> str:
+        """The subject without reply / forward prefixes."""
+        return _SUBJECT_PREFIX.sub("", self.subject) if ":" in self.subject else self.subject
+
+    @_lazy
+    def lower_subject(self) -> str:
+        return self.subject.lower()
+
+    @_lazy
+    def transactional_subject(self) -> bool:
+        """Receipt / order / account / delivery words in the subject (reply prefixes dropped)."""
+        subject = self.lower_subject
+        if ":" in subject:
+            subject = _SUBJECT_PREFIX.sub("", subject)
+        return _TRANSACTIONAL_SUBJECT.search(subject) is not None
+
+    @_lazy
+    def is_forward(self) -> bool:
+        return ":" in self.subject and bool(_FORWARD_PREFIX.match(self.subject))
+
+    @_lazy
+    def words(self) -> list[str]:
+        """The non-numeric words of the sender's local part."""
+        return _words(self.local) if self.local else []
+
+    @_lazy
+    def no_reply(self) -> bool:
+        return bool(self.local) and is_no_reply(self.local)
 
     # -- header helpers
 
     def header(self, name: str) -> str:
         value = self.h.get(name)
-        return value.strip() if isinstance(value, str) else ""
-
-    def has_prefix(self, prefixes: tuple[str, ...]) -> bool:
-        """Some header name starts with one of ``prefixes``."""
-        return _prefix_pattern(prefixes).search(self.names) is not None
+        return value.strip() if value else ""
 
     # -- the decision list
 
     def classify(self) -> list[str]:
-        if _domain_in(self.domain, _SOCIAL_DOMAINS) or self.has_prefix(_SOCIAL_HEADER_PREFIXES):
+        if self.flags & _SOCIAL_HEADER or _domain_in(self.domain, _SOCIAL_DOMAINS):
             return [SOCIAL]
         machine = self.machine_made()
         listed = self.list_kind(machine)
@@ -508,25 +662,35 @@ class _Message:
 
     def machine_made(self) -> bool:
         """Bounces, receipts, auto-replies and notification systems."""
-        content_type = self.header("content-type").lower()
-        auto_submitted = self.header("auto-submitted").lower()
+        if self.flags & (_AUTOMATION_HEADER | _NOTIFIER_HEADER):
+            return True
+        h = self.h
+        content_type = h.get("content-type")
+        if content_type and _REPORT_TYPE.search(content_type.lower()):
+            return True
+        auto_submitted = h.get("auto-submitted")
+        if auto_submitted and not auto_submitted.strip().lower().startswith("no"):
+            return True
+        record = self.record
+        if _is_notifier_id(record.message_id or ""):
+            return True
+        for reference in record.references[:3]:
+            if _is_notifier_id(reference):
+                return True
+        subject, name, local = self.subject, self.name, self.local
+        precedence = h.get("precedence")
         return (
-            any(t in content_type for t in _REPORT_TYPES)
-            or bool(auto_submitted and not auto_submitted.startswith("no"))
-            or any(n in self.h for n in _AUTOMATION_HEADERS)
-            or self.has_prefix(_NOTIFIER_HEADER_PREFIXES)
-            or bool(_NOTIFIER_MESSAGE_ID.search(self.record.message_id or ""))
-            or any(_NOTIFIER_MESSAGE_ID.search(ref) for ref in self.record.references[:3])
-            or bool(_AUTO_REPLY_SUBJECT.match(self.subject))
-            or self.null_return_path()
-            or self.header("precedence").lower() in _PRECEDENCE_AUTOMATIC
-            or bool(_MTA_NAME.match(self.name))
+            bool(subject and _AUTO_REPLY_SUBJECT.match(subject))
+            or ("return-path" in h and self.null_return_path())
+            or bool(precedence and precedence.strip().lower() in _PRECEDENCE_AUTOMATIC)
+            or bool(name and _MTA_NAME.match(name))
             or (
-                self.local in ("mailer-daemon", "postmaster")
-                and bool(_DELIVERY_SUBJECT.search(self.subject) or _TRANSACTIONAL_SUBJECT.search(self.subject))
+                local in ("mailer-daemon", "postmaster")
+                and bool(_DELIVERY_SUBJECT.search(self.lower_subject) or _TRANSACTIONAL_SUBJECT.search(self.lower_subject))
             )
-            or (bool(_ADMIN_NAME.match(self.name)) and bool(_DELIVERY_SUBJECT.search(self.subject)))
-            or any(t in _MACHINE_WORDS for t in _tokens(self.local))
+            or (bool(name and _ADMIN_NAME.match(name)) and bool(_DELIVERY_SUBJECT.search(self.lower_subject)))
+            or (("bot" in local or "daemon" in local or "auto" in local or "notifier" in local)
+                and not _MACHINE_WORDS.isdisjoint(_tokens(local)))
         )
 
     def null_return_path(self) -> bool:
@@ -535,7 +699,7 @@ class _Message:
         return self.header("return-path").replace(" ", "") == "<>"
 
     def list_address_sets(self) -> tuple[set[str], set[str]]:
-        """(named, derived) mailing-list addresses of this message.
+        """(named, derived) mailing-list addresses of this message (computed once).
 
         *named*: what list headers say outright — List-Post, X-BeenThere,
         X-Mailing-List, Yahoo's ``Mailing-List: list X``, a recipient that
@@ -544,45 +708,64 @@ class _Message:
         list-admin addresses (``owner-X@``, ``X-request@``, ``X-admin@`` …) in
         Sender, Errors-To, Return-Path and Mailing-List's contact.
         """
+        return self.lists
+
+    @_lazy
+    def lists(self) -> tuple[set[str], set[str]]:
+        """See :meth:`list_address_sets`."""
+        h = self.h
         named: set[str] = set()
         derived: set[str] = set()
-        post = _mailto(self.header("list-post"))
-        if post:
-            named.add(post)
+        if "list-post" in h:
+            post = _mailto(h["list-post"])
+            if post:
+                named.add(post)
         for name in ("x-beenthere", "x-mailing-list"):
-            address = _first_address(self.header(name))
-            if address:
-                named.add(address)
-        mailing_list = self.header("mailing-list").lower()
-        if mailing_list.startswith("list "):
-            address = _first_address(mailing_list)
-            if address:
-                named.add(address)
-        for address in _ADDRESS.findall(mailing_list):
-            derived.add(_list_of_admin(address) or address)
-        list_id = _LIST_ID.search(self.header("list-id"))
-        if list_id:
-            ident = (list_id.group(1) or list_id.group(2)).lower()
-            named.update(r for r in self.recipients if _list_id_matches(ident, r))
-        envelope = [_first_address(self.header("errors-to")), _first_address(self.header("return-path"))]
-        senders = [p.email.lower() for p in self.record.points if p.field is Field.SENDER]
-        for address in filter(None, envelope + senders):
+            value = h.get(name)
+            if value:
+                address = _first_address(value)
+                if address:
+                    named.add(address)
+        mailing_list = h.get("mailing-list")
+        if mailing_list:
+            mailing_list = mailing_list.strip().lower()
+            if mailing_list.startswith("list "):
+                address = _first_address(mailing_list)
+                if address:
+                    named.add(address)
+            for address in _ADDRESS.findall(mailing_list):
+                derived.add(_list_of_admin(address) or address)
+        list_id_value = h.get("list-id")
+        if list_id_value:
+            list_id = _LIST_ID.search(list_id_value.strip())
+            if list_id:
+                ident = (list_id.group(1) or list_id.group(2)).lower()
+                named.update(r for r in self.recipients if _list_id_matches(ident, r))
+        for name in ("errors-to", "return-path"):
+            value = h.get(name)
+            if value and "-" in value:
+                admin_of = _list_of_admin(_first_address(value) or "")
+                if admin_of:
+                    derived.add(admin_of)
+        for address in self.senders:
             admin_of = _list_of_admin(address)
             if admin_of:
                 derived.add(admin_of)
-        for address in senders:
             if address in self.recipients and address != self.email:
                 named.add(address)  # LISTSERV / LetterRip: the list itself is the Sender
         return named, derived
 
-    def list_addresses(self) -> set[str]:
-        """Every address the headers point to as the list this message went through."""
+    def named_list_addresses(self) -> list[str]:
+        """The list addresses :func:`list_addresses` returns (sorted)."""
         named, derived = self.list_address_sets()
-        return named | derived
+        if derived:
+            named = named | derived.intersection(self.recipients)
+        return sorted(named)
 
     def list_kind(self, machine: bool) -> list[str] | None:
         """Tags of mail that came through a mailing list, None when it did not."""
-        lists = self.list_addresses()
+        named, derived = self.list_address_sets()
+        lists = named | derived
         list_post = self.header("list-post")
         post_open = bool(list_post) and not list_post.lower().startswith("no")
         mailing_list = self.header("mailing-list").lower()
@@ -592,11 +775,11 @@ class _Message:
         from_list = bool(self.email) and (
             self.email in lists or bool(admin_of) or any(self.local == a.partition("@")[0] for a in lists)
         )
-        addressed = any(r in lists for r in self.recipients)
+        addressed = not lists.isdisjoint(self.recipients)
         discussion = (
             post_open
             or mailing_list.startswith("list ")
-            or self.has_prefix(_GROUP_HEADER_PREFIXES)
+            or bool(self.flags & _GROUP_HEADER)
             or (addressed and not from_list)
         )
         if not (discussion or from_list or (list_post and not post_open)):
@@ -610,45 +793,47 @@ class _Message:
         )
         if self.is_reply and discussion and not announce:
             return [GROUP]
-        if announce or self.has_prefix(_MARKETING_HEADER_PREFIXES):
+        if announce or self.flags & _MARKETING_HEADER:
             return [NEWSLETTER]
         if from_list:
             # the list speaks for itself: a digest of a discussion list, else a bulletin
-            if _DIGEST.search(self.subject) and discussion:
+            if _DIGEST.search(self.lower_subject) and discussion:
                 return [GROUP]
-            if _TRANSACTIONAL_SUBJECT.search(self.bare_subject):
+            if self.transactional_subject:
                 return [TRANSACTIONAL]  # list administrivia (membership reminders, confirmations)
             if _OWNER_LOCAL.search(self.local):
                 return [GROUP]  # the list owner posting to the list
-            return [GROUP] if post_open and not _DIGEST.search(self.subject) else [NEWSLETTER]
-        if not post_open and self.strong_broadcaster():
+            return [GROUP] if post_open and not _DIGEST.search(self.lower_subject) else [NEWSLETTER]
+        if not post_open and self.list_broadcaster():
             return [NEWSLETTER]  # e.g. newsletter@ posting to its own Majordomo list
         return [GROUP]
 
     def bulk_kind(self) -> list[str] | None:
         """Headers of bulk senders (no list seen): newsletter, or a relay notice."""
-        h = self.h
+        flags = self.flags
         x_mailer = (self.header("x-mailer") or self.header("user-agent")).lower()
-        marketing = self.has_prefix(_MARKETING_HEADER_PREFIXES) or any(m in x_mailer for m in _BULK_MAILERS)
-        has_unsubscribe = "list-unsubscribe" in h
-        list_headers = "list-id" in h or "x-beenthere" in h or "x-mailman-version" in h or "mailing-list" in h
-        precedence = self.header("precedence").lower()
-        bulk_precedence = precedence in _PRECEDENCE_BULK
+        marketing = bool(flags & _MARKETING_HEADER) or bool(x_mailer and _BULK_MAILER.search(x_mailer))
+        has_unsubscribe = bool(flags & _UNSUBSCRIBE_HEADER)
+        list_headers = bool(flags & _LIST_HEADER)
+        bulk_precedence = self.header("precedence").lower() in _PRECEDENCE_BULK
         if self.is_reply and not marketing and (has_unsubscribe or list_headers or bulk_precedence):
             return [GROUP]  # a conversation on a list whose headers were not kept
-        if not marketing and _TRANSACTIONAL_SUBJECT.search(self.bare_subject) and self.notifier():
+        if not marketing and self.transactional_subject and self.notifier():
             return [TRANSACTIONAL]  # e.g. a list server's membership reminder
         if marketing or has_unsubscribe or list_headers:
             return [NEWSLETTER]
-        if self.has_prefix(_RELAY_ESP_HEADER_PREFIXES) or "feedback-id" in h or "x-feedback-id" in h:
+        if flags & (_RELAY_HEADER | _FEEDBACK_HEADER):
             return [TRANSACTIONAL]  # relay ESP without List-Unsubscribe: a notification, not a campaign
         if self.is_reply:
             return None
-        if _AUTOMATED_SUBJECT.search(self.subject):
+        if self.self_declared_automated():
             return [TRANSACTIONAL]
         errors_to = self.header("errors-to").lower()
-        if bulk_precedence or (errors_to and _list_of_admin(_first_address(errors_to) or "") is None):
-            if _TRANSACTIONAL_SUBJECT.search(self.bare_subject) and self.notifier():
+        bulk_envelope = bulk_precedence or bool(errors_to and _list_of_admin(_first_address(errors_to) or "") is None)
+        if _ACCOUNT_SUBJECT.search(self.lower_subject) and (bulk_envelope or self.sent_in_bulk()):
+            return [TRANSACTIONAL]  # "You're signed up", "Confirm your e-mail" from a program
+        if bulk_envelope:
+            if self.transactional_subject and self.notifier():
                 return [TRANSACTIONAL]
             if self.list_traffic_signs() and not self.broadcaster():
                 return [GROUP]
@@ -656,19 +841,45 @@ class _Message:
         return None
 
     def sender_kind(self) -> list[str]:
-        """Weak signs from the sender, the recipients and the body (no bulk headers)."""
-        if _TRANSACTIONAL_SUBJECT.search(self.bare_subject) and (self.notifier() or is_role(self.local)):
+        """No bulk header: the sender, the recipients, the subject and the body.
+
+        Only the sender's own shape decides alone (no-reply, a generated address,
+        a local part made of broadcast words). Weaker signs — body phrases, a
+        broadcast word next to a name, the display name, a bulk sub-domain, a
+        periodical subject — count only with a header sign of one-to-many
+        sending (:meth:`sent_in_bulk`), so that people who write about
+        newsletters, or are called Newsome, stay people.
+        """
+        if self.transactional_subject and (self.notifier() or is_role(self.local)):
             return [TRANSACTIONAL]
+        if not self.sent_in_bulk():
+            if not self.is_forward and _SELF_DECLARED_AUTOMATED_BODY.search(_body_text(self.record.body)):
+                return [TRANSACTIONAL]
+            return [GROUP] if self.list_traffic_signs() else []
+        broadcast = (
+            self.strong_broadcaster()
+            or (not self.is_forward and self.blind_copy_blast())
+            or ((self.strong_broadcaster() or self.org_sender()) and self.mass_addressed())  # the organisation mailing all
+            or self.broadcaster()
+            or self.broadcast_name()
+            or (not self.is_forward and _NEWSLETTER_SUBJECT.search(self.lower_subject) is not None)
+        )
         body = "" if self.is_forward else _body_text(self.record.body)
-        if _GROUP_FOOTER.search(body):
-            return [GROUP]
-        if _NEWSLETTER_BODY.search(body):
-            return [NEWSLETTER]
-        if _AUTOMATED_BODY.search(body) or (_ACCOUNT_BODY.search(body) and self.notifier()):
-            return [TRANSACTIONAL]
-        if self.broadcaster() or (
-            not self.is_forward and (self.blind_copy_blast() or _NEWSLETTER_SUBJECT.search(self.subject))
-        ):
+        if body:
+            if _GROUP_FOOTER.search(body):
+                return [GROUP]
+            automated = (
+                _SELF_DECLARED_AUTOMATED_BODY.search(body)
+                or _AUTOMATED_BODY.search(body)
+                or (self.notifier() and _ACCOUNT_BODY.search(body))
+            )
+            if broadcast and not automated:
+                return [NEWSLETTER]  # the body can only confirm it
+            if _unsubscribe_instruction(body) or _NEWSLETTER_BODY.search(body) or _MASTHEAD.search(body, 0, 300):
+                return [NEWSLETTER]
+            if automated:
+                return [TRANSACTIONAL]
+        if broadcast:
             return [NEWSLETTER]
         if self.list_traffic_signs():
             return [GROUP]
@@ -676,28 +887,113 @@ class _Message:
 
     # -- sender and recipient shapes
 
+    def self_declared_automated(self) -> bool:
+        """The subject says a machine wrote it: "Automated …", "Undeliverable", "Do not reply"."""
+        subject = self.lower_subject
+        return (
+            ("repl" in subject or "deliver" in subject or "returned" in subject or "automated" in subject)
+            and _SELF_DECLARED_AUTOMATED_SUBJECT.search(subject) is not None
+        )
+
     def strong_broadcaster(self) -> bool:
-        """Sender shapes that only one-to-many senders have."""
-        tokens = [t for t in _tokens(self.local) if not t.isdigit()]
+        """From shapes that only one-to-many senders have: no-reply, a generated address, a local
+        part whose words are all broadcast words (``newsletter@``, ``enron.announcements@``,
+        ``rssfeeds@``) besides the domain's own name."""
+        if self.no_reply or (self.local and is_generated_local(self.local)):
+            return True
+        words = self.words
+        if not words:
+            return False
+        org = _org_label(self.domain)
+        found = False
+        for word in words:
+            if word in _BROADCAST_WORDS:
+                found = True
+            elif word != org:
+                return False
+        return found
+
+    def list_broadcaster(self) -> bool:
+        """A one-to-many sender posting to a list: no-reply, generated, a strong broadcast word
+        in the local part or the display name (the list headers already say bulk)."""
         return (
             self.no_reply
             or (bool(self.local) and is_generated_local(self.local))
-            or any(t in _STRONG_BROADCAST_WORDS for t in tokens)
-            or any(w in _STRONG_BROADCAST_WORDS for w in _WORD.findall(self.name.lower()))
+            or not _STRONG_BROADCAST_WORDS.isdisjoint(self.words)
+            or self.broadcast_name()
         )
 
+    def org_sender(self) -> bool:
+        """The sender is the organisation itself: the local part is its name (``fool@motleyfool.com``,
+        ``toysrus.com@toysrus.com``) or the display name is (``Amazon.com <gift@amazon.com>``)."""
+        words = self.words
+        if not words:
+            return False
+        labels = self.domain.split(".")
+        org = _org_label(self.domain)
+        if all((len(w) > 2 and w in org) or w in labels for w in words):
+            return True
+        name = self.name.strip().lower()  # the display name is the company's domain or name: "Amazon.com"
+        return len(org) > 2 and name in (org, f"{org}.{labels[-1]}", self.domain)
+
+    def broadcast_name(self) -> bool:
+        """The display name says newsletter / news / digest … (a whole word)."""
+        name = self.name
+        return bool(name) and not _STRONG_BROADCAST_WORDS.isdisjoint(_WORD.findall(name.lower()))
+
     def broadcaster(self) -> bool:
-        """Any sign that the sender mails many people at once."""
+        """Any sign in the address that the sender mails many people at once."""
         return (
             self.strong_broadcaster()
-            or (bool(self.local) and _is_broadcast_local(self.local))
-            or any(label in _BULK_DOMAIN_LABELS for label in _subdomain_labels(self.domain))
+            or not _BROADCAST_WORDS.isdisjoint(self.words)
+            or not _BULK_DOMAIN_LABELS.isdisjoint(_subdomain_labels(self.domain))
         )
 
     def notifier(self) -> bool:
         """The sender looks like a machine that sends notices (no-reply, billing@, notify@, VERP)."""
+        return self.is_notifier
+
+    @_lazy
+    def is_notifier(self) -> bool:
         local = self.local
-        return self.no_reply or (bool(local) and (_is_notifier_local(local) or is_generated_local(local)))
+        return self.no_reply or (bool(local) and (_is_notifier_local(local, self.words) or is_generated_local(local)))
+
+    def sent_in_bulk(self) -> bool:
+        """Header signs of one-to-many or program-sent mail, none of which decides alone:
+        a sender that is not a person's mailbox (:meth:`non_person_sender`), mass
+        addressing (:meth:`mass_addressed`), a bounce-collecting envelope sender
+        (VERP, bounce words or sub-domain, not the From address), an X-Mailer /
+        User-Agent of a mailing library or script, an HTML-only message."""
+        h = self.h
+        content_type = h.get("content-type")
+        if content_type and content_type.lstrip()[:9].lower() == "text/html":
+            return True
+        if self.mass_addressed():
+            return True
+        x_mailer = h.get("x-mailer") or h.get("user-agent")
+        if x_mailer and _PROGRAM_MAILER.search(x_mailer.lower()):
+            return True
+        envelope = _first_address(h.get("return-path"))
+        if envelope and envelope != self.email and _is_bounce_address(envelope):
+            return True
+        return self.non_person_sender()
+
+    def non_person_sender(self) -> bool:
+        """The From address is no person's mailbox: no-reply, generated, notifier or role words
+        (``billing@``, ``info@``), broadcast words only, or the organisation's own name
+        (``fool@motleyfool.com``)."""
+        local = self.local
+        return bool(local) and (
+            self.notifier() or is_role(local) or self.strong_broadcaster() or self.org_sender()
+        )
+
+    def mass_addressed(self) -> bool:
+        """Nobody visible is addressed (all blind-copied), only the sender is, or a mailing-list
+        or company-wide distribution address is (``all.employees@``, ``dl-all-staff@``)."""
+        recipients = self.recipients
+        if not recipients or recipients == [self.email]:
+            return True
+        return any(looks_like_list_address(r) or _DISTRIBUTION_LOCAL.match(r) for r in recipients)
 
     def blind_copy_blast(self) -> bool:
         """Sent to the sender's own address only: everyone else was blind-copied."""
@@ -705,30 +1001,63 @@ class _Message:
 
     def list_traffic_signs(self) -> bool:
         """Weak group signs: a ``[list]`` subject tag, or a list-shaped recipient."""
-        match = _LIST_TAG.match(self.bare_subject) or _LIST_TAG.match(self.subject)
-        if match and match.group(1).strip().lower() not in _LIST_TAG_STOP and "#" not in match.group(1):
-            return True
+        if "[" in self.subject:
+            match = _LIST_TAG.match(self.bare_subject) or _LIST_TAG.match(self.subject)
+            if match and match.group(1).strip().lower() not in _LIST_TAG_STOP and "#" not in match.group(1):
+                return True
         return any(looks_like_list_address(r) for r in self.recipients)
 
+
+def _org_label(domain: str) -> str:
+    """The registrable label of a domain, which names the organisation (``mail.enron.com`` → enron)."""
+    labels = domain.split(".")
+    keep = 3 if len(labels) >= 3 and labels[-2] in _TWO_LEVEL_SUFFIXES and len(labels[-1]) == 2 else 2
+    return labels[-keep] if len(labels) >= keep else ""
 
 _ADDRESS = re.compile(r"[\w.+=!#$%&'*/?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 _LIST_ID = re.compile(r"<([^<>\s]+)>|^\s*([^\s<>]+)\s*$")
 _WORD = re.compile(r"[a-z]+")
-_DIGEST = re.compile(r"\bdigest\b", re.I)
+_DIGEST = re.compile(r"\bdigest\b")
 _OWNER_LOCAL = re.compile(r"^owner-|-owner$|-request$")
 _ANNOUNCE_NAME = re.compile(r"\bannounce|\bnewsletter|\bbulletin", re.I)
 _NEWSLETTER_SUBJECT = re.compile(
     r"\bnewsletter\b|\be-?news\b|\bdigest\b|\b(?:vol\.?|volume)\s*\d+\s*,?\s*(?:no\.?|number|issue|#)\s*\d+"
     r"|\bissue\s*(?:#|no\.?\s*)\d+",
-    re.I,
 )
 """Subjects of periodicals (only read when no header says more)."""
-_ADMIN_LOCAL = re.compile(r"^(?:owner-(?P<a>.+)|(?P<b>.+?)-(?:owner|request|admin|bounces?|help|errors?))$")
-
-
-@cache
-def _prefix_pattern(prefixes: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("^(?:" + "|".join(map(re.escape, prefixes)) + ")", re.M)
+_MASTHEAD = re.compile(r"\b(?:vol\.?|volume)\s*\d+\s*,?\s*(?:no\.?|number|issue|#)\s*\d+|\bissue\s*(?:#|no\.?\s*)\d+")
+"""A periodical's masthead ("Issue #33", "Vol 6, No 2") at the top of the body."""
+_ADMIN_SUFFIXES = frozenset({"owner", "request", "admin", "bounce", "bounces", "help", "error", "errors"})
+_REPORT_TYPE = re.compile("|".join(map(re.escape, _REPORT_TYPES)))
+_BULK_MAILER = re.compile("|".join(map(re.escape, _BULK_MAILERS)))
+_NOTIFIER_ID_START = re.compile(
+    r"rt-\d+\.\d+|rt-ticket-\d+@|bug-\d+-\d+@|jira\.\d+\.|redmine\.|gerrit\.|notification\.\d+@", re.I
+)
+"""Message-IDs (and References) made by ticket and code-review systems: RT, Bugzilla, Jira,
+Redmine, Gerrit (and, by their domain, GitHub, GitLab, Bitbucket)."""
+_DISTRIBUTION_LOCAL = re.compile(r"(?:all|dl|everyone)(?:[._-][^@]*)?@")
+"""Company-wide distribution addresses (``all.worldwide@``, ``dl-ga-all_houston@``, ``everyone@``)."""
+_DIGIT_CHARS = "0123456789"
+_BOUNCE_WORDS = frozenset({"bounce", "bounces", "bounced", "return", "returns", "bmail", "mailer", "owner"})
+"""Words of envelope (Return-Path) addresses and sub-domains that collect bounces of bulk mail."""
+_PROGRAM_MAILER = re.compile(
+    r"mime::lite|javamail|phpmailer|\bphp\b|\bperl\b|\bpython\b|swiftmailer|nodemailer|\bcdo\b|smtp delivery"
+    r"|e-?mail manager|targetmail|messagemaker|sunmail|mail::|zend_mail|actionmailer|aspmail|aspemail|jmail"
+    r"|cdonts|sendemail|\bblat\b|[-_ ]mailer\b|\bmailer/",
+)
+"""X-Mailer / User-Agent values (lower case) of mailing libraries and scripts: a program sent it, not a person's client."""
+_SELF_DECLARED_AUTOMATED_SUBJECT = re.compile(
+    r"\b(?:do\s+not\s+reply\b|undeliverable\b|delivery\s+status\s+notification|returned\s+mail\b"
+    r"|mail\s+delivery\s+(?:failed|failure|system))|^\s*automated\b"
+)
+"""Subjects that say a machine wrote the message, whoever the sender is."""
+_ACCOUNT_SUBJECT = re.compile(
+    r"\byou'?re\s+signed\s+up\b|\bthanks?\s+(?:you\s+)?for\s+(?:signing\s+up|subscribing|registering|your\s+order)"
+    r"|\b(?:confirm|verify)\s+your\s+(?:e-?mail|subscription|account|registration|address)"
+    r"|\b(?:reset|change)\s+your\s+password|\bpassword\s+reset\b|\byour\s+(?:verification|security)\s+code",
+)
+"""Subjects of sign-up, order and password mail: automated only with a header sign of bulk sending
+(a colleague's "Thanks for your order form" is not)."""
 
 
 def _mailto(value: str) -> str | None:
@@ -746,10 +1075,14 @@ def _first_address(value: str | None) -> str | None:
 def _list_of_admin(address: str) -> str | None:
     """``owner-foo@x`` / ``foo-request@x`` / ``foo-admin@x`` … → ``foo@x``; else None."""
     local, _at, domain = address.lower().rpartition("@")
-    match = _ADMIN_LOCAL.match(local)
-    if not match or not domain:
+    if not domain or "-" not in local:
         return None
-    name = match.group("a") or match.group("b")
+    if local.startswith("owner-"):
+        name = local[6:]
+    else:
+        name, _dash, suffix = local.rpartition("-")
+        if suffix not in _ADMIN_SUFFIXES:
+            return None
     return f"{name}@{domain}" if name and name not in ("mailer", "mailman", "postmaster") else None
 
 
@@ -759,14 +1092,49 @@ def _list_id_matches(list_id: str, address: str) -> bool:
     return bool(local) and list_id in (f"{local}.{domain}", f"{local}.list-id.{domain}")
 
 
+def _is_notifier_id(value: str) -> bool:
+    """A Message-ID made by a ticket or code-review system."""
+    if not value:
+        return False
+    if value[0] in _NOTIFIER_ID_FIRST and _NOTIFIER_ID_START.match(value):
+        return True
+    domain = value.rpartition("@")[2].lower()
+    return domain in ("github.com", "bitbucket.org") or domain.startswith("gitlab.")
+
+
+_NOTIFIER_ID_FIRST = frozenset("rRbBjJgGnN")
+
+
+def _is_bounce_address(address: str) -> bool:
+    """An envelope sender that collects bounces of bulk mail: generated (VERP), no-reply / bounce
+    words, or a bounce sub-domain. SRS addresses of forwarders are not."""
+    local, domain = _split_email(address)
+    if not local or local.startswith(("srs0=", "srs1=")):
+        return False
+    return (
+        "=" in local
+        or is_no_reply(local)
+        or is_generated_local(local)
+        or not _BOUNCE_WORDS.isdisjoint(_tokens(local))
+        or _list_of_admin(address) is not None
+        or any(label.rstrip(_DIGIT_CHARS) in _BOUNCE_WORDS for label in _subdomain_labels(domain))
+    )
+
+
 def _body_text(body: str | None) -> str:
     """Start and end of the body, lower-cased, quoted (``>``) lines dropped, whitespace collapsed."""
     if not body:
         return ""
     if len(body) > BODY_HEAD + BODY_TAIL:
         body = body[:BODY_HEAD] + "\n" + body[-BODY_TAIL:]
-    lines = (line for line in body.lower().splitlines() if not line.lstrip().startswith(">"))
-    return " ".join(" ".join(lines).split())
+    body = body.lower()
+    if ">" in body:
+        body = _QUOTED_LINE.sub("", body)
+    return " ".join(body.split())
+
+
+_QUOTED_LINE = re.compile(r"^[^\S\n]*>.*", re.M)
+"""A quoted line (``> …``) of a reply."""
 
 
 def list_addresses(record: MessageRecord) -> list[str]:
@@ -777,11 +1145,11 @@ def list_addresses(record: MessageRecord) -> list[str]:
     ``List-Id: <linux-kernel.vger.kernel.org>`` + ``Cc: linux-kernel@vger.kernel.org``),
     and recipients that list-admin addresses point to (``Sender: owner-foo@x``
     + ``To: foo@x``). The refine stage tags these addresses ``group``; extract
-    may add them as ``list_post`` points of contact.
+    may add them as ``list_post`` points of contact (:func:`tags_and_list_addresses`
+    returns them with the tags).
     """
-    message = _Message(record)
-    named, derived = message.list_address_sets()
-    return sorted(named | (derived & set(message.recipients)))
+    return _Message(record).named_list_addresses()
+
 
 
 # --------------------------------------------------------------------------- person tags
