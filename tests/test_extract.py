@@ -135,7 +135,7 @@ def test_adjacent_encoded_words_are_joined_even_when_a_character_is_split():
 def test_broken_encoded_words_are_tolerated():
     assert decode_words("=?utf-8?B?!!notbase64!!?= ok") == "=?utf-8?B?!!notbase64!!?= ok"
     assert decode_words("=?x-no-such-charset?Q?caf=C3=A9?=") == "café"  # unknown charset → UTF-8 guess
-    assert decode_words("=?utf-8?Q?unterminated") == "=?utf-8?Q?unterminated"
+    assert decode_words("=?utf-8?Q?unterminated") == "unterminated"  # a lost "?=" is forgiven at the very end
     assert decode_words("no encoded words") == "no encoded words"
 
 
@@ -236,8 +236,9 @@ def test_plus_tag_key():
         ("'john@example.com'", None),
         ("John Doe (john@example.com)", "John Doe"),
         ("John Doe <john@example.com>", "John Doe"),
-        ("'John Doe' via Linux Users", "John Doe"),
-        ("Jane Roe (via Twitter)", "Jane Roe"),
+        ("'John Doe' via Linux Users", None),  # the relay's address is not John's
+        ("Jane Roe (via Twitter)", None),
+        ("Maria Via", "Maria Via"),
         ("Doe, John", "Doe, John"),
         ("", None),
         ('""', None),
@@ -488,6 +489,15 @@ def test_extract_error_only_when_nothing_is_usable(data, reason):
     with pytest.raises(ExtractError) as error:
         extract_message(raw(data))
     assert error.value.reason.startswith(reason)
+
+
+def test_unterminated_encoded_word_is_decoded_leniently():
+    from leadminer.headers import decode_words, parse_address_list
+
+    assert decode_words("=?utf-8?Q?Ren=C3=A9e_Lambert") == "Renée Lambert"
+    assert decode_words("Hi =?iso-8859-1?q?J=FCrgen") == "Hi Jürgen"
+    assert decode_words("=?utf-8?Q?ok?= and =?bad") == "ok and =?bad"
+    assert parse_address_list("=?utf-8?Q?Ren=C3=A9e_Lambert <r@x.example>")[0][1] == "Renée Lambert"
 
 
 def test_x_from_names_a_sender_whose_from_has_no_display_name():

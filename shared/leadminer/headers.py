@@ -344,6 +344,8 @@ def decode_text(data: bytes, charset: str | None) -> str:
 
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 _ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?]*)?\?([QqBb])\?([^?]*)\?=")
+# A last encoded word whose "?=" was lost (truncated or broken clients): decoded leniently.
+_UNTERMINATED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?]*)?\?([QqBb])\?([^?\s]+)\??\s*$")
 
 
 def _encoded_word_bytes(encoding: str, payload: str) -> bytes | None:
@@ -404,8 +406,19 @@ def decode_words(text: str) -> str:
         previous_was_word = True
     if pending:
         out.append(decode_text(bytes(pending), pending_charset))
-    out.append(text[position:])
+    out.append(_decode_unterminated(text[position:]))
     return "".join(out)
+
+
+def _decode_unterminated(tail: str) -> str:
+    """``tail`` with a final, unterminated encoded word decoded (kept as written when that fails)."""
+    match = _UNTERMINATED_WORD.search(tail) if "=?" in tail else None
+    if match is None:
+        return tail
+    payload = _encoded_word_bytes(match.group(2), match.group(3))
+    if payload is None:
+        return tail
+    return tail[: match.start()] + decode_text(payload, match.group(1).lower())
 
 
 # --------------------------------------------------------------------------- addresses
@@ -577,15 +590,16 @@ def _strip_quotes(name: str) -> str:
 def clean_display_name(name: str | None, email: str | None = None) -> str | None:
     """A display name fit to show, or None.
 
-    Collapses whitespace, strips wrapping quotes, removes " via List" / "(via X)"
-    suffixes and an address written inside the name, and drops a name that is
-    only an address. "Last, First" is kept as written.
+    Collapses whitespace, strips wrapping quotes and an address written inside
+    the name, and drops a name that is only an address. A name with a " via List"
+    / "(via X)" suffix is dropped too: it names the author of a message relayed
+    by the list or service whose address this is. "Last, First" is kept as written.
     """
     if not name:
         return None
     name = " ".join(name.split())
-    if "via" in name or "VIA" in name or "Via" in name:
-        name = _VIA_SUFFIX.sub("", name)
+    if ("via" in name or "VIA" in name or "Via" in name) and _VIA_SUFFIX.search(name):
+        return None  # "Jane via LinkedIn" names the author, not the relay address it came from
     if "@" in name:
         name = _ADDRESS_IN_NAME.sub(" ", name).strip()
     name = _strip_quotes(name)
