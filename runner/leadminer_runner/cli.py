@@ -165,12 +165,15 @@ def demo_command(
         persons = SqliteMainStore(conn).persons("local")
     finally:
         conn.close()
-    table = Table(title="Top contacts")
-    for column in ("email", "name", "title / organisation", "msgs", "replied", "temp", "tags"):
-        table.add_column(column)
-    for p in persons[:15]:
-        work = " / ".join(x for x in (p.job_title, p.organization) if x)
-        table.add_row(p.email, p.name or "", work, str(p.occurrence), str(p.replied_conversations), str(p.temperature), ",".join(p.tags))
+    table = Table(title="Top contacts (by temperature)")
+    table.add_column("contact (name, address, signature)", overflow="fold")
+    table.add_column("msgs / replied", justify="right")
+    table.add_column("temp", justify="right")
+    table.add_column("tags")
+    for p in persons[:12]:
+        work = ", ".join(x for x in (p.job_title, p.organization) if x)
+        lines = [p.name or "", f"[dim]{p.email}[/]", f"[italic]{work}[/]" if work else ""]
+        table.add_row("\n".join(x for x in lines if x), f"{p.occurrence} / {p.replied_conversations}", str(p.temperature), "\n".join(p.tags))
     Console().print(table)
     console.print(f"export with: leadminer export --db {db} --format csv -o contacts.csv")
 
