@@ -75,3 +75,11 @@ def test_signature_command_prints_export_field_names(tmp_path):
     assert fields["telephone"] == ["+14155550132"]
     assert fields["same_as"] == ["https://www.linkedin.com/in/janedoe"]
     assert fields["job_title"] == "Head of Sales"
+
+
+def test_demo_command_mines_its_generated_mailbox(tmp_path):
+    result = runner.invoke(app, ["demo", "--db", str(tmp_path / "demo" / "demo.db"), "--messages", "120"])
+    assert result.exit_code == 0, result.output
+    assert "Top contacts" in result.output and "messages mined" in result.output
+    contacts = json.loads(runner.invoke(app, ["export", "--db", str(tmp_path / "demo" / "demo.db")]).stdout)
+    assert any("newsletter" in c["tags"] for c in contacts) and any(c.get("job_title") for c in contacts)
