@@ -239,6 +239,7 @@ def test_plus_tag_key():
         ("'John Doe' via Linux Users", None),  # the relay's address is not John's
         ("Jane Roe (via Twitter)", None),
         ("Maria Via", "Maria Via"),
+        ("Maria Via Rossi", "Maria Via Rossi"),
         ("Doe, John", "Doe, John"),
         ("", None),
         ('""', None),

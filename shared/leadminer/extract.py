@@ -121,7 +121,10 @@ class ExtractError(Exception):
         self.reason = reason
 
 
-_SYNTHETIC_ID_HEADERS = ("from", "to", "cc", "date", "subject", "in-reply-to", "references")
+# content-type carries a multipart message's random boundary: distinct messages differ there
+_SYNTHETIC_ID_HEADERS = (
+    "from", "sender", "reply-to", "to", "cc", "date", "subject", "in-reply-to", "references", "content-type", "x-mailer",
+)  # fmt: skip
 
 
 def synthetic_message_id(block: HeaderBlock) -> str:

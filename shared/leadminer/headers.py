@@ -569,7 +569,7 @@ def normalise_email(raw: str) -> tuple[str | None, str | None]:
     return f"{local.lower()}@{domain}", None
 
 
-_VIA_SUFFIX = re.compile(r"\s+(?:\(via\s[^)]*\)|via\s+\S.*)$", re.IGNORECASE)
+_VIA_SUFFIX = re.compile(r"\s+(?:\(via\s[^)]*\)|via\s+\S.*)$")  # lower-case "via": "Maria Via Rossi" is a name
 _ADDRESS_IN_NAME = re.compile(r"\s*[(<\[]\s*(?:mailto:)?[^\s()<>\[\]@]+@[^\s()<>\[\]]+\s*[)>\]]\s*")
 _ADDRESS_LIKE = re.compile(r"^(?:mailto:)?[^\s@]+@[^\s@]+$", re.IGNORECASE)
 _NAME_QUOTES = "\"'`"
@@ -598,7 +598,7 @@ def clean_display_name(name: str | None, email: str | None = None) -> str | None
     if not name:
         return None
     name = " ".join(name.split())
-    if ("via" in name or "VIA" in name or "Via" in name) and _VIA_SUFFIX.search(name):
+    if "via" in name and _VIA_SUFFIX.search(name):
         return None  # "Jane via LinkedIn" names the author, not the relay address it came from
     if "@" in name:
         name = _ADDRESS_IN_NAME.sub(" ", name).strip()

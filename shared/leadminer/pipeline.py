@@ -30,7 +30,8 @@ from .signature import extract_signature
 from .tagging import list_addresses, tags_and_list_addresses
 
 DEFAULT_BODY_CAP = 16_384
-ALIAS_SHARE = 0.05  # a Delivered-To address on ≥5 % of messages is one of the user's own
+ALIAS_SHARE = 0.05  # a Delivered-To address on ≥5 % of messages …
+ALIAS_MIN_MESSAGES = 3  # … and on at least 3 of them is one of the user's own
 
 
 def list_points(record: MessageRecord, addresses: list[str] | None = None) -> list[PointOfContact]:
@@ -153,7 +154,7 @@ def infer_aliases(records: Iterable[MessageRecord]) -> set[str]:
     so lower ones name list or forwarding addresses the message passed
     through, and the top one the mailbox it was finally delivered to. A list
     address is never an alias, and an address must be the final delivery of at
-    least ``ALIAS_SHARE`` of the messages.
+    least ``ALIAS_SHARE`` of the messages and of ``ALIAS_MIN_MESSAGES``.
     """
     counts: Counter[str] = Counter()
     lists: set[str] = set()
@@ -163,7 +164,9 @@ def infer_aliases(records: Iterable[MessageRecord]) -> set[str]:
         lists.update(p.email for p in record.points if p.field is Field.LIST_POST)
         if record.delivered_to:
             counts[record.delivered_to[0]] += 1
-    return {a for a, n in counts.items() if a not in lists and n >= ALIAS_SHARE * total}
+    return {
+        a for a, n in counts.items() if a not in lists and n >= max(ALIAS_MIN_MESSAGES, ALIAS_SHARE * total)
+    }
 
 
 def identity_keys(identities: Iterable[str]) -> set[str]:

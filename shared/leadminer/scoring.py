@@ -58,14 +58,10 @@ def person_temperature(person: RefinedPerson, as_of: datetime | None) -> int:
 
 
 def reference_date(messages: Iterable[IndexedMessage]) -> str | None:
-    """"Now" for recency: the newest message the user sent; without any, the
-    newest date once the top 1 % (at least one message, when there are several)
-    are set aside: a spam dated years ahead must not cool every contact down.
-    Dates are ISO 8601 UTC strings."""
-    messages = list(messages)
-    sent = [m.date for m in messages if m.from_user and m.date]
-    if sent:
-        return max(sent)
+    """"Now" for recency: the newest message date once the top 1 % (at least
+    one, when there are several) are set aside, so that a message dated ahead
+    (spam, a forged From, a wrong clock) cannot cool every contact down.
+    Deterministic: the same mail gives the same scores. Dates are ISO 8601 UTC."""
     dates = sorted((m.date for m in messages if m.date), reverse=True)
     return dates[outlier_count(len(dates))] if dates else None
 

@@ -249,12 +249,23 @@ class SqliteMainStore:
     def index_messages(
         self, user_id: str, mining_id: str, messages: Iterable[IndexedMessage], occurrences: Iterable[Occurrence]
     ) -> None:
+        messages = list(messages)
         with self.conn:
+            # A message indexed by a mining that died is re-claimed whole: its
+            # facts (sender, thread, tags, user identities) and occurrences are
+            # replaced by this mining's.
+            for chunk in _chunks([m.message_id for m in messages]):
+                self.conn.execute(
+                    f"DELETE FROM occurrences WHERE user_id = ? AND message_id IN ({_marks(len(chunk))})",
+                    (user_id, *chunk),
+                )
             self.conn.executemany(
                 "INSERT INTO message_index "
                 "(user_id, message_id, mining_id, thread_id, date, from_key, from_user, in_reply_to, tags_json) "
                 "VALUES (?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (user_id, message_id) DO UPDATE SET mining_id = excluded.mining_id",
+                "ON CONFLICT (user_id, message_id) DO UPDATE SET mining_id = excluded.mining_id, "
+                "thread_id = excluded.thread_id, date = excluded.date, from_key = excluded.from_key, "
+                "from_user = excluded.from_user, in_reply_to = excluded.in_reply_to, tags_json = excluded.tags_json",
                 [
                     (user_id, m.message_id, mining_id, m.thread_id, m.date, m.from_key, int(m.from_user), m.in_reply_to,
                      json.dumps(m.tags))
@@ -316,11 +327,6 @@ class SqliteMainStore:
 
     def reference_date(self, user_id: str) -> str | None:
         """See :func:`leadminer.scoring.reference_date` (same rule, in SQL)."""
-        row = self.conn.execute(
-            "SELECT MAX(date) FROM message_index WHERE user_id = ? AND from_user = 1", (user_id,)
-        ).fetchone()
-        if row and row[0]:
-            return row[0]
         (count,) = self.conn.execute(
             "SELECT COUNT(date) FROM message_index WHERE user_id = ?", (user_id,)
         ).fetchone()
