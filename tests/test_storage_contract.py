@@ -150,3 +150,23 @@ def test_messages_without_bodies_on_request(temp_store):
     assert full.body == "Hi\n-- \nA" and light.body is None
     light.body = full.body
     assert light == full
+
+
+def test_schema_versions(tmp_path):
+    from leadminer.adapters.sqlite import SchemaVersionError
+
+    conn = connect(tmp_path / "old.db")
+    conn.execute("CREATE TABLE message_index (user_id TEXT, message_id TEXT)")  # an older layout, version 0
+    with pytest.raises(SchemaVersionError, match="another version of leadminer"):
+        SqliteMainStore(conn)
+    conn.close()
+    conn = connect(tmp_path / "old.mining")
+    conn.execute("CREATE TABLE mining_messages (mining_id TEXT, message_id TEXT)")
+    store = SqliteTempStore(conn)  # temporary data of another version is simply dropped
+    store.add_messages("m1", [record("1")])
+    assert [r.message_id for r in store.iter_messages("m1")] == ["1"]
+    conn.close()
+    conn = connect(tmp_path / "new.db")
+    SqliteMainStore(conn)
+    SqliteMainStore(conn)  # reopening the current version is fine
+    conn.close()

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from leadminer.adapters.sqlite import SqliteMainStore, connect
+from leadminer.adapters.sqlite import SchemaVersionError, SqliteMainStore, connect
 from leadminer.mx import DnsMxChecker
 
 from .embedded import MiningLocked, MiningSummary, mine
@@ -59,7 +59,7 @@ def _run_mining(
         try:
             mx = DnsMxChecker() if check_mx else None
             return mine(source, db_path=db, identities=identities, user_id=user, progress=on_progress, mx=mx)
-        except (SourceSpecError, MiningLocked) as exc:
+        except (SourceSpecError, MiningLocked, SchemaVersionError) as exc:
             raise _fail(str(exc)) from None
 
 

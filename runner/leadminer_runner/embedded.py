@@ -12,7 +12,6 @@ again: already indexed messages are skipped (idempotent by user + Message-ID).
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 import uuid
@@ -138,6 +137,8 @@ class MiningLocked(RuntimeError):
 @contextmanager
 def exclusive(db_path: Path) -> Iterator[None]:
     """One mining at a time per database: an advisory lock on ``<db>.lock``."""
+    import fcntl  # POSIX only (Linux, macOS, BSD); see docs/deploy.md
+
     lock_path = db_path.with_name(db_path.name + ".lock")
     fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
@@ -253,7 +254,9 @@ def _run(
         drain(queues[name], consumers[name])
         if queues[name].dead_letters:
             body, error = queues[name].dead_letters[0]
-            raise RuntimeError(f"{name} stage failed after {queues[name].max_attempts} attempts: {error}")
+            raise RuntimeError(
+                f"{name} stage failed after {queues[name].max_attempts} attempts: {error}"
+            ) from queues[name].last_exception
 
     batch: list[RawMessage] = []
     for item in source.iter_messages(ctx.mining_id, state_store):

@@ -42,6 +42,7 @@ class InProcessQueue:
     _pending: deque[Delivery] = field(default_factory=deque)
     _in_flight: dict[int, Delivery] = field(default_factory=dict)
     dead_letters: list[tuple[Any, str]] = field(default_factory=list)
+    last_exception: BaseException | None = None  # of the latest failed delivery, for the traceback
     _next_id: int = 0
 
     def send(self, body: Any) -> None:
@@ -79,6 +80,8 @@ def drain(queue: Queue, handler: Callable[[Any], None]) -> int:
             try:
                 handler(delivery.body)
             except Exception as exc:  # recorded on the delivery, never swallowed silently
+                if isinstance(queue, InProcessQueue):
+                    queue.last_exception = exc
                 queue.retry(delivery, f"{type(exc).__name__}: {exc}")
             else:
                 queue.ack(delivery)

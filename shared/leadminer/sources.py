@@ -8,9 +8,11 @@ disk. Pure standard library, no threads or sockets: it runs under Pyodide.
 What is read
     * **mbox** (``*.mbox``/``*.mbx``, or any extension-less file that starts
       with a ``From `` line): split at ``From `` envelope lines (a line counts
-      as a separator only when it carries a time of day and the next line is a
-      header, so an unescaped ``From`` in a body does not split); ``>From``
-      escapes are undone (mboxrd rule) and the envelope line is dropped.
+      as a separator when it carries a time of day and the next line is a
+      header, or when it follows a blank line and has the full ``ctime``
+      envelope shape, so an unescaped ``From`` in a body does not split; an
+      envelope right after an envelope adds no message); ``>From`` escapes are
+      undone (mboxrd rule) and the envelope line is dropped.
     * **Maildir** (a folder with ``cur``/``new``): the root is ``INBOX``,
       Maildir++ sub-folders ``.Sent``, ``.Lists.sub`` become ``Sent``,
       ``Lists.sub``; a Maildir nested deeper is named by its relative path.

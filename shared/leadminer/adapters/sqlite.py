@@ -25,6 +25,24 @@ from ..storage import FolderState, IndexedMessage, Occurrence
 
 _CHUNK = 500  # keeps "IN (…)" lists under SQLite's/D1's bound-parameter limits
 
+# Bumped whenever schemas/sqlite/*.sql change incompatibly (kept in PRAGMA user_version).
+MAIN_SCHEMA_VERSION = 1
+TEMP_SCHEMA_VERSION = 1
+_TEMP_TABLES = ("mining_messages", "mining_points", "mining_cleaned", "mining_signatures", "mining_failures")
+
+
+class SchemaVersionError(RuntimeError):
+    """The database was written by an incompatible version of leadminer."""
+
+
+def _user_tables(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+    return {r[0] for r in rows}
+
+
+def _schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
 
 def connect(path: str | Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=30)
@@ -51,7 +69,12 @@ class SqliteTempStore:
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+        if _user_tables(conn) and _schema_version(conn) != TEMP_SCHEMA_VERSION:
+            # temporary rows of another version: nothing worth keeping, start afresh
+            for table in _TEMP_TABLES:
+                conn.execute(f"DROP TABLE IF EXISTS {table}")  # noqa: S608 - fixed names
         conn.executescript(schema_sql("sqlite/temp.sql"))
+        conn.execute(f"PRAGMA user_version = {TEMP_SCHEMA_VERSION}")
 
     def add_messages(self, mining_id: str, records: Iterable[MessageRecord]) -> int:
         added = 0
@@ -195,7 +218,13 @@ class SqliteMainStore:
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+        if _user_tables(conn) and _schema_version(conn) != MAIN_SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"this database was made by another version of leadminer (schema {_schema_version(conn)}, "
+                f"this one needs {MAIN_SCHEMA_VERSION}); mine into a new --db"
+            )
         conn.executescript(schema_sql("sqlite/main.sql"))
+        conn.execute(f"PRAGMA user_version = {MAIN_SCHEMA_VERSION}")
 
     # minings -----------------------------------------------------------------
     def start_mining(self, mining_id: str, user_id: str, source: str) -> None:
