@@ -173,3 +173,10 @@ def test_reply_to_a_message_mined_earlier_is_threaded(stores):
     persons = _mine(stores, "m2", THREAD[1:2])
     assert persons["bob@corp.example"].replied_conversations == 1
     assert persons["bob@corp.example"].conversations == 1
+
+
+def test_reply_to_an_unmined_parent_counts_for_to_not_for_cc():
+    reply_all = msg("r1", ME, ["ann@x.example"], date="05-01", reply_to="never-mined", cc=["cc@x.example"])
+    persons = refine_all([reply_all])
+    assert persons["ann@x.example"].replied_conversations == 1
+    assert persons["cc@x.example"].replied_conversations == 0

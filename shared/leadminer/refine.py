@@ -131,14 +131,16 @@ def _replied_threads(
     key: str,
     messages: list[IndexedMessage],
     recipients: Mapping[str, set[str]],
+    to_only: Mapping[str, set[str]],
     parents: Mapping[str, IndexedMessage],
     identity_keys: set[str],
 ) -> set[str]:
     """Threads where the user replied to ``key`` or ``key`` replied to the user.
 
     With the parent message indexed, its sender decides. When the parent was
-    never mined (another folder, older mail), a reply from the user to ``key``,
-    or a reply from ``key`` addressed to the user, counts.
+    never mined (another folder, older mail), a reply from the user with
+    ``key`` in To (not only in Cc: a reply-all does not reply to everyone), or
+    a reply from ``key`` addressed to the user, counts.
     """
     replied: set[str] = set()
     for m in messages:
@@ -147,7 +149,7 @@ def _replied_threads(
         parent = parents.get(m.in_reply_to)
         to = recipients.get(m.message_id, set())
         if m.from_user and key in to:
-            if parent is None or parent.from_key == key:
+            if (parent is None and key in to_only.get(m.message_id, ())) or (parent is not None and parent.from_key == key):
                 replied.add(m.thread_id)
         elif m.from_key == key:
             if (parent is not None and parent.from_user) or (parent is None and to & identity_keys):
@@ -173,10 +175,13 @@ def refine_persons(
     by_id = {m.message_id: m for m in messages}
     by_key: dict[str, list[Occurrence]] = defaultdict(list)
     recipients: dict[str, set[str]] = defaultdict(set)
+    to_only: dict[str, set[str]] = defaultdict(set)
     for o in occurrences:
         by_key[o.key].append(o)
         if o.field in _RECIPIENT_VALUES:
             recipients[o.message_id].add(o.key)
+            if o.field == Field.TO.value:
+                to_only[o.message_id].add(o.key)
     cleaned_by_key: dict[str, CleanedAddress] = {}
     for email, verdict in cleaned.items():
         cleaned_by_key.setdefault(canonical_key(email), verdict)
@@ -192,7 +197,7 @@ def refine_persons(
         received = [m for m in mine if m.from_user and key in recipients.get(m.message_id, ())]
         dates = sorted(d for d in (_parse_date(m.date) for m in mine) if d is not None)
         conversations = {m.thread_id for m in mine if thread_sizes.get(m.thread_id, 1) > 1}
-        replied = _replied_threads(key, mine, recipients, parents, identity_keys)
+        replied = _replied_threads(key, mine, recipients, to_only, parents, identity_keys)
 
         uses = [(o.name, by_id[o.message_id].date or "", o.field == Field.FROM.value) for o in occ if o.message_id in by_id]
         prev = previous.get(key)
