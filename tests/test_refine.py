@@ -180,3 +180,27 @@ def test_reply_to_an_unmined_parent_counts_for_to_not_for_cc():
     persons = refine_all([reply_all])
     assert persons["ann@x.example"].replied_conversations == 1
     assert persons["cc@x.example"].replied_conversations == 0
+
+
+def test_fast_name_split_agrees_with_nameparser_on_corpus_names():
+    from corpora import corpus_dir
+    from nameparser import HumanName
+
+    from leadminer.contracts import RawMessage
+    from leadminer.pipeline import extract_batch
+    from leadminer.refine import _simple_split
+
+    raws = [
+        RawMessage("t", name, p.name, p.read_bytes())
+        for name in ("spamassassin", "lkml", "quagga-enron-train")
+        for p in sorted(corpus_dir(name).rglob("*"))
+        if p.is_file() and not p.name.endswith(".ann")
+    ]
+    records, _ = extract_batch(raws)
+    names = {p.name for r in records for p in r.points if p.name}
+    fast = {n: _simple_split(n) for n in names}
+    assert sum(v is not None for v in fast.values()) > len(names) // 3
+    for name, split in fast.items():
+        if split is not None:
+            parsed = HumanName(name)
+            assert split == (parsed.first, parsed.last), name
