@@ -93,3 +93,14 @@ def test_list_addresses_ignores_odd_list_ids(list_id):
     data = LIST_MAIL.replace(b"<linux-kernel.vger.kernel.org>", list_id.encode())
     (record,), _ = pipeline.extract_batch([raw(data)])
     assert not [p for p in record.points if p.field is Field.LIST_POST]
+
+
+def test_signatures_are_read_from_personal_mail_only():
+    newsletter = (
+        b"From: Acme News <news@acme.example>\r\nTo: me@x.example\r\nMessage-ID: <n1@acme.example>\r\n"
+        b"List-Unsubscribe: <https://acme.example/u>\r\nPrecedence: bulk\r\nSubject: Weekly\r\n\r\n"
+        b"Big sale!\r\n\r\nBest regards,\r\nAcme News\r\nHead of Marketing, Acme Inc.\r\nPhone: +1 415 555 0100\r\n"
+    )
+    records, _ = pipeline.extract_batch([raw(newsletter)])
+    assert "newsletter" in records[0].tags
+    assert pipeline.recent_by_sender(records) == {}

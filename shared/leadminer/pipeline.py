@@ -27,7 +27,7 @@ from .extract import ExtractError, extract_message
 from .refine import index_messages, refine_persons
 from .scoring import reference_date
 from .signature import extract_signature
-from .tagging import list_addresses, tags_and_list_addresses
+from .tagging import AUTOMATED_KINDS, list_addresses, tags_and_list_addresses
 
 DEFAULT_BODY_CAP = 16_384
 ALIAS_SHARE = 0.05  # a Delivered-To address on ≥5 % of messages …
@@ -74,16 +74,19 @@ def clean_batch(emails: Iterable[str], cleaner: AddressCleaner) -> list[CleanedA
 
 
 SIGNATURE_MESSAGES_PER_SENDER = 3  # newest messages with a body tried per sender
+_AUTOMATED = frozenset(AUTOMATED_KINDS)
 
 
 def recent_by_sender(
     records: Iterable[MessageRecord], per_sender: int = SIGNATURE_MESSAGES_PER_SENDER
 ) -> dict[str, list[MessageRecord]]:
-    """Each sender's newest messages that have a body (newest first), by canonical key."""
+    """Each sender's newest personal messages that have a body (newest first), by
+    canonical key. Newsletters, notifications and other automated mail are left
+    out: their footers are a company's boilerplate, not a person's signature."""
     recent: dict[str, list[MessageRecord]] = {}
     for record in records:
         sender = record.sender
-        if sender is None or not record.body:
+        if sender is None or not record.body or _AUTOMATED.intersection(record.tags):
             continue
         kept = recent.setdefault(sender.key, [])
         kept.append(record)
