@@ -422,11 +422,16 @@ def _tokens(local: str) -> list[str]:
     return _TOKEN.findall(local.partition("+")[0])
 
 
+def _registrable_size(labels: list[str]) -> int:
+    """How many labels the registrable domain has: 3 for ``x.co.uk``-style names, else 2
+    (an approximation without the Public Suffix List)."""
+    return 3 if len(labels) >= 3 and labels[-2] in _TWO_LEVEL_SUFFIXES and len(labels[-1]) == 2 else 2
+
+
 def _subdomain_labels(domain: str) -> list[str]:
-    """Labels left of the registrable domain (approximation without the PSL)."""
+    """Labels left of the registrable domain."""
     labels = domain.split(".")
-    keep = 3 if len(labels) >= 3 and labels[-2] in _TWO_LEVEL_SUFFIXES and len(labels[-1]) == 2 else 2
-    return labels[:-keep]
+    return labels[: -_registrable_size(labels)]
 
 
 def _domain_in(domain: str, domains: frozenset[str]) -> bool:
@@ -1011,7 +1016,7 @@ class _Message:
 def _org_label(domain: str) -> str:
     """The registrable label of a domain, which names the organisation (``mail.enron.com`` → enron)."""
     labels = domain.split(".")
-    keep = 3 if len(labels) >= 3 and labels[-2] in _TWO_LEVEL_SUFFIXES and len(labels[-1]) == 2 else 2
+    keep = _registrable_size(labels)
     return labels[-keep] if len(labels) >= keep else ""
 
 _ADDRESS = re.compile(r"[\w.+=!#$%&'*/?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
