@@ -46,7 +46,7 @@ def _run_mining(
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]:>7.0f} msg/s"),
-        TextColumn("contacts {task.fields[contacts]}"),
+        TextColumn("{task.fields[contacts]} addresses seen"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ]
