@@ -170,3 +170,14 @@ def test_schema_versions(tmp_path):
     SqliteMainStore(conn)
     SqliteMainStore(conn)  # reopening the current version is fine
     conn.close()
+
+
+@pytest.mark.parametrize("page", [1, 2, 3, 7, 500])
+def test_paged_reading_returns_every_message_once_in_date_order(temp_store, page):
+    dates = ["2024-01-02T00:00:00+00:00", None, "2024-01-01T00:00:00+00:00", "2024-01-02T00:00:00+00:00", None]
+    records = [record(f"id{i}", d) for i, d in enumerate(dates)]
+    temp_store.add_messages("m1", records)
+    got = list(temp_store.iter_messages("m1", page=page))
+    assert sorted(r.message_id for r in got) == sorted(r.message_id for r in records)
+    assert [r.date or "" for r in got] == sorted(d or "" for d in dates)
+    assert all(len(r.points) == 2 and r.points[0].message_id == r.message_id for r in got)
