@@ -168,6 +168,17 @@ def test_mining_under_pyodide_matches_cpython(pyodide_result: dict[str, Any], cp
     assert any(p["telephone"] or p["job_title"] or p["organization"] for p in persons), "no signature field mined"
 
 
+def test_storage_backed_stages_under_pyodide_match_cpython(
+    pyodide_result: dict[str, Any], cpython_result: dict[str, Any]
+) -> None:
+    """The stage handlers over the SQLite adapters (D1 is SQLite) give the same persons on both runtimes."""
+    staged = cpython_result["stage_persons"]
+    assert staged, "the stage handlers found nobody in the sample"
+    assert pyodide_result["stage_persons"] == staged
+    by_email = {p["email"]: p for p in cpython_result["persons"]}
+    assert {p["email"] for p in staged} == set(by_email)
+
+
 def test_harness_refuses_a_missing_message_file(harness: Path, tmp_path: Path) -> None:
     missing = tmp_path / "nothing.eml"
     result = subprocess.run(["node", str(harness), str(missing)], capture_output=True, text=True, timeout=60)

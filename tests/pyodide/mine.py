@@ -187,6 +187,24 @@ def load_pipeline() -> Callable[..., list[Any]] | None:
     return mine_in_memory
 
 
+def mine_with_stages(messages: list[Any], identities: list[str]) -> list[Any]:
+    """The storage-backed path: the stage handlers over the SQLite adapters (in
+    memory) — what a Worker runs against D1, which is SQLite."""
+    from leadminer.adapters.sqlite import SqliteMainStore, SqliteTempStore
+    from leadminer.stages import MiningContext, handle_clean, handle_extract, handle_refine, handle_signatures
+    import sqlite3
+
+    main, temp = SqliteMainStore(sqlite3.connect(":memory:")), SqliteTempStore(sqlite3.connect(":memory:"))
+    ctx = MiningContext("harness", "local", temp, main, list(identities))
+    main.start_mining(ctx.mining_id, ctx.user_id, "harness")
+    handle_extract(ctx, messages)
+    handle_clean(ctx)
+    handle_signatures(ctx)
+    handle_refine(ctx)
+    main.finish_mining(ctx.mining_id, "done", {})
+    return main.persons(ctx.user_id)
+
+
 def run(request: dict[str, Any]) -> dict[str, Any]:
     """Mine the request's messages; return a JSON-able result (see the module docstring)."""
     calls: list[str] = []
@@ -208,6 +226,9 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
             mined = sorted(mine_in_memory(messages, identities), key=lambda p: (p.user_id, p.email))
             persons = [to_dict(p) for p in mined]
         mine_s = time.perf_counter() - mine_started
+        staged = None
+        if mine_in_memory is not None:
+            staged = [to_dict(p) for p in sorted(mine_with_stages(messages, identities), key=lambda p: p.email)]
         loaded_by_core = set(sys.modules) - before
         probe = probe_dependencies()
 
@@ -218,6 +239,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     return {
         "mode": "pipeline" if mine_in_memory is not None else "probe",
         "persons": persons,
+        "stage_persons": staged,
         "probe": probe,
         "modules": {"imported": imported, "failed": failed},
         "forbidden_imported": sorted(m for m in FORBIDDEN_MODULES if m in loaded_by_core),
