@@ -554,3 +554,36 @@ def test_llm_extractor_uses_an_injected_transport() -> None:
     with pytest.raises(LlmError, match="unexpected LLM answer"):
         extractor.extract(f"Ok.\n\n{ALICE_SIG}\n", **ALICE)
     assert calls == ["https://llm.example/v1/chat/completions"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("| Systems Programmer |", "Systems Programmer"),
+        ("-  Staff TereNet", "Staff TereNet"),
+        ("-- whump", "whump"),
+        ("Systems and", None),
+        ("Center of", None),
+        ("Acme Robotics Inc.", "Acme Robotics Inc."),
+        ("Procter & Gamble", "Procter & Gamble"),
+        ("|", None),
+        (None, None),
+    ],
+)
+def test_field_values_lose_separator_debris(value, expected):
+    from leadminer.signature import tidy_value
+
+    assert tidy_value(value) == expected
+
+
+def test_website_is_a_home_page_not_a_quoted_link():
+    def url_of(link: str) -> str | None:
+        body = f"Talk soon.\n\n-- \nJane Doe\nHead of Research, Acme Robotics Inc.\n{link}\n"
+        signature = extract_signature(body, sender_email="jane@acme-robotics.example", sender_name="Jane Doe")
+        return signature.url if signature else None
+
+    assert url_of("http://www.acme-robotics.example/research/labs/index.html") == "http://www.acme-robotics.example/research/labs/index.html"
+    assert url_of("https://janedoe.example/") == "https://janedoe.example/"
+    assert url_of("http://www.example.org/~jane") == "http://www.example.org/~jane"
+    assert url_of("http://www.salon.com/mwt/feature/2002/09/11/letters/index.html") is None
+    assert url_of("http://www.fsf.org/no-word-attachments.html") is None

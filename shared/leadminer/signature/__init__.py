@@ -12,6 +12,8 @@ extractor for an OpenAI-compatible endpoint, off unless a caller builds one.
 
 from __future__ import annotations
 
+import re
+
 from ..contracts import Signature
 from . import lexicon as lx
 from .detect import SignatureLines, find_signature_lines, locate
@@ -77,6 +79,21 @@ def _name_above_block(found: SignatureLines) -> str | None:
     return None
 
 
+_EDGE_PUNCTUATION = " \t|-–—:*•·,;/\\"
+_DANGLING = re.compile(r"(?:^|\s)(?:and|&|of|for|the|at|de|du|des|und|et|y|e|di|van|von)$", re.IGNORECASE)
+
+
+def tidy_value(value: str | None) -> str | None:
+    """A field value without separator debris at its ends ("| Systems Programmer |",
+    "-  Staff"); None when nothing meaningful is left or it stops mid-phrase ("Systems and")."""
+    if not value:
+        return None
+    value = value.strip(_EDGE_PUNCTUATION)
+    if len(value) < 2 or _DANGLING.search(value):
+        return None
+    return value
+
+
 def extract_signature(
     body: str, *, sender_email: str, sender_name: str | None = None, message_id: str = ""
 ) -> Signature | None:
@@ -94,6 +111,9 @@ def extract_signature(
     if found.block is None or not attributed_to_sender(found, identity):
         return None
     fields = extract_fields(found.block_lines(), identity, name_above=_name_above_block(found))
+    fields.job_title = tidy_value(fields.job_title)
+    fields.organization = tidy_value(fields.organization)
+    fields.address = tidy_value(fields.address)
 
     if not any(
         (fields.job_title, fields.organization, fields.telephone, fields.fax, fields.address, fields.url,

@@ -172,6 +172,19 @@ def _is_website(url: str) -> bool:
     return True
 
 
+_DOCUMENT = re.compile(r"\.(?:s?html?|php\d?|aspx?|jsp|cgi|pdf|txt|doc)$", re.IGNORECASE)
+
+
+def _home_page_like(url: str, identity: Identity) -> bool:
+    """A person's or company's site, not a link they quote: on the sender's own
+    domain, or a site root / one-segment path (``/~user``, ``/team``) that is not a document."""
+    host = _host(url)
+    if identity.domain and (host == identity.domain or host.endswith("." + identity.domain)):
+        return True
+    segments = [s for s in urlsplit(_normalise_url(url)).path.split("/") if s]
+    return len(segments) <= 1 and not (segments and _DOCUMENT.search(segments[0]))
+
+
 _WWW_HOSTS = frozenset({"linkedin.com", "facebook.com", "instagram.com", "youtube.com", "xing.com"})
 
 
@@ -376,6 +389,7 @@ def extract_fields(block: list[str], identity: Identity, *, name_above: str | No
             elif _is_website(url):
                 websites.append(_normalise_url(url))
 
+    websites = [u for u in websites if _home_page_like(u, identity)]
     if websites:  # a home page rather than a deep link
         out.url = min(websites, key=lambda u: urlsplit(u).path.rstrip("/").count("/"))
     address, address_items = _find_address(items)
