@@ -587,3 +587,44 @@ def test_website_is_a_home_page_not_a_quoted_link():
     assert url_of("http://www.example.org/~jane") == "http://www.example.org/~jane"
     assert url_of("http://www.salon.com/mwt/feature/2002/09/11/letters/index.html") is None
     assert url_of("http://www.fsf.org/no-word-attachments.html") is None
+
+
+def test_mining_with_the_llm_extractor_and_its_fallback(llm_server: str, tmp_path, monkeypatch) -> None:
+    """The CLI's --llm-signatures path end to end; a failing LLM falls back to the rules."""
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from leadminer_runner.cli import app
+
+    _CannedLlm.answer = {
+        "has_signature": True, "name": "Alice Martin", "job_title": "Head of Sales", "organization": "Invented Corp",
+        "telephone": ["+1 (415) 555-0134"], "fax": [], "address": None, "url": None, "same_as": [], "emails": [],
+    }  # fmt: skip
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    (folder / "1.eml").write_text(
+        f"From: Alice Martin <{ALICE['sender_email']}>\nTo: me@x.example\nMessage-ID: <a1@x>\nSubject: hi\n\n"
+        f"Sounds good.\n\nBest regards,\n{ALICE_SIG}\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    for name, value in (("LEADMINER_LLM_URL", llm_server + "/v1"), ("LEADMINER_LLM_MODEL", "m"), ("LEADMINER_LLM_API_KEY", "sk-x")):
+        monkeypatch.setenv(name, value)
+    db = tmp_path / "llm.db"
+    result = runner.invoke(app, ["mine", str(folder), "--db", str(db), "--quiet", "--llm-signatures"])
+    assert result.exit_code == 0, result.output
+    assert "sk-x" not in result.output
+    def alice_in(database):
+        contacts = _json.loads(runner.invoke(app, ["export", "--db", str(database)]).stdout)
+        return next(c for c in contacts if c["email"] == ALICE["sender_email"])
+
+    alice = alice_in(db)
+    assert alice["job_title"] == "Head of Sales" and "organization" not in alice  # invented organisation dropped
+    assert len(_CannedLlm.requests) == 1
+
+    monkeypatch.setenv("LEADMINER_LLM_URL", llm_server + "/wrong")  # HTTP 404: the rules answer instead
+    db2 = tmp_path / "fallback.db"
+    assert runner.invoke(app, ["mine", str(folder), "--db", str(db2), "--quiet", "--llm-signatures"]).exit_code == 0
+    alice = alice_in(db2)
+    assert alice["job_title"] == "Head of Sales" and alice["organization"] == "Acme Corp."  # the rules' answer

@@ -33,9 +33,23 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+LLM_VARIABLES = ("LEADMINER_LLM_URL", "LEADMINER_LLM_MODEL", "LEADMINER_LLM_API_KEY")
+
+
+def _llm_extractor():
+    """``LlmSignatureExtractor(...).extract`` configured from the environment (the key is never shown)."""
+    from leadminer.signature import LlmSignatureExtractor
+
+    url, model, key = (os.environ.get(name, "") for name in LLM_VARIABLES)
+    if not url or not model:
+        raise _fail("--llm-signatures needs LEADMINER_LLM_URL and LEADMINER_LLM_MODEL (and LEADMINER_LLM_API_KEY)")
+    return LlmSignatureExtractor(url, key, model).extract
+
+
 def _run_mining(
-    source_spec: str, db: Path, identities: list[str], user: str, quiet: bool, check_mx: bool = False
-) -> MiningSummary:
+    source_spec: str, db: Path, identities: list[str], user: str, quiet: bool, check_mx: bool = False,
+    llm_signatures: bool = False,
+) -> MiningSummary:  # fmt: skip
     try:
         source, implied = open_message_source(source_spec, user_id=user, password_prompt=getpass.getpass)
     except SourceSpecError as exc:
@@ -58,7 +72,11 @@ def _run_mining(
 
         try:
             mx = DnsMxChecker() if check_mx else None
-            return mine(source, db_path=db, identities=identities, user_id=user, progress=on_progress, mx=mx)
+            extractor = _llm_extractor() if llm_signatures else None
+            return mine(
+                source, db_path=db, identities=identities, user_id=user, progress=on_progress, mx=mx,
+                signature_extractor=extractor,
+            )  # fmt: skip
         except (SourceSpecError, MiningLocked, SchemaVersionError) as exc:
             raise _fail(str(exc)) from None
 
@@ -103,9 +121,17 @@ def mine_command(
     check_mx: Annotated[
         bool, typer.Option("--check-mx", help="Look up each domain's MX records (network); otherwise status is 'unknown'.")
     ] = False,
+    llm_signatures: Annotated[
+        bool,
+        typer.Option(
+            "--llm-signatures",
+            help="Read signatures with an OpenAI-compatible model (LEADMINER_LLM_URL/_MODEL/_API_KEY); "
+            "its answers are checked against the text.",
+        ),
+    ] = False,
 ) -> None:
     """Mine SOURCE into the database; a second run on the same db only adds new mail."""
-    summary = _run_mining(source, db, identity, user, quiet, check_mx)
+    summary = _run_mining(source, db, identity, user, quiet, check_mx, llm_signatures)
     if json_summary:
         data = {name: getattr(summary, name) for name in summary.__slots__}
         data["failures"] = [{"folder": f.folder, "uid": f.uid, "reason": f.reason} for f in summary.failures]

@@ -24,6 +24,7 @@ from typing import Protocol
 
 from leadminer.adapters.sqlite import SqliteMainStore, SqliteTempStore, connect
 from leadminer.mx import MxChecker
+from leadminer.pipeline import SignatureExtractor
 from leadminer.contracts import FailedMessage, RawMessage
 from leadminer.queues import InProcessQueue, drain
 from leadminer.stages import (
@@ -160,15 +161,17 @@ def mine(
     progress: Callable[[Progress], None] | None = None,
     batch_size: int = DEFAULT_BATCH,
     mx: MxChecker | None = None,
+    signature_extractor: SignatureExtractor | None = None,
 ) -> MiningSummary:
-    """Mine ``source`` into the database at ``db_path``; ``mx`` checks domains (default: offline, UNKNOWN)."""
+    """Mine ``source`` into the database at ``db_path``; ``mx`` checks domains (default:
+    offline, UNKNOWN); ``signature_extractor`` replaces the rule-based one (e.g. an LLM)."""
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with exclusive(db_path):
         main_conn, temp_conn = connect(db_path), connect(temp_path(db_path))
         try:
             main, temp = SqliteMainStore(main_conn), SqliteTempStore(temp_conn)
-            return _mine(source, main, temp, identities, user_id, progress, batch_size, mx)
+            return _mine(source, main, temp, identities, user_id, progress, batch_size, mx, signature_extractor)
         finally:
             main_conn.close()
             temp_conn.close()
@@ -183,6 +186,7 @@ def _mine(
     progress: Callable[[Progress], None] | None,
     batch_size: int,
     mx: MxChecker | None,
+    signature_extractor: SignatureExtractor | None,
 ) -> MiningSummary:
     cleanup_dead_minings(main, temp)
     mining_id = uuid.uuid4().hex
@@ -193,7 +197,7 @@ def _mine(
     state_store = DeferredStateStore(main)
     try:
         state.total = source.count(state_store)
-        summary = _run(ctx, source, state_store, state, notify, batch_size, mx)
+        summary = _run(ctx, source, state_store, state, notify, batch_size, mx, signature_extractor)
     except BaseException:
         main.record_failures(temp.failures(mining_id))
         main.finish_mining(mining_id, "failed", {"fetched": state.fetched})
@@ -219,6 +223,7 @@ def _run(
     notify: Callable[[Progress], None],
     batch_size: int,
     mx: MxChecker | None,
+    signature_extractor: SignatureExtractor | None,
 ) -> MiningSummary:
     # One queue per stage, as in the other modes: each consumer, once done,
     # hands the mining to the next stage's queue. No threads: this loop pumps them.
@@ -246,7 +251,7 @@ def _run(
     consumers: dict[str, Callable] = {
         "extract": on_extract,
         "clean": stage("clean", lambda: handle_clean(ctx, mx), "signature"),
-        "signature": stage("signature", lambda: handle_signatures(ctx), "refine"),
+        "signature": stage("signature", lambda: handle_signatures(ctx, signature_extractor), "refine"),
         "refine": stage("refine", lambda: handle_refine(ctx), None),
     }
 

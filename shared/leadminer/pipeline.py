@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from typing import Protocol
 from datetime import datetime
 
 from .clean import AddressCleaner
@@ -26,7 +27,7 @@ from .contracts import (
 from .extract import ExtractError, extract_message
 from .refine import index_messages, refine_persons
 from .scoring import reference_date
-from .signature import extract_signature
+from .signature import LlmError, extract_signature
 from .tagging import AUTOMATED_KINDS, list_addresses, tags_and_list_addresses
 
 DEFAULT_BODY_CAP = 16_384
@@ -110,17 +111,35 @@ def merge_signatures(newest_first: list[Signature]) -> Signature:
     return merged
 
 
-def signature_batch(recent: Iterable[list[MessageRecord]]) -> list[Signature]:
+class SignatureExtractor(Protocol):
+    """The signature extractor interface: :func:`leadminer.signature.extract_signature`
+    (the default, no network) or ``LlmSignatureExtractor(...).extract``."""
+
+    def __call__(
+        self, body: str, *, sender_email: str, sender_name: str | None = None, message_id: str = ""
+    ) -> Signature | None: ...
+
+
+def signature_batch(
+    recent: Iterable[list[MessageRecord]], extractor: SignatureExtractor | None = None
+) -> list[Signature]:
     """One merged signature per sender from their newest messages; a block is
-    kept only when it is attributed to that message's sender."""
+    kept only when it is attributed to that message's sender. When an optional
+    extractor (an LLM) fails on a message, the rule-based one answers instead."""
     out = []
     for records in recent:
         found = []
         for record in records:
             sender = record.sender
-            signature = extract_signature(
-                record.body, sender_email=sender.email, sender_name=sender.name, message_id=record.message_id
-            )
+            fields = dict(sender_email=sender.email, sender_name=sender.name, message_id=record.message_id)
+            signature = None
+            if extractor is not None:
+                try:
+                    signature = extractor(record.body, **fields)
+                except LlmError:
+                    signature = extract_signature(record.body, **fields)
+            else:
+                signature = extract_signature(record.body, **fields)
             if signature is not None:
                 found.append(signature)
         if found:

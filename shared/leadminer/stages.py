@@ -17,6 +17,7 @@ from .mx import MxChecker
 from .contracts import MessageRecord, RawMessage
 from .pipeline import (
     DEFAULT_BODY_CAP,
+    SignatureExtractor,
     clean_batch,
     extract_batch,
     identity_keys,
@@ -92,9 +93,10 @@ def handle_clean(ctx: MiningContext, mx: MxChecker | None = None) -> int:
     return len(emails)
 
 
-def handle_signatures(ctx: MiningContext) -> int:
+def handle_signatures(ctx: MiningContext, extractor: SignatureExtractor | None = None) -> int:
+    """Signatures of every sender's newest personal messages (rule-based unless ``extractor`` is given)."""
     recent = recent_by_sender(ctx.temp.iter_messages(ctx.mining_id))
-    signatures = signature_batch(recent.values())
+    signatures = signature_batch(recent.values(), extractor)
     ctx.temp.save_signatures(ctx.mining_id, signatures)
     return len(signatures)
 
