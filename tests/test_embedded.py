@@ -231,7 +231,7 @@ def test_a_stage_that_keeps_failing_is_retried_then_fails_the_mining(demo, tmp_p
 
     calls = []
 
-    def broken(ctx):
+    def broken(ctx, extractor=None):
         calls.append(ctx.mining_id)
         raise OSError("disk full")
 
