@@ -66,3 +66,15 @@ def test_wrong_password_is_a_clear_error_and_never_echoed(dovecot_account, tmp_p
         mine(source, db_path=tmp_path / "x.db")
     assert dovecot_account.user in str(info.value)
     assert "not-the-password-xyz" not in str(info.value)
+
+
+def test_the_password_is_never_written_to_any_database_file(dovecot_server, dovecot_account, demo_files, tmp_path):
+    _identities, files = demo_files
+    dovecot_server.fill_folder(dovecot_account, "INBOX", files[:20])
+    db = tmp_path / "secret.db"
+    mine(ImapMessageSource(dovecot_account.url(), "local", password=dovecot_account.password), db_path=db)
+    secret = dovecot_account.password.encode()
+    written = [p for p in tmp_path.iterdir() if p.is_file()]
+    assert any(p.name == "secret.db" for p in written)
+    for path in written:
+        assert secret not in path.read_bytes(), path.name
