@@ -386,3 +386,41 @@ def test_bench_read_same_maildir(benchmark, dovecot):
         lambda: sum(1 for m in source.iter_messages("m", body_cap=16384) if m.folder not in ("Junk", "Trash"))
     )
     assert count == 360
+
+
+def test_a_dropped_connection_is_reopened_and_the_folder_resumed(dovecot_server, dovecot_account, tmp_path, caplog):
+    """The server drops the session mid-folder (doveadm kick): the fetcher reconnects and
+    goes on after the last message it handed over, so nothing is lost or read twice."""
+    files = []
+    for i in range(12):
+        path = tmp_path / f"{i}.eml"
+        path.write_bytes(f"From: a{i}@x.example\nTo: b@y.example\nMessage-ID: <drop{i}@x>\nSubject: {i}\n\nbody {i}\n".encode())
+        files.append(path)
+    dovecot_server.fill_folder(dovecot_account, "INBOX", files)
+    source = ImapSource(
+        dovecot_account.host, dovecot_account.port, dovecot_account.user, dovecot_account.password,
+        security="plain", batch_size=4, timeout=10,
+    )  # fmt: skip
+    seen = []
+    for n, message in enumerate(source.iter_messages("m")):
+        seen.append(message)
+        if n == 5:  # in the middle of the second batch of INBOX
+            dovecot_server.doveadm("kick", dovecot_account.user)
+    ids = [m.data.split(b"Message-ID: <")[1].split(b">")[0] for m in seen if isinstance(m, RawMessage)]
+    assert sorted(ids) == sorted(f"drop{i}@x".encode() for i in range(12))
+    assert "reconnecting (1 of 3)" in caplog.text  # the session really was dropped
+    assert dovecot_account.password not in caplog.text
+
+
+def test_reconnects_are_bounded(dovecot_server, dovecot_account):
+    source = ImapSource(
+        dovecot_account.host, dovecot_account.port, dovecot_account.user, dovecot_account.password,
+        security="plain", batch_size=1, timeout=10, reconnects=0,
+    )  # fmt: skip
+    for i in range(3):
+        dovecot_account.append("INBOX", f"From: a@x.example\nMessage-ID: <r{i}@x>\nSubject: s\n\nb\n".encode())
+    messages = source.iter_messages("m")
+    next(messages)
+    dovecot_server.doveadm("kick", dovecot_account.user)
+    with pytest.raises(ImapConnectionError):
+        list(messages)

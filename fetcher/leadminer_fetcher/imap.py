@@ -253,6 +253,7 @@ class ImapSource:
         body_cap: int | None = 16384,
         timeout: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
+        reconnects: int = 3,
     ) -> None:
         if security not in SECURITY_MODES:
             raise ValueError(f"security must be one of {', '.join(SECURITY_MODES)}, not {security!r}")
@@ -275,6 +276,7 @@ class ImapSource:
         self.body_cap = body_cap
         self.timeout = timeout
         self.ssl_context = ssl_context
+        self.reconnects = max(0, reconnects)  # a dropped connection is reopened this many times per run
         self._password = password
         self._oauth2_token = oauth2_token
 
@@ -353,15 +355,31 @@ class ImapSource:
     ) -> Iterator[list[RawMessage | FailedMessage]]:
         """Like :meth:`iter_messages`, one list per UID batch (state saved when the next batch is asked for)."""
         key = source_key or self.source_key
-        with self._session() as box:
-            for folder in self._selected(box):
-                yield from self._folder_batches(box, folder.name, mining_id, state_store, user_id, key)
+        read_up_to: dict[str, int] = {}  # folder → highest UID handed over in this run
+        finished: set[str] = set()
+        for attempt in range(self.reconnects + 1):
+            try:
+                with self._session() as box:
+                    for folder in self._selected(box):
+                        if folder.name in finished:
+                            continue
+                        yield from self._folder_batches(
+                            box, folder.name, mining_id, state_store, user_id, key, read_up_to
+                        )
+                        finished.add(folder.name)
+                return
+            except ImapConnectionError as exc:
+                if attempt == self.reconnects:
+                    raise
+                log.warning("%s; reconnecting (%d of %d), resuming after the last message read",
+                            exc, attempt + 1, self.reconnects)  # fmt: skip
 
     # ----------------------------------------------------------------- internals
 
     def _folder_batches(
-        self, box: BaseMailBox, folder: str, mining_id: str, store: FetchStateStore | None, user_id: str, key: str
-    ) -> Iterator[list[RawMessage | FailedMessage]]:
+        self, box: BaseMailBox, folder: str, mining_id: str, store: FetchStateStore | None, user_id: str, key: str,
+        read_up_to: dict[str, int],
+    ) -> Iterator[list[RawMessage | FailedMessage]]:  # fmt: skip
         try:
             self._guard(lambda: box.folder.set(folder, readonly=True))
         except MailboxFolderSelectError as exc:
@@ -374,6 +392,7 @@ class ImapSource:
             first = state.highest_uid + 1
         elif state is not None:
             log.info("UIDVALIDITY of %s changed (%s → %s): reading it again", folder, state.uidvalidity, uidvalidity)
+        first = max(first, read_up_to.get(folder, 0) + 1)  # after a reconnect: resume, never read twice
         try:  # "n:*" always matches the highest UID, even below n: filter
             found = self._guard(lambda: box.uids(f"UID {first}:*", charset=None))
         except UnexpectedCommandStatusError as exc:
@@ -388,6 +407,7 @@ class ImapSource:
         for start in range(0, len(uids), self.batch_size):
             batch = uids[start : start + self.batch_size]
             yield self._fetch_batch(box, folder, batch, mining_id)
+            read_up_to[folder] = batch[-1]
             if store is not None:
                 store.save_folder_state(user_id, key, folder, FolderState(uidvalidity, batch[-1]))
 
