@@ -5,7 +5,8 @@ in their own From header, on the corpora, against two naive baselines.
     .venv/bin/python scripts/quality_names.py [--corpus spamassassin lkml quagga-enron-train]
 
 Persons counted: those who sent at least one message with a usable display
-name (not an address, not their local part). Baselines:
+name (not an address, not their local part). Word order does not count:
+"Beck, Sally" written, "Sally Beck" shown is the same name. Baselines:
 - "last seen": the name of the address's most recent occurrence in any header;
 - "most frequent, any header": the commonest name across From/To/Cc/….
 """
@@ -34,6 +35,14 @@ def corpus_raws(name: str) -> list[RawMessage]:
     return [RawMessage("names", name, str(p.relative_to(folder)), p.read_bytes()) for p in files]
 
 
+def same_name(shown: str | None, written: set[str]) -> bool:
+    """``shown`` is one of the ``written`` names, word order aside ("Sally Beck" = "Beck, Sally")."""
+    def words(name: str) -> list[str]:
+        return sorted(name.replace(",", " ").lower().split())
+
+    return shown is not None and any(words(shown) == words(w) for w in written)
+
+
 def usable(name: str | None, email: str) -> bool:
     return bool(name) and "@" not in name and name.lower() != email.split("@")[0]
 
@@ -56,7 +65,7 @@ def measure(raws: list[RawMessage]) -> dict[str, float | int]:
                 last_seen[key] = (stamp, point.name)
     persons = {p.email: p for p in mine_in_memory(raws)}
     counted = [k for k in own if k in persons]
-    ours = sum(persons[k].name in own[k] for k in counted)
+    ours = sum(same_name(persons[k].name, own[k]) for k in counted)
     last = sum(last_seen[k][1] in own[k] for k in counted)
     frequent = sum(any_field[k].most_common(1)[0][0] in own[k] for k in counted)
     n = len(counted) or 1

@@ -204,3 +204,20 @@ def test_fast_name_split_agrees_with_nameparser_on_corpus_names():
         if split is not None:
             parsed = HumanName(name)
             assert split == (parsed.first, parsed.last), name
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("Beck, Sally", "Sally Beck"),
+        ("Davis, Pete", "Pete Davis"),
+        ("Smith, John Jr.", "Smith, John Jr."),  # a suffix: kept as written rather than misplaced
+        ("Acme, Inc.", "Acme, Inc."),
+        ("HAMILTON,DAVID (HP-Ireland,ex2)", "HAMILTON,DAVID (HP-Ireland,ex2)"),
+        ("Sally Beck", "Sally Beck"),
+        ("Support, Team", "Support, Team"),
+    ],
+)
+def test_directory_order_names_are_shown_given_name_first(written, shown):
+    record = msg("n1", "sally@corp.example", [ME], date="01-10", names={"sally@corp.example": written})
+    assert refine_all([record])["sally@corp.example"].name == shown

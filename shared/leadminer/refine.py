@@ -18,6 +18,7 @@ user (from In-Reply-To, see :func:`_replied_threads`).
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -131,6 +132,28 @@ def _split_name(name: str | None) -> tuple[str | None, str | None]:
     return parsed.first or None, parsed.last or None
 
 
+_LAST_FIRST = re.compile(r"^\s*([^\W\d_][\w'.-]*(?: [\w'.-]+){0,2}),\s*([^\W\d_][\w'.-]*(?: [\w'.-]+){0,2})\s*$")
+_COMPANY_WORDS = frozenset({"inc", "ltd", "llc", "llp", "corp", "co", "gmbh", "sa", "sas", "ag", "bv", "plc", "team"})
+
+
+def _natural_order(name: str | None, given: str | None, family: str | None) -> str | None:
+    """"Beck, Sally" (directory order, as Exchange and Notes write it) → "Sally Beck".
+    Only for one comma between two short name parts that nameparser reads as
+    family, given; anything else (companies, several commas) is kept as written."""
+    if not name or not given or not family:
+        return name
+    match = _LAST_FIRST.match(name)
+    if match is None:
+        return name
+    last, first = match.groups()
+    words = {w.lower().strip(".") for w in (last + " " + first).split()}
+    if words & _COMPANY_WORDS or words & _name_particles():  # companies; "Smith, John Jr."
+        return name
+    if not first.startswith(given) or not last.endswith(family.split()[-1]):
+        return name
+    return f"{first} {last}"
+
+
 @cache
 def _name_particles() -> frozenset[str]:
     """Every word nameparser gives a role: titles, suffixes, prefixes (van, de), conjunctions."""
@@ -240,6 +263,7 @@ def refine_persons(
         if name is None and signature and signature.name:
             name = signature.name
         given, family = _split_name(name)
+        name = _natural_order(name, given, family)
 
         verdict = cleaned_by_key.get(key)
         address_tags = list(verdict.tags) if verdict else [t for t in (prev.tags if prev else []) if t in _ADDRESS_TAGS]
