@@ -221,7 +221,7 @@ def classify(line: str, identity: Identity) -> LineInfo:
     if ATTACHMENT.match(text) or lx.DATE_LINE.match(text):
         info.junk = True
         return info
-    digits = sum(ch.isdigit() for ch in text)
+    digits = sum(map(str.isdigit, text))
     has_at = "@" in text
     linked = has_at or "://" in text or "www." in text
     if not linked and digits < 3 and (info.words >= 16 or _CJK_RUN.search(text) or (

@@ -30,6 +30,8 @@ _SKIP_TOKENS = frozenset(
 
 def fold(text: str) -> str:
     """Lower case without accents (é → e), for lenient comparisons."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
