@@ -221,3 +221,30 @@ def test_fast_name_split_agrees_with_nameparser_on_corpus_names():
 def test_directory_order_names_are_shown_given_name_first(written, shown):
     record = msg("n1", "sally@corp.example", [ME], date="01-10", names={"sally@corp.example": written})
     assert refine_all([record])["sally@corp.example"].name == shown
+
+
+@pytest.mark.parametrize("corpus", ["notmuch-threading", "lkml", "spamassassin"])
+def test_a_reply_always_lands_in_its_parents_thread(corpus):
+    """Threading on real mail (dates out of order, missing Date, parents that
+    arrive after their replies): every message that names a mined message in
+    In-Reply-To or References shares its thread."""
+    from corpora import corpus_dir
+
+    from leadminer.contracts import RawMessage
+    from leadminer.pipeline import extract_batch
+
+    raws = [RawMessage("t", corpus, p.name, p.read_bytes()) for p in sorted(corpus_dir(corpus).rglob("*")) if p.is_file()]
+    records, _ = extract_batch(raws)
+    unique = list({r.message_id: r for r in records}.values())
+    indexed, _ = index_messages(unique, set(), {})
+    thread = {m.message_id: m.thread_id for m in indexed}
+    links = [(r.message_id, p) for r in unique for p in (r.in_reply_to, *r.references) if p in thread]
+    assert links
+    assert [link for link in links if thread[link[0]] != thread[link[1]]] == []
+
+
+def test_a_parent_dated_after_its_reply_shares_the_thread():
+    reply = msg("r", "bob@corp.example", [ME], date="01-01", reply_to="p")
+    parent = msg("p", ME, ["bob@corp.example"], date="01-02", refs=["root"])
+    indexed, _ = index_messages([reply, parent], {ME}, {})
+    assert {m.thread_id for m in indexed} == {"root"}

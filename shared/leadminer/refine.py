@@ -47,8 +47,9 @@ _MAX_ALTERNATES = 5
 
 
 def thread_of(record: MessageRecord, known: Mapping[str, IndexedMessage]) -> str:
-    """Thread id: the thread of the first known ancestor, else the root named by
-    References (its first id), else the parent named by In-Reply-To, else itself."""
+    """Thread id of one message alone: the thread of the first known ancestor,
+    else the root named by References (its first id), else the parent named by
+    In-Reply-To, else itself."""
     candidates = [*record.references[:1], record.in_reply_to, *reversed(record.references[1:])]
     for parent_id in candidates:
         if parent_id and parent_id in known:
@@ -59,28 +60,74 @@ def thread_of(record: MessageRecord, known: Mapping[str, IndexedMessage]) -> str
     return record.message_id
 
 
+def assign_threads(records: list[MessageRecord], known: Mapping[str, IndexedMessage]) -> dict[str, str]:
+    """Message-ID → thread id for a batch of messages.
+
+    Every message and the ids it names (In-Reply-To, References) are joined
+    into conversations first (union-find), so dates out of order, a missing
+    Date or a parent that arrives after its reply do not split a thread. A
+    conversation that reaches an already indexed message takes that message's
+    thread; otherwise it is named after its root as :func:`thread_of` names it
+    (when its messages disagree: a name that is not itself a reply, the smallest).
+    """
+    parent: dict[str, str] = {}
+
+    def find(node: str) -> str:
+        root = node
+        while parent.setdefault(root, root) != root:
+            root = parent[root]
+        while parent[node] != root:  # path compression
+            parent[node], node = root, parent[node]
+        return root
+
+    for record in records:
+        for other in (record.in_reply_to, *record.references):
+            if other:
+                a, b = find(record.message_id), find(other)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+        find(record.message_id)
+    known_threads: dict[str, list[str]] = {}
+    for node in parent:
+        if node in known:
+            known_threads.setdefault(find(node), []).append(known[node].thread_id)
+    replies = {r.message_id for r in records if r.in_reply_to or r.references}
+    names: dict[str, list[str]] = {}
+    for record in records:
+        names.setdefault(find(record.message_id), []).append(thread_of(record, known))
+
+    def name(component: str) -> str:
+        if component in known_threads:
+            return min(known_threads[component])
+        roots = [n for n in names[component] if n not in replies]  # a name that is itself a reply is no root
+        return min(roots or names[component])
+
+    return {r.message_id: name(find(r.message_id)) for r in records}
+
+
 def index_messages(
     records: Iterable[MessageRecord], identity_keys: set[str], known: Mapping[str, IndexedMessage]
 ) -> tuple[list[IndexedMessage], list[Occurrence]]:
     """Permanent facts for new messages. ``known`` holds already indexed
     ancestors (looked up by the caller from In-Reply-To / References)."""
-    threads = dict(known)
+    records = sorted(records, key=lambda r: (r.date or "", r.message_id))
+    threads = assign_threads(records, known)
     indexed: list[IndexedMessage] = []
     occurrences: list[Occurrence] = []
-    for record in sorted(records, key=lambda r: (r.date or "", r.message_id)):
+    for record in records:
         sender = record.sender
         from_key = sender.key if sender else None
-        entry = IndexedMessage(
-            message_id=record.message_id,
-            thread_id=thread_of(record, threads),
-            date=record.date,
-            from_key=from_key,
-            from_user=from_key in identity_keys if from_key else False,
-            in_reply_to=record.in_reply_to,
-            tags=list(record.tags),
+        indexed.append(
+            IndexedMessage(
+                message_id=record.message_id,
+                thread_id=threads[record.message_id],
+                date=record.date,
+                from_key=from_key,
+                from_user=from_key in identity_keys if from_key else False,
+                in_reply_to=record.in_reply_to,
+                tags=list(record.tags),
+            )
         )
-        threads[record.message_id] = entry
-        indexed.append(entry)
         seen: set[tuple[str, str]] = set()
         for point in record.points:
             key = point.key
