@@ -40,7 +40,7 @@ class MiningContext:
     main: MainStore
     identities: list[str] = field(default_factory=list)
     body_cap: int = DEFAULT_BODY_CAP
-    _identity_keys: set[str] | None = None  # computed once the mining's messages are extracted
+    identity_cache: set[str] | None = None  # filled by mining_identity_keys once extract is done
 
 
 @dataclass(slots=True)
@@ -76,12 +76,12 @@ def handle_extract(ctx: MiningContext, raws: list[RawMessage]) -> ExtractResult:
 def mining_identity_keys(ctx: MiningContext) -> set[str]:
     """The user's addresses: given for this mining, remembered from earlier
     minings, and aliases revealed by Delivered-To (known once extract is done)."""
-    if ctx._identity_keys is None:
+    if ctx.identity_cache is None:
         aliases = infer_aliases(ctx.temp.iter_messages(ctx.mining_id, with_body=False))
-        ctx._identity_keys = (
+        ctx.identity_cache = (
             identity_keys(ctx.identities) | ctx.main.identities(ctx.user_id) | identity_keys(aliases)
         )
-    return ctx._identity_keys
+    return ctx.identity_cache
 
 
 def handle_clean(ctx: MiningContext, mx: MxChecker | None = None) -> int:
