@@ -132,13 +132,9 @@ def signature_batch(
         for record in records:
             sender = record.sender
             fields = dict(sender_email=sender.email, sender_name=sender.name, message_id=record.message_id)
-            signature = None
-            if extractor is not None:
-                try:
-                    signature = extractor(record.body, **fields)
-                except LlmError:
-                    signature = extract_signature(record.body, **fields)
-            else:
+            try:
+                signature = (extractor or extract_signature)(record.body, **fields)
+            except LlmError:
                 signature = extract_signature(record.body, **fields)
             if signature is not None:
                 found.append(signature)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from ..contracts import Signature
+from ..contracts import SIGNATURE_FIELDS, Signature
 from . import lexicon as lx
 from .detect import SignatureLines, find_signature_lines, locate
 from .fields import Fields, clean_name, extract_fields, extract_phones, region_for
@@ -115,22 +115,14 @@ def extract_signature(
     fields.organization = tidy_value(fields.organization)
     fields.address = tidy_value(fields.address)
 
-    if not any(
-        (fields.job_title, fields.organization, fields.telephone, fields.fax, fields.address, fields.url,
-         fields.same_as, fields.emails)
-    ):
+    found_fields = {name: getattr(fields, name) for name in SIGNATURE_FIELDS}
+    if not (any(found_fields.values()) or fields.emails):
         return None
     return Signature(
         email=identity.email,
         message_id=message_id,
         name=fields.name,
-        job_title=fields.job_title,
-        organization=fields.organization,
-        telephone=fields.telephone,
-        fax=fields.fax,
-        address=fields.address,
-        url=fields.url,
-        same_as=fields.same_as,
         emails=fields.emails,
         lines=found.cleaned_span(),
+        **found_fields,
     )
