@@ -463,6 +463,27 @@ def test_account_wording_from_an_automated_sender(body):
     assert tag_message(message(sender="noreply@app.example", subject="Hello", body=body)) == ["transactional"]
 
 
+def test_a_notice_phrase_from_a_sender_without_display_name_is_transactional():
+    """Programs often send from a bare address; a person's mail client sends their name."""
+    body = "The following expense report is ready for approval:\nReport Total: $3,947.61\n"
+    assert tag_message(message(sender="enron_update@concur.example", subject="Expense Document", body=body)) == [
+        "transactional"
+    ]
+    # the same words from someone with a display name, or a nameless sender without them, stay personal
+    assert tag_message(message(name="Jane Doe", subject="Expense Document", body=body)) == []
+    assert tag_message(message(sender="perfmgmt@acme.com", subject="Feedback", body="Please call me.")) == []
+
+
+def test_a_bulk_envelope_carrying_an_account_notice_is_transactional():
+    """Errors-To / Precedence bulk say a program sent it; the body tells a notice from a campaign."""
+    notice = "Here is your administrator password, as you requested.\nIf you didn't request this password, ignore it."
+    headers = {"errors-to": "app+errors@topics.example"}
+    sender = "app+admin@topics.example"
+    assert tag_message(message(sender=sender, subject="testing", headers=headers, body=notice)) == ["transactional"]
+    campaign = notice + "\nTo unsubscribe from these mailings, click here."
+    assert tag_message(message(sender=sender, subject="testing", headers=headers, body=campaign)) == ["newsletter"]
+
+
 def test_account_wording_from_a_person_stays_personal():
     body = "Thank you for your order, I will ship the books on Monday.\nJane"
     assert tag_message(message(subject="Books", body=body)) == []

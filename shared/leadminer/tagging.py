@@ -842,7 +842,7 @@ class _Message:
                 return [TRANSACTIONAL]
             if self.list_traffic_signs() and not self.broadcaster():
                 return [GROUP]
-            return [NEWSLETTER]
+            return [TRANSACTIONAL] if self.notice_body() else [NEWSLETTER]
         return None
 
     def sender_kind(self) -> list[str]:
@@ -858,8 +858,14 @@ class _Message:
         if self.transactional_subject and (self.notifier() or is_role(self.local)):
             return [TRANSACTIONAL]
         if not self.sent_in_bulk():
-            if not self.is_forward and _SELF_DECLARED_AUTOMATED_BODY.search(_body_text(self.record.body)):
-                return [TRANSACTIONAL]
+            if not self.is_forward:
+                body = _body_text(self.record.body)
+                if _SELF_DECLARED_AUTOMATED_BODY.search(body) or (
+                    not self.name.strip() and _AUTOMATED_BODY.search(body)
+                ):
+                    # a notice phrase counts from a sender without a display name: mail clients
+                    # send their user's name, programs often send a bare address
+                    return [TRANSACTIONAL]
             return [GROUP] if self.list_traffic_signs() else []
         broadcast = (
             self.strong_broadcaster()
@@ -889,6 +895,16 @@ class _Message:
         if self.list_traffic_signs():
             return [GROUP]
         return []
+
+    def notice_body(self) -> bool:
+        """The body reads like a notice to one person (account or machine wording) and carries
+        no newsletter sign (unsubscribe instruction, opt-out footer, masthead)."""
+        if self.is_forward:
+            return False
+        body = _body_text(self.record.body)
+        if not body or _unsubscribe_instruction(body) or _NEWSLETTER_BODY.search(body) or _MASTHEAD.search(body, 0, 300):
+            return False
+        return bool(_SELF_DECLARED_AUTOMATED_BODY.search(body) or _AUTOMATED_BODY.search(body) or _ACCOUNT_BODY.search(body))
 
     # -- sender and recipient shapes
 
