@@ -374,6 +374,9 @@ def test_auto_submitted_no_is_not_automated():
         ("jane.doe@acme.com", "Automatic reply: Lunch"),
         ("jane.doe@acme.com", "Out of Office: Lunch"),
         ("nic@starflung.com", "Automated 30 day renewal reminder"),
+        ("john.smith@acme.com", "AUTO: Smith, John is out of the office. (returning 05/01/2010)"),  # Lotus Notes
+        ("noreply.packstation@parcels.example", "Ihr Paket ist in der Packstation 123"),
+        ("noreply@service.parcels.example", "Votre colis est en cours de livraison"),
     ],
 )
 def test_transactional_subjects(sender, subject):
@@ -510,6 +513,28 @@ def test_ticket_system_message_id():
 
 
 # --------------------------------------------------------------------------- social
+
+
+def test_german_car_subject_is_not_an_auto_reply():
+    assert tag_message(message(subject="Auto: Termin in der Werkstatt")) == []
+
+
+def test_parcel_notice_sent_through_a_marketing_platform_is_transactional():
+    """Shipping notices are one person's own even when an ESP with list headers sends them;
+    the same platform's campaign stays a newsletter."""
+    headers = {"list-id": "<abcd.service.parcels.example>", "x-mailer": "Inxmail Professional"}
+    notice = message(sender="noreply@service.parcels.example", subject="Bald ist Ihr DPD Paket da", headers=headers)
+    assert tag_message(notice) == ["transactional"]
+    campaign = message(sender="noreply@service.parcels.example", subject="Unsere Sommerangebote", headers=headers)
+    assert tag_message(campaign) == ["newsletter"]
+
+
+def test_a_social_networks_bounce_is_transactional():
+    headers = {"content-type": "multipart/report; report-type=delivery-status"}
+    bounce = message(sender="mailer-daemon@mx.facebook.com", name="Facebook",
+                     subject="Sorry, your message could not be delivered", headers=headers)
+    assert tag_message(bounce) == ["transactional"]
+    assert tag_message(message(sender="notification@facebookmail.com", subject="New comment")) == ["social"]
 
 
 @pytest.mark.parametrize(

@@ -250,15 +250,28 @@ _TRANSACTIONAL_SUBJECT = re.compile(
 )
 """Subject words of receipts, orders, account and delivery notices (from automated-looking senders)."""
 
+_SHIPMENT_SUBJECT = re.compile(
+    r"\b(?:your|ihr|ihre|votre|vos|tu|su|sus|il\s+tuo|la\s+tua|uw|je)\s+(?:\w+\s+){0,2}?"
+    r"(?:package|parcel|shipment|delivery|paket|p[aä]ckchen|sendung|lieferung|colis|livraison|paquete|env[ií]o"
+    r"|pacco|spedizione|pakket|zending)\b"
+    r"|\bout\s+for\s+delivery\b|\b(?:has|have)\s+(?:been\s+)?(?:shipped|dispatched|delivered)\b"
+    r"|\bsendungsverfolgung\b|\bzugestellt\b|\bpackstation\b",
+)
+"""Parcel and shipment notices in several languages ("Ihr Paket ist in der Packstation", "Your package
+has shipped"): a shipment is always one person's own, so from a notifier they are transactional even
+when a marketing platform sent them."""
+
 
 _AUTO_REPLY_SUBJECT = re.compile(
     r"^\s*(?:\[[^\]]{1,80}\]\s*)?"
     r"(?:auto(?:matic)?[- ]?(?:reply|response|antwort)|out\s+of\s+(?:the\s+)?office(?:\s+auto-?reply)?"
     r"|abwesenheitsnotiz|r[ée]ponse\s+automatique|respuesta\s+autom[áa]tica|risposta\s+automatica"
-    r"|automatisch\s+antwoord)\s*:",
+    r"|automatisch\s+antwoord)\s*:"
+    r"|^\s*auto\s*:.*\bout\s+of\s+(?:the\s+)?office\b",
     re.I,
 )
-"""Subject prefixes of auto-replies (Outlook, Exchange, Gmail …)."""
+"""Subject prefixes of auto-replies (Outlook, Exchange, Gmail …; Lotus Notes' "AUTO: Jane Doe is out
+of the office" — "AUTO:" alone is not enough, it is also the German for car)."""
 
 class _Phrases:
     """Body phrases, each found from a literal anchor: ``(before, anchor, after)``.
@@ -626,7 +639,15 @@ class _Message:
         subject = self.lower_subject
         if ":" in subject:
             subject = _SUBJECT_PREFIX.sub("", subject)
-        return _TRANSACTIONAL_SUBJECT.search(subject) is not None
+        return _TRANSACTIONAL_SUBJECT.search(subject) is not None or self.shipment_subject
+
+    @_lazy
+    def shipment_subject(self) -> bool:
+        """A parcel / shipment notice subject (:data:`_SHIPMENT_SUBJECT`)."""
+        subject = self.lower_subject
+        if ":" in subject:
+            subject = _SUBJECT_PREFIX.sub("", subject)
+        return _SHIPMENT_SUBJECT.search(subject) is not None
 
     @_lazy
     def is_forward(self) -> bool:
@@ -651,7 +672,8 @@ class _Message:
 
     def classify(self) -> list[str]:
         if self.flags & _SOCIAL_HEADER or _domain_in(self.domain, _SOCIAL_DOMAINS):
-            return [SOCIAL]
+            # a social network's mail server reporting a failed delivery is a bounce, not a notification
+            return [TRANSACTIONAL] if self.delivery_report() else [SOCIAL]
         machine = self.machine_made()
         listed = self.list_kind(machine)
         if listed is not None:
@@ -669,10 +691,9 @@ class _Message:
         """Bounces, receipts, auto-replies and notification systems."""
         if self.flags & (_AUTOMATION_HEADER | _NOTIFIER_HEADER):
             return True
-        h = self.h
-        content_type = h.get("content-type")
-        if content_type and _REPORT_TYPE.search(content_type.lower()):
+        if self.delivery_report():
             return True
+        h = self.h
         auto_submitted = h.get("auto-submitted")
         if auto_submitted and not auto_submitted.strip().lower().startswith("no"):
             return True
@@ -696,6 +717,15 @@ class _Message:
             or (bool(name and _ADMIN_NAME.match(name)) and bool(_DELIVERY_SUBJECT.search(self.lower_subject)))
             or (("bot" in local or "daemon" in local or "auto" in local or "notifier" in local)
                 and not _MACHINE_WORDS.isdisjoint(_tokens(local)))
+        )
+
+    def delivery_report(self) -> bool:
+        """A delivery-status or disposition report (DSN, MDN, ARF), or an MTA's bounce."""
+        content_type = self.h.get("content-type")
+        if content_type and _REPORT_TYPE.search(content_type.lower()):
+            return True
+        return (self.local in ("mailer-daemon", "postmaster") or bool(self.name and _MTA_NAME.match(self.name))) and bool(
+            _DELIVERY_SUBJECT.search(self.lower_subject)
         )
 
     def null_return_path(self) -> bool:
@@ -823,8 +853,8 @@ class _Message:
         bulk_precedence = self.header("precedence").lower() in _PRECEDENCE_BULK
         if self.is_reply and not marketing and (has_unsubscribe or list_headers or bulk_precedence):
             return [GROUP]  # a conversation on a list whose headers were not kept
-        if not marketing and self.transactional_subject and self.notifier():
-            return [TRANSACTIONAL]  # e.g. a list server's membership reminder
+        if (not marketing or self.shipment_subject) and self.transactional_subject and self.notifier():
+            return [TRANSACTIONAL]  # a list server's membership reminder, a parcel notice sent by an ESP
         if marketing or has_unsubscribe or list_headers:
             return [NEWSLETTER]
         if flags & (_RELAY_HEADER | _FEEDBACK_HEADER):
