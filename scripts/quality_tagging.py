@@ -23,6 +23,7 @@ with the class whose label holds it. ``sender_accuracy`` averages accuracy
 per sender address, so one chatty sender does not dominate.
 
 Usage:  python scripts/quality_tagging.py [--misses N] [--misses-from tuning|held-out|all] [--json] [--whole-messages]
+        python scripts/quality_tagging.py --folder DIR   (DIR/<label>/*.eml: mail outside the label file)
 """
 
 from __future__ import annotations
@@ -152,6 +153,27 @@ def tag_rows(rows: list[dict[str, str]], body_cap: int | None = DEFAULT_BODY_CAP
         record = mine(raw)
         posts = {p.email for p in record.points if p.field is Field.LIST_POST}
         out.append(Tagged(row, record.tags, posts))
+    return out
+
+
+def tag_folder(root: pathlib.Path, body_cap: int | None = DEFAULT_BODY_CAP) -> list[Tagged]:
+    """Read, mine and tag a folder of labelled mail laid out as ``<root>/<label>/…`` (label: one of
+    CLASSES or ``group+transactional``), for checks on mail outside the label file."""
+    out = []
+    for label_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        label = label_dir.name
+        if not set(label.split("+")) <= set(CLASSES):
+            raise ValueError(f"{label_dir}: not a label ({', '.join(CLASSES)})")
+        for item in open_source(label_dir).iter_messages("quality", body_cap=body_cap):
+            if not isinstance(item, RawMessage):
+                raise ValueError(f"{label_dir}: {item}")
+            record = mine(item)
+            sender = record.sender.email if record.sender else ""
+            automated = not {"personal", "group"}.intersection(label.split("+"))
+            row = {"corpus": label_dir.name, "path": f"{label}/{item.uid}", "sender": sender, "label": label,
+                   "sender_is": "automated" if automated else "person", "how": "folder", "half": "held-out"}
+            posts = {p.email for p in record.points if p.field is Field.LIST_POST}
+            out.append(Tagged(row, record.tags, posts))
     return out
 
 
@@ -309,8 +331,19 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--whole-messages", action="store_true",
                         help="read whole messages instead of the product's 16 KiB body cap (for comparison)")
+    parser.add_argument("--folder", type=pathlib.Path,
+                        help="measure a folder of labelled mail (<folder>/<label>/*.eml) instead of the label file")
     args = parser.parse_args()
-    report = evaluate(body_cap=None if args.whole_messages else DEFAULT_BODY_CAP)
+    body_cap = None if args.whole_messages else DEFAULT_BODY_CAP
+    if args.folder:
+        report = summarise(tag_folder(args.folder, body_cap))
+        print(f"MESSAGES ({report.messages} in {args.folder})")
+        print(_class_table({"all": report}))
+        print(_matrix(report.message_confusion))
+        for cls, _half, _corpus, path, sender, tags in report.misses:
+            print(f"MISS {cls:<13} {path}  from {sender}  got {tags}")
+        return 0
+    report = evaluate(body_cap=body_cap)
     if args.json:
         print(json.dumps({**report.figures(), "halves": {h: r.figures() for h, r in report.halves.items()}}, indent=2))
         return 0

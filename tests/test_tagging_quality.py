@@ -161,3 +161,29 @@ def test_bench_tag_messages(benchmark, corpora):
     tags = [t for t, _lists in results]
     assert sum("group" in t for t in tags) > 1500 and sum("newsletter" in t for t in tags) > 800
     assert sum(bool(lists) for _t, lists in results) > 1500
+
+
+def test_folder_of_labelled_mail_is_measured(tmp_path):
+    """``--folder``: mail outside the label file, laid out as <label>/<file>.eml, is scored like the corpora."""
+    quality = _load("quality_tagging")
+    (tmp_path / "transactional").mkdir()
+    (tmp_path / "personal").mkdir()
+    (tmp_path / "transactional" / "bounce.eml").write_bytes(
+        b"From: Mail Delivery System <mailer-daemon@mx.example.com>\r\nTo: jane@example.org\r\n"
+        b"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <b1@mx.example.com>\r\n\r\nSorry.\r\n"
+    )
+    (tmp_path / "personal" / "note.eml").write_bytes(
+        b"From: Jane Doe <jane@example.org>\r\nTo: bob@example.com\r\nSubject: Lunch\r\n"
+        b"Message-ID: <n1@example.org>\r\n\r\nFriday?\r\n"
+    )
+    (tmp_path / "personal" / "miss.eml").write_bytes(
+        b"From: Shop <noreply@shop.example>\r\nTo: bob@example.com\r\nSubject: Your order #12 has shipped\r\n"
+        b"Message-ID: <s1@shop.example>\r\n\r\nTracking inside.\r\n"
+    )
+    report = quality.summarise(quality.tag_folder(tmp_path))
+    assert report.per_class["transactional"]["accuracy"] == 1.0
+    assert report.per_class["personal"]["accuracy"] == 0.5  # the shipping notice filed as personal is a miss
+    assert [miss[3] for miss in report.misses] == ["personal/miss.eml"]
+    (tmp_path / "unknown").mkdir()
+    with pytest.raises(ValueError, match="not a label"):
+        quality.tag_folder(tmp_path)
