@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 @dataclass(slots=True)
 class Delivery:
-    id: int
+    id: int | str  # the adapter's own id: a counter in process, a stream entry id in Redis
     body: Any
     attempts: int = 1
 
@@ -31,6 +31,11 @@ class Queue(Protocol):
     def ack(self, delivery: Delivery) -> None: ...
 
     def retry(self, delivery: Delivery, error: str) -> None: ...
+
+    @property
+    def dead_letters(self) -> list[tuple[Any, str]]:
+        """``(body, error)`` of every message that used up its attempts, oldest first."""
+        ...
 
 
 @dataclass
@@ -80,7 +85,7 @@ def drain(queue: Queue, handler: Callable[[Any], None]) -> int:
             try:
                 handler(delivery.body)
             except Exception as exc:  # recorded on the delivery, never swallowed silently
-                if isinstance(queue, InProcessQueue):
+                if hasattr(queue, "last_exception"):  # this process's latest failure, for the traceback
                     queue.last_exception = exc
                 queue.retry(delivery, f"{type(exc).__name__}: {exc}")
             else:
