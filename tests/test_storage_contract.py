@@ -17,19 +17,37 @@ from leadminer.contracts import (
     Status,
 )
 from leadminer.storage import FolderState, IndexedMessage, Occurrence
+from pg import postgres_database, postgres_dsn  # noqa: F401 - fixtures
 
 
-@pytest.fixture(params=["sqlite"])
+ADAPTERS = ["sqlite", "postgres"]  # postgres: runner/leadminer_runner/postgres.py, a fresh schema per test
+
+
+@pytest.fixture(params=ADAPTERS)
 def temp_store(request, tmp_path):
-    conn = connect(tmp_path / "temp.db")
-    yield SqliteTempStore(conn)
+    if request.param == "postgres":
+        from leadminer_runner.postgres import PostgresTempStore
+        from leadminer_runner.postgres import connect as pg_connect
+
+        conn = pg_connect(request.getfixturevalue("postgres_dsn"))
+        yield PostgresTempStore(conn)
+    else:
+        conn = connect(tmp_path / "temp.db")
+        yield SqliteTempStore(conn)
     conn.close()
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=ADAPTERS)
 def main_store(request, tmp_path):
-    conn = connect(tmp_path / "main.db")
-    yield SqliteMainStore(conn)
+    if request.param == "postgres":
+        from leadminer_runner.postgres import PostgresMainStore
+        from leadminer_runner.postgres import connect as pg_connect
+
+        conn = pg_connect(request.getfixturevalue("postgres_dsn"))
+        yield PostgresMainStore(conn)
+    else:
+        conn = connect(tmp_path / "main.db")
+        yield SqliteMainStore(conn)
     conn.close()
 
 

@@ -1,0 +1,174 @@
+-- Permanent tables, self-host mode (STORAGE_MODE=postgresql): the main
+-- Postgres database (LEADMINER_DATABASE_URL). Plain PostgreSQL (13+) that is
+-- also a valid Supabase migration ("same schema as Supabase").
+--
+-- Same tables and columns as schemas/sqlite/main.sql, with Postgres types:
+-- JSON columns are jsonb (their names keep the _json suffix), booleans are
+-- boolean, bookkeeping times (started_at, updated_at, ...) are timestamptz.
+-- Dates that come from mail (message_index.date, first_seen, ...) stay text:
+-- ISO 8601 UTC strings compared and returned exactly as the core wrote them.
+-- Sorted text columns use COLLATE "C" (byte order, as in SQLite).
+-- failed_messages gains a user_id (taken from its mining) so that every table
+-- can be protected by the same row level security rule.
+--
+-- Users and row level security
+-- * user_id is text: the embedded mode uses names such as 'local', and a
+--   Supabase user id (a uuid) fits in text as well.
+-- * Every table has RLS enabled with the policy user_id = auth.uid()::text.
+--   On Supabase, auth.uid() is Supabase's own function (a uuid read from the
+--   request's JWT); the cast makes the comparison work with text ids.
+--   On plain Postgres, this file creates auth.uid() only when it does not
+--   exist yet: it returns the setting request.jwt.claim.sub as text (what
+--   PostgREST sets), NULL when unset, so a role without a claim sees nothing.
+-- * The runner connects as the owner of the tables, and owners bypass RLS
+--   (no FORCE ROW LEVEL SECURITY): the backend is trusted and works for every
+--   user. RLS protects the tables when they are exposed to end users through
+--   Supabase's API (or any non-owner role).
+--
+-- Schema version: leadminer_schema_version ('main', n). The runner applies
+-- this file when none of its tables exist and refuses a database whose
+-- version differs from MAIN_SCHEMA_VERSION in
+-- runner/leadminer_runner/postgres.py (SchemaVersionError).
+
+CREATE SCHEMA IF NOT EXISTS auth;
+DO $$
+BEGIN
+    IF to_regprocedure('auth.uid()') IS NULL THEN
+        CREATE FUNCTION auth.uid() RETURNS text
+            LANGUAGE sql STABLE
+            AS $f$ SELECT nullif(current_setting('request.jwt.claim.sub', true), '') $f$;
+        GRANT USAGE ON SCHEMA auth TO PUBLIC;
+    END IF;
+END
+$$;
+
+CREATE TABLE IF NOT EXISTS leadminer_schema_version (
+    component text PRIMARY KEY,             -- 'main' | 'temp'
+    version   integer NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS minings (
+    id          text COLLATE "C" PRIMARY KEY,
+    user_id     text NOT NULL,
+    source      text NOT NULL,              -- never contains a password
+    status      text NOT NULL,              -- running | done | failed | canceled | interrupted
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    stats_json  jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS minings_user ON minings (user_id);
+
+-- Where the last mining of each folder stopped (IMAP UIDVALIDITY + highest UID).
+CREATE TABLE IF NOT EXISTS fetch_state (
+    user_id     text NOT NULL,
+    source      text NOT NULL,
+    folder      text NOT NULL,
+    uidvalidity bigint NOT NULL,
+    highest_uid bigint NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, source, folder)
+);
+
+-- Every failed message of every mining, with its reason (never capped).
+CREATE TABLE IF NOT EXISTS failed_messages (
+    user_id   text NOT NULL,                -- the mining's user ('' when the mining is unknown)
+    mining_id text COLLATE "C" NOT NULL,
+    folder    text COLLATE "C" NOT NULL,
+    uid       text COLLATE "C" NOT NULL,
+    reason    text NOT NULL,
+    PRIMARY KEY (mining_id, folder, uid)
+);
+
+-- The user's own addresses: given (--identity, IMAP login) or found (Delivered-To).
+CREATE TABLE IF NOT EXISTS user_identities (
+    user_id  text NOT NULL,
+    email    text NOT NULL,                 -- canonical key (+tag removed)
+    added_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, email)
+);
+
+-- Content-free facts about every mined message: makes re-mining idempotent
+-- (user + Message-ID) and lets later minings thread replies onto old mail.
+-- A message counts as mined only once the mining that indexed it is done
+-- (minings.status), so a crash between indexing and storing persons is
+-- repaired by mining again.
+CREATE TABLE IF NOT EXISTS message_index (
+    user_id     text NOT NULL,
+    message_id  text COLLATE "C" NOT NULL,
+    mining_id   text COLLATE "C" NOT NULL,
+    thread_id   text COLLATE "C" NOT NULL,
+    date        text COLLATE "C",
+    from_key    text,
+    from_user   boolean NOT NULL DEFAULT false,
+    in_reply_to text,
+    tags_json   jsonb NOT NULL DEFAULT '[]',
+    PRIMARY KEY (user_id, message_id)
+);
+CREATE INDEX IF NOT EXISTS message_index_thread ON message_index (user_id, thread_id);
+CREATE INDEX IF NOT EXISTS message_index_date ON message_index (user_id, date);
+
+CREATE TABLE IF NOT EXISTS occurrences (
+    user_id    text NOT NULL,
+    message_id text COLLATE "C" NOT NULL,
+    key        text COLLATE "C" NOT NULL,   -- canonical address (+tag removed)
+    email      text NOT NULL,               -- address as seen (lower-cased)
+    field      text COLLATE "C" NOT NULL,
+    name       text,
+    PRIMARY KEY (user_id, message_id, key, field)
+);
+CREATE INDEX IF NOT EXISTS occurrences_key ON occurrences (user_id, key);
+
+CREATE TABLE IF NOT EXISTS refined_persons (
+    user_id               text NOT NULL,
+    email                 text COLLATE "C" NOT NULL,
+    name                  text,
+    given_name            text,
+    family_name           text,
+    alternate_names_json  jsonb NOT NULL DEFAULT '[]',
+    alternate_emails_json jsonb NOT NULL DEFAULT '[]',
+    occurrence            integer NOT NULL DEFAULT 0,
+    sender                integer NOT NULL DEFAULT 0,
+    recipient             integer NOT NULL DEFAULT 0,
+    conversations         integer NOT NULL DEFAULT 0,
+    replied_conversations integer NOT NULL DEFAULT 0,
+    first_seen            text,
+    last_seen             text,
+    tags_json             jsonb NOT NULL DEFAULT '[]',
+    status                text NOT NULL DEFAULT 'unknown',
+    temperature           integer NOT NULL DEFAULT 0,
+    direct_messages       integer NOT NULL DEFAULT 0,
+    direct_first          text,
+    direct_last           text,
+    signature_date        text,             -- date of the message the signature fields come from
+    job_title             text,
+    organization          text,
+    telephone_json        jsonb NOT NULL DEFAULT '[]',
+    fax_json              jsonb NOT NULL DEFAULT '[]',
+    address               text,
+    url                   text,
+    same_as_json          jsonb NOT NULL DEFAULT '[]',
+    updated_at            timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, email)
+);
+
+-- Row level security: each user reaches only their own rows (see the header).
+-- The version table has RLS and no policy: invisible to every non-owner role.
+ALTER TABLE leadminer_schema_version ENABLE ROW LEVEL SECURITY;
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['minings', 'fetch_state', 'failed_messages', 'user_identities',
+                             'message_index', 'occurrences', 'refined_persons']
+    LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('DROP POLICY IF EXISTS own_rows ON %I', t);
+        EXECUTE format('CREATE POLICY own_rows ON %I FOR ALL '
+                       'USING (user_id = (SELECT auth.uid())::text) '
+                       'WITH CHECK (user_id = (SELECT auth.uid())::text)', t);
+    END LOOP;
+END
+$$;
+
+INSERT INTO leadminer_schema_version (component, version) VALUES ('main', 1)
+    ON CONFLICT (component) DO NOTHING;
