@@ -85,7 +85,7 @@ def test_temp_tables_are_unlogged(conn):
         "SELECT relname, relpersistence FROM pg_class WHERE relkind = 'r' AND relname LIKE 'mining%%' "
         "AND relnamespace = current_schema()::regnamespace"
     ).fetchall()
-    assert len(rows) == 5 and {p for _, p in rows} == {"u"}
+    assert len(rows) == 9 and {p for _, p in rows} == {"u"}
 
 
 # row level security -----------------------------------------------------------

@@ -12,11 +12,12 @@ from leadminer.contracts import (
     Field,
     MessageRecord,
     PointOfContact,
+    RawMessage,
     RefinedPerson,
     Signature,
     Status,
 )
-from leadminer.storage import FolderState, IndexedMessage, Occurrence
+from leadminer.storage import BatchCounts, FolderState, IndexedMessage, Occurrence
 from pg import postgres_database, postgres_dsn  # noqa: F401 - fixtures
 
 
@@ -199,3 +200,55 @@ def test_paged_reading_returns_every_message_once_in_date_order(temp_store, page
     assert sorted(r.message_id for r in got) == sorted(r.message_id for r in records)
     assert [r.date or "" for r in got] == sorted(d or "" for d in dates)
     assert all(len(r.points) == 2 and r.points[0].message_id == r.message_id for r in got)
+
+
+# queued modes: a mining picked up by id, raw batches, the fan-in barrier ------------
+def test_run_context_and_progress(temp_store):
+    assert temp_store.run("m1") is None
+    temp_store.start_run("m1", "u1", "/mail/a.mbox", ["me@x.example"])
+    run = temp_store.run("m1")
+    assert (run.user_id, run.source, run.identities, run.batches, run.steps) == (
+        "u1", "/mail/a.mbox", ["me@x.example"], None, {}
+    )
+    temp_store.end_fetch("m1", batches=0, fetched=3, failed=1, fetch_state=[["u1", "imap://a@h", "INBOX", 7, 42]])
+    temp_store.mark_step("m1", "clean", 5)
+    temp_store.mark_step("m1", "clean", 5)  # a second delivery
+    run = temp_store.run("m1")
+    assert (run.fetched, run.fetch_failed, run.batches, run.steps) == (3, 1, 0, {"clean": 5})
+    assert run.fetch_state == [["u1", "imap://a@h", "INBOX", 7, 42]] and run.updated >= run.started
+    with temp_store.mining_lock("m1"), temp_store.mining_lock("m2"):
+        pass
+    assert temp_store.mining_ids() == ["m1"]
+    temp_store.drop_mining("m1")
+    assert temp_store.run("m1") is None and temp_store.mining_ids() == []
+
+
+def test_raw_batches_round_trip_and_are_deleted_once_extracted(temp_store):
+    temp_store.start_run("m1", "u1", "src", [])
+    raws = [RawMessage("m1", "INBOX", str(i), b"Subject: \xff\x00 bytes\r\n\r\nbody", ("\\Seen",) * (i % 2)) for i in range(3)]
+    temp_store.add_raw_batch("m1", 0, raws)
+    temp_store.add_raw_batch("m1", 1, raws[:1])
+    assert temp_store.raw_batch("m1", 0) == raws and temp_store.raw_batch("m1", 1) == raws[:1]
+    temp_store.finish_batch("m1", 0, BatchCounts(3, 1, 0, 6))
+    temp_store.finish_batch("m1", 0, BatchCounts(3, 0, 0, 0))  # redelivered: the first record wins
+    assert temp_store.raw_batch("m1", 0) == []
+    totals = temp_store.batch_totals("m1")
+    assert totals == {"records": 3, "already_mined": 1, "failed": 0, "contacts": 6, "extracted": 0}
+    temp_store.drop_mining("m1")
+    assert temp_store.raw_batch("m1", 1) == [] and temp_store.mining_ids() == []
+
+
+def test_clean_is_claimed_once_when_the_fetch_ended_and_every_batch_is_extracted(temp_store):
+    temp_store.start_run("m1", "u1", "src", [])
+    counts = BatchCounts(1, 0, 0, 1)
+    temp_store.finish_batch("m1", 0, counts)
+    assert not temp_store.claim_clean("m1")  # still fetching
+    temp_store.end_fetch("m1", batches=2, fetched=2, failed=0, fetch_state=[])
+    assert not temp_store.claim_clean("m1")  # batch 1 is not extracted
+    temp_store.finish_batch("m1", 0, counts)  # batch 0 delivered twice: still one batch
+    assert not temp_store.claim_clean("m1")
+    temp_store.finish_batch("m1", 1, counts)
+    assert [temp_store.claim_clean("m1") for _ in range(3)] == [True, False, False]
+    temp_store.start_run("m2", "u1", "src", [])
+    temp_store.end_fetch("m2", batches=0, fetched=0, failed=0, fetch_state=[])
+    assert temp_store.claim_clean("m2")  # an empty source goes straight on

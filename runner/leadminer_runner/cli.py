@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +24,7 @@ from leadminer.mx import DnsMxChecker
 from .embedded import MiningLocked, MiningSummary, mine
 from .sources import SourceSpecError, open_message_source
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Mine contacts from a mailbox (embedded mode).")
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Mine contacts from a mailbox (embedded mode; `selfhost` for PostgreSQL + Redis).")
 console = Console(stderr=True)
 
 DEFAULT_DB = Path("leadminer.db")
@@ -131,13 +135,7 @@ def mine_command(
     ] = False,
 ) -> None:
     """Mine SOURCE into the database; a second run on the same db only adds new mail."""
-    summary = _run_mining(source, db, identity, user, quiet, check_mx, llm_signatures)
-    if json_summary:
-        data = {name: getattr(summary, name) for name in summary.__slots__}
-        data["failures"] = [{"folder": f.folder, "uid": f.uid, "reason": f.reason} for f in summary.failures]
-        typer.echo(json.dumps(data, indent=2))
-    else:
-        _print_summary(summary)
+    _emit_summary(_run_mining(source, db, identity, user, quiet, check_mx, llm_signatures), json_summary)
 
 
 @app.command("export")
@@ -246,6 +244,133 @@ def failures_command(
             typer.echo(json.dumps({"mining_id": f.mining_id, "folder": f.folder, "uid": f.uid, "reason": f.reason}, ensure_ascii=False))
     finally:
         conn.close()
+
+
+# self-host mode ------------------------------------------------------------------
+selfhost_app = typer.Typer(
+    no_args_is_help=True,
+    help="Self-host mode: PostgreSQL (LEADMINER_DATABASE_URL, LEADMINER_TEMP_DATABASE_URL) and Redis "
+    "(LEADMINER_REDIS_URL); start as many `worker`s as you like.",
+)
+app.add_typer(selfhost_app, name="selfhost")
+QUEUE_PREFIX_VARIABLE = "LEADMINER_QUEUE_PREFIX"
+
+
+def _selfhost_services():
+    """Stores and queues from the environment, or exit 2 with a message (never a password)."""
+    import redis
+
+    from .postgres import stores_from_env
+    from .redis_queue import client_from_env, redacted, redis_url
+    from .selfhost import redis_queues
+
+    try:
+        stores = stores_from_env()
+    except (RuntimeError, ConnectionError) as exc:  # SchemaVersionError is a RuntimeError
+        raise _fail(str(exc)) from None
+    client = client_from_env(socket_connect_timeout=3, socket_timeout=30)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise _fail(f"cannot connect to Redis at {redacted(redis_url())} (LEADMINER_REDIS_URL): {exc}") from None
+    return stores, redis_queues(client, prefix=os.environ.get(QUEUE_PREFIX_VARIABLE, ""))
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[list[bool]]:
+    """A flag set by Ctrl-C or SIGTERM: the worker stops after the current message
+    (a second Ctrl-C interrupts at once). The previous handlers come back at the end."""
+    stopping = [False]
+
+    def on_signal(signum, _frame) -> None:
+        stopping[0] = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        console.print(f"{signal.Signals(signum).name}: stopping after the current message")
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stopping
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@selfhost_app.command("mine")
+def selfhost_mine_command(
+    source: Annotated[str, typer.Argument(help="mbox file, Maildir, .eml folder, .zip/.tar.gz, or imap://user@host[:port][/FOLDER]")],
+    identity: Annotated[list[str], typer.Option("--identity", help="An address of yours (repeatable).")] = [],  # noqa: B006
+    user: UserOption = "local",
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Also work in this process until the mining is done, then print the summary.")
+    ] = False,
+    json_summary: Annotated[bool, typer.Option("--json", help="With --wait: the summary as JSON on stdout.")] = False,
+) -> None:
+    """Read SOURCE into the queues (the workers mine it); prints the mining id."""
+    from .selfhost import mining_summary, run_worker, start_mining
+
+    stores, queues = _selfhost_services()
+    try:
+        src, implied = open_message_source(source, user_id=user, password_prompt=getpass.getpass)
+        mining_id = start_mining(src, user, [*identity, *implied], stores, queues)
+    except SourceSpecError as exc:
+        raise _fail(str(exc)) from None
+    if not wait:
+        typer.echo(mining_id)
+        console.print("queued; `leadminer selfhost worker` processes mine it")
+        return
+    main = stores[1]
+    with _stop_on_signals() as stopping:
+        run_worker(stores, queues, stop=lambda: stopping[0] or main.mining(mining_id)["status"] != "running")
+    summary = mining_summary(main, mining_id)
+    if summary is None:
+        mining = main.mining(mining_id)
+        if mining["status"] == "running":  # stopped by a signal: the other workers go on
+            raise _fail(f"stopped waiting; mining {mining_id} goes on in the other workers")
+        raise _fail(f"mining {mining_id} {mining['status']}: {mining['stats'].get('error', '')}")
+    _emit_summary(summary, json_summary)
+
+
+def _emit_summary(summary: MiningSummary, json_summary: bool) -> None:
+    if json_summary:
+        data = {name: getattr(summary, name) for name in summary.__slots__}
+        data["failures"] = [{"folder": f.folder, "uid": f.uid, "reason": f.reason} for f in summary.failures]
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        _print_summary(summary)
+
+
+@selfhost_app.command("worker")
+def selfhost_worker_command(
+    check_mx: Annotated[bool, typer.Option("--check-mx", help="Look up each domain's MX records (network).")] = False,
+    llm_signatures: Annotated[
+        bool, typer.Option("--llm-signatures", help="Read signatures with an OpenAI-compatible model (see `mine`).")
+    ] = False,
+) -> None:
+    """Handle every stage's messages until Ctrl-C or SIGTERM (then stops after the current message)."""
+    from .selfhost import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stores, queues = _selfhost_services()
+    mx = DnsMxChecker() if check_mx else None
+    extractor = _llm_extractor() if llm_signatures else None
+    console.print(f"worker {queues.stages['extract'].consumer} started (Ctrl-C to stop)")
+    with _stop_on_signals() as stopping:
+        handled = run_worker(stores, queues, stop=lambda: stopping[0], mx=mx, signature_extractor=extractor)
+    console.print(f"worker stopped after {handled} messages")
+
+
+@selfhost_app.command("cleanup")
+def selfhost_cleanup_command(
+    stale_minutes: Annotated[
+        float, typer.Option("--stale-minutes", help="A running mining without progress this long is dead.")
+    ] = 60.0,
+) -> None:
+    """End dead minings as 'interrupted' and drop their temporary rows (prints their ids)."""
+    from .selfhost import cleanup_dead_minings
+
+    stores, _queues = _selfhost_services()
+    for mining_id in cleanup_dead_minings(stores, stale_seconds=stale_minutes * 60):
+        typer.echo(mining_id)
 
 
 def main() -> None:  # pragma: no cover - console entry

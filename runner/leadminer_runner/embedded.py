@@ -205,12 +205,12 @@ def _mine(
         raise
     state_store.commit()
     main.record_failures(summary.failures)
-    main.finish_mining(mining_id, "done", _stats(summary))
+    main.finish_mining(mining_id, "done", mining_stats(summary))
     temp.drop_mining(mining_id)
     return summary
 
 
-def _stats(summary: MiningSummary) -> dict:
+def mining_stats(summary: MiningSummary) -> dict:
     """What the minings table keeps: counts and tags (failures go to failed_messages)."""
     return {name: getattr(summary, name) for name in summary.__slots__ if name != "failures"}
 

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -41,6 +43,7 @@ from leadminer.contracts import (
     Field,
     MessageRecord,
     PointOfContact,
+    RawMessage,
     RefinedPerson,
     Signature,
     Status,
@@ -48,21 +51,26 @@ from leadminer.contracts import (
 )
 from leadminer.schemas import schema_sql
 from leadminer.scoring import outlier_count
-from leadminer.storage import FolderState, IndexedMessage, Occurrence
+from leadminer.storage import BatchCounts, FolderState, IndexedMessage, MiningRun, Occurrence
 
 TEMP_DSN_ENV = "LEADMINER_TEMP_DATABASE_URL"
 MAIN_DSN_ENV = "LEADMINER_DATABASE_URL"
 
 # Must equal the version each schemas/postgres/*.sql file writes into leadminer_schema_version.
 MAIN_SCHEMA_VERSION = 1
-TEMP_SCHEMA_VERSION = 1
-_TEMP_TABLES = ("mining_messages", "mining_points", "mining_cleaned", "mining_signatures", "mining_failures")
+TEMP_SCHEMA_VERSION = 2
+_TEMP_TABLES = (
+    "mining_messages", "mining_points", "mining_cleaned", "mining_signatures", "mining_failures",
+    "mining_runs", "mining_raw", "mining_batches", "mining_steps",
+)  # fmt: skip
 _MAIN_TABLES = (
     "minings", "fetch_state", "failed_messages", "user_identities", "message_index", "occurrences", "refined_persons",
 )  # fmt: skip
 _PAGE = 500
 # pg_advisory_xact_lock key: two runners starting at once apply a schema only once.
 _SCHEMA_LOCK = 0x1EAD_0001
+# first key of the (int, int) advisory locks of one mining (the second is a hash of its id)
+_MINING_LOCK_CLASS = 0x1EAD_0002
 
 
 def redact(dsn: str) -> str:
@@ -338,9 +346,113 @@ class PostgresTempStore:
         """Minings that still have temporary rows (for the cleanup job)."""
         rows = self.conn.execute(
             "SELECT mining_id FROM mining_messages UNION SELECT mining_id FROM mining_points "
-            "UNION SELECT mining_id FROM mining_failures"
+            "UNION SELECT mining_id FROM mining_failures UNION SELECT mining_id FROM mining_runs "
+            "UNION SELECT mining_id FROM mining_raw"
         )
         return sorted(r[0] for r in rows)
+
+    # queued modes ------------------------------------------------------------
+    def start_run(self, mining_id: str, user_id: str, source: str, identities: Iterable[str]) -> None:
+        now = time.time()
+        with self.conn.transaction():
+            self.conn.execute(
+                "INSERT INTO mining_runs (mining_id, user_id, source, identities_json, started, updated) "
+                "VALUES (%s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (mining_id) DO NOTHING",
+                (mining_id, user_id, _text(source), _json(list(identities)), now, now),
+            )
+
+    def run(self, mining_id: str) -> MiningRun | None:
+        row = self.conn.execute(
+            "SELECT user_id, source, identities_json, started, updated, fetched, fetch_failed, batches, "
+            "fetch_state_json, (SELECT coalesce(jsonb_object_agg(step, count), '{}') FROM mining_steps s "
+            "WHERE s.mining_id = r.mining_id) FROM mining_runs r WHERE mining_id = %s",
+            (mining_id,),
+        ).fetchone()
+        return MiningRun(mining_id, *row) if row else None
+
+    def _touch(self, cur: psycopg.Cursor, mining_id: str) -> None:
+        cur.execute("UPDATE mining_runs SET updated = %s WHERE mining_id = %s", (time.time(), mining_id))
+
+    def add_raw_batch(self, mining_id: str, batch_no: int, raws: list[RawMessage]) -> None:
+        rows = [
+            (mining_id, batch_no, position, _text(r.folder), _text(r.uid), _json(list(r.flags)), r.data)
+            for position, r in enumerate(raws)
+        ]
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            _insert(
+                cur, "mining_raw",
+                [("mining_id", "text"), ("batch_no", "int"), ("position", "int"), ("folder", "text"), ("uid", "text"),
+                 ("flags_json", "jsonb"), ("data", "bytea")],
+                rows, ("mining_id", "batch_no", "position"),
+            )  # fmt: skip
+            self._touch(cur, mining_id)
+
+    def raw_batch(self, mining_id: str, batch_no: int) -> list[RawMessage]:
+        rows = self.conn.execute(
+            "SELECT folder, uid, flags_json, data FROM mining_raw WHERE mining_id = %s AND batch_no = %s "
+            "ORDER BY position",
+            (mining_id, batch_no),
+        )
+        return [RawMessage(mining_id, f, u, bytes(d), tuple(flags)) for f, u, flags, d in rows]
+
+    def finish_batch(self, mining_id: str, batch_no: int, counts: BatchCounts) -> None:
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO mining_batches (mining_id, batch_no, records, already_mined, failed, contacts) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (mining_id, batch_no, counts.records, counts.already_mined, counts.failed, counts.contacts),
+            )
+            cur.execute("DELETE FROM mining_raw WHERE mining_id = %s AND batch_no = %s", (mining_id, batch_no))
+            self._touch(cur, mining_id)
+
+    def end_fetch(self, mining_id: str, *, batches: int, fetched: int, failed: int, fetch_state: list[list]) -> None:
+        with self.conn.transaction():
+            self.conn.execute(
+                "UPDATE mining_runs SET batches = %s, fetched = %s, fetch_failed = %s, fetch_state_json = %s::jsonb, "
+                "updated = %s WHERE mining_id = %s",
+                (batches, fetched, failed, _json(fetch_state), time.time(), mining_id),
+            )
+
+    def claim_clean(self, mining_id: str) -> bool:
+        # Several runners may ask at once (the fetcher ending, consumers of the last
+        # batches): the row lock lets one update succeed, and the later statement,
+        # started after every earlier commit, sees every batch, so one of them wins.
+        with self.conn.transaction():
+            row = self.conn.execute(
+                "UPDATE mining_runs SET clean_sent = true WHERE mining_id = %s AND NOT clean_sent "
+                "AND batches = (SELECT count(*) FROM mining_batches WHERE mining_id = %s) RETURNING mining_id",
+                (mining_id, mining_id),
+            ).fetchone()
+        return row is not None
+
+    def batch_totals(self, mining_id: str) -> dict[str, int]:
+        row = self.conn.execute(
+            "SELECT coalesce(sum(records), 0), coalesce(sum(already_mined), 0), coalesce(sum(failed), 0), "
+            "coalesce(sum(contacts), 0), (SELECT count(*) FROM mining_messages WHERE mining_id = %s) "
+            "FROM mining_batches WHERE mining_id = %s",
+            (mining_id, mining_id),
+        ).fetchone()
+        return dict(zip(("records", "already_mined", "failed", "contacts", "extracted"), map(int, row), strict=True))
+
+    def mark_step(self, mining_id: str, step: str, count: int) -> None:
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO mining_steps (mining_id, step, count) VALUES (%s, %s, %s) "
+                "ON CONFLICT (mining_id, step) DO UPDATE SET count = excluded.count",
+                (mining_id, step, count),
+            )
+            self._touch(cur, mining_id)
+
+    @contextmanager
+    def mining_lock(self, mining_id: str) -> Iterator[None]:
+        """A session advisory lock: waits while another runner holds it, and is
+        released by the server if that runner's connection dies."""
+        key = (_MINING_LOCK_CLASS, mining_id)
+        self.conn.execute("SELECT pg_advisory_lock(%s::int, hashtext(%s))", key)
+        try:
+            yield
+        finally:
+            self.conn.execute("SELECT pg_advisory_unlock(%s::int, hashtext(%s))", key)
 
 
 # main store ---------------------------------------------------------------------
@@ -417,14 +529,20 @@ class PostgresMainStore:
             )
 
     def minings(self, status: str | None = None) -> list[dict]:
-        query = "SELECT id, user_id, source, status, started_at, finished_at, stats_json FROM minings"
-        rows = self.conn.execute(
-            query + (" WHERE status = %s" if status else "") + " ORDER BY started_at, id", (status,) if status else ()
-        )
+        return self._minings(sql.SQL("WHERE status = %s" if status else ""), (status,) if status else ())
+
+    def mining(self, mining_id: str) -> dict | None:
+        """One mining as :meth:`minings` lists it, or None."""
+        return next(iter(self._minings(sql.SQL("WHERE id = %s"), (mining_id,))), None)
+
+    def _minings(self, where: sql.SQL, params: tuple) -> list[dict]:
+        query = sql.SQL(
+            "SELECT id, user_id, source, status, started_at, finished_at, stats_json FROM minings {} ORDER BY started_at, id"
+        ).format(where)
         keys = ("id", "user_id", "source", "status", "started_at", "finished_at", "stats")
         return [
             dict(zip(keys, (i, u, s, st, _iso(started), _iso(finished), stats), strict=True))
-            for i, u, s, st, started, finished, stats in rows
+            for i, u, s, st, started, finished, stats in self.conn.execute(query, params)
         ]
 
     # fetch state -------------------------------------------------------------

@@ -135,6 +135,12 @@ class RedisStreamQueue:
             fields = ["attempts", delivery.attempts, "error", error]
             self._move(keys=[self.key, self.key], args=[self.group, delivery.id, *fields])
 
+    def entry_error(self, delivery: Delivery) -> str | None:
+        """The error stored with a delivered entry: the last one of a retried body
+        (for a consumer of a dead-letter stream: why it died)."""
+        entries = self.client.xrange(self.key, delivery.id, delivery.id)
+        return _field(entries[0][1], "error") if entries else None
+
     @property
     def dead_letters(self) -> list[tuple[Any, str]]:
         """``(body, error)`` of every dead letter, oldest first (read from Redis at each access).

@@ -69,5 +69,49 @@ CREATE UNLOGGED TABLE IF NOT EXISTS mining_failures (
     PRIMARY KEY (mining_id, folder, uid)
 );
 
-INSERT INTO leadminer_schema_version (component, version) VALUES ('temp', 1)
+-- Queued modes: what lets any runner pick a mining up from its id, and the
+-- fan-in of the extract batches (docs/architecture.md, "Self-host runner").
+CREATE UNLOGGED TABLE IF NOT EXISTS mining_runs (
+    mining_id        text COLLATE "C" PRIMARY KEY,
+    user_id          text NOT NULL,
+    source           text NOT NULL,           -- the source label (never a secret)
+    identities_json  jsonb NOT NULL DEFAULT '[]',  -- addresses given for this mining
+    fetched          integer NOT NULL DEFAULT 0,   -- set when the fetch ends
+    fetch_failed     integer NOT NULL DEFAULT 0,
+    batches          integer,                 -- raw batches sent to extract; NULL while fetching
+    clean_sent       boolean NOT NULL DEFAULT false,  -- the hand-off to clean was claimed
+    fetch_state_json jsonb NOT NULL DEFAULT '[]',     -- folder states to save once the mining is done
+    started          double precision NOT NULL,       -- Unix time
+    updated          double precision NOT NULL        -- Unix time of the last progress (cleanup of dead minings)
+);
+
+CREATE UNLOGGED TABLE IF NOT EXISTS mining_raw (  -- fetched messages waiting for extract (deleted once extracted)
+    mining_id  text COLLATE "C" NOT NULL,
+    batch_no   integer NOT NULL,
+    position   integer NOT NULL,
+    folder     text NOT NULL,
+    uid        text NOT NULL,
+    flags_json jsonb NOT NULL DEFAULT '[]',
+    data       bytea NOT NULL,
+    PRIMARY KEY (mining_id, batch_no, position)
+);
+
+CREATE UNLOGGED TABLE IF NOT EXISTS mining_batches (  -- extract batches done (once each, whatever the deliveries)
+    mining_id     text COLLATE "C" NOT NULL,
+    batch_no      integer NOT NULL,
+    records       integer NOT NULL,           -- messages parsed (new, already mined or duplicate)
+    already_mined integer NOT NULL,
+    failed        integer NOT NULL,
+    contacts      integer NOT NULL,
+    PRIMARY KEY (mining_id, batch_no)
+);
+
+CREATE UNLOGGED TABLE IF NOT EXISTS mining_steps (    -- later stages done, with their counts
+    mining_id text COLLATE "C" NOT NULL,
+    step      text NOT NULL,                  -- clean | signature | refine
+    count     integer NOT NULL,
+    PRIMARY KEY (mining_id, step)
+);
+
+INSERT INTO leadminer_schema_version (component, version) VALUES ('temp', 2)
     ON CONFLICT (component) DO UPDATE SET version = excluded.version;

@@ -47,3 +47,48 @@ CREATE TABLE IF NOT EXISTS mining_failures (
     reason    TEXT NOT NULL,
     PRIMARY KEY (mining_id, folder, uid)
 );
+
+-- Queued modes (self-host, Cloudflare): what lets any runner pick a mining up
+-- from its id, and the fan-in of the extract batches. The embedded runner
+-- leaves these tables empty.
+CREATE TABLE IF NOT EXISTS mining_runs (
+    mining_id       TEXT PRIMARY KEY,
+    user_id         TEXT NOT NULL,
+    source          TEXT NOT NULL,      -- the source label (never a secret)
+    identities_json TEXT NOT NULL DEFAULT '[]',  -- addresses given for this mining
+    fetched         INTEGER NOT NULL DEFAULT 0,  -- set when the fetch ends
+    fetch_failed    INTEGER NOT NULL DEFAULT 0,
+    batches         INTEGER,            -- raw batches sent to extract; NULL while fetching
+    clean_sent      INTEGER NOT NULL DEFAULT 0,  -- the hand-off to clean was claimed
+    fetch_state_json TEXT NOT NULL DEFAULT '[]', -- folder states to save once the mining is done
+    started         REAL NOT NULL,      -- Unix time
+    updated         REAL NOT NULL       -- Unix time of the last progress (for the cleanup of dead minings)
+);
+
+CREATE TABLE IF NOT EXISTS mining_raw (   -- fetched messages waiting for extract (deleted once extracted)
+    mining_id  TEXT NOT NULL,
+    batch_no   INTEGER NOT NULL,
+    position   INTEGER NOT NULL,
+    folder     TEXT NOT NULL,
+    uid        TEXT NOT NULL,
+    flags_json TEXT NOT NULL DEFAULT '[]',
+    data       BLOB NOT NULL,
+    PRIMARY KEY (mining_id, batch_no, position)
+);
+
+CREATE TABLE IF NOT EXISTS mining_batches (  -- extract batches done (once each, whatever the deliveries)
+    mining_id     TEXT NOT NULL,
+    batch_no      INTEGER NOT NULL,
+    records       INTEGER NOT NULL,     -- messages parsed (new, already mined or duplicate)
+    already_mined INTEGER NOT NULL,
+    failed        INTEGER NOT NULL,
+    contacts      INTEGER NOT NULL,
+    PRIMARY KEY (mining_id, batch_no)
+);
+
+CREATE TABLE IF NOT EXISTS mining_steps (    -- later stages done, with their counts
+    mining_id TEXT NOT NULL,
+    step      TEXT NOT NULL,            -- clean | signature | refine
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (mining_id, step)
+);

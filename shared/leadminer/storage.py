@@ -15,10 +15,11 @@ tests in ``tests/test_storage_contract.py``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from .contracts import CleanedAddress, FailedMessage, MessageRecord, RefinedPerson, Signature
+from .contracts import CleanedAddress, FailedMessage, MessageRecord, RawMessage, RefinedPerson, Signature
 
 
 @dataclass(slots=True, frozen=True)
@@ -66,6 +67,33 @@ class Occurrence:
     name: str | None
 
 
+@dataclass(slots=True)
+class MiningRun:
+    """A mining as queued runners see it: enough to pick it up from its id alone."""
+
+    mining_id: str
+    user_id: str
+    source: str  # the source label
+    identities: list[str]  # addresses given for this mining
+    started: float  # Unix time
+    updated: float  # Unix time of the last progress
+    fetched: int = 0  # known once the fetch ends
+    fetch_failed: int = 0
+    batches: int | None = None  # raw batches sent to extract; None while fetching
+    fetch_state: list[list] = field(default_factory=list)  # [user_id, source, folder, uidvalidity, highest_uid]
+    steps: dict[str, int] = field(default_factory=dict)  # later stages done → their count
+
+
+@dataclass(slots=True, frozen=True)
+class BatchCounts:
+    """What one extract batch found (kept once per batch, whatever the deliveries)."""
+
+    records: int  # messages parsed: new, already mined or duplicate
+    already_mined: int
+    failed: int
+    contacts: int
+
+
 class TempStore(Protocol):
     """Temporary tables of one mining."""
 
@@ -96,6 +124,53 @@ class TempStore(Protocol):
         """Delete every temporary row of a mining (end of mining or cleanup)."""
         ...
 
+    def mining_ids(self) -> list[str]:
+        """Minings that still have temporary rows (for the cleanup job)."""
+        ...
+
+    # Queued modes: a mining handed from runner to runner by its id ------------
+    def start_run(self, mining_id: str, user_id: str, source: str, identities: Iterable[str]) -> None: ...
+
+    def run(self, mining_id: str) -> MiningRun | None:
+        """The mining's context and progress; None once it ended (or never started)."""
+        ...
+
+    def add_raw_batch(self, mining_id: str, batch_no: int, raws: list[RawMessage]) -> None:
+        """Keep a fetched batch until it is extracted (queues carry its number only)."""
+        ...
+
+    def raw_batch(self, mining_id: str, batch_no: int) -> list[RawMessage]:
+        """The batch in fetch order; empty once it was extracted."""
+        ...
+
+    def finish_batch(self, mining_id: str, batch_no: int, counts: BatchCounts) -> None:
+        """Record the batch as extracted (the first record wins) and delete its raw messages, atomically."""
+        ...
+
+    def end_fetch(
+        self, mining_id: str, *, batches: int, fetched: int, failed: int, fetch_state: list[list]
+    ) -> None:
+        """The fetch is over: ``batches`` batches were sent to extract."""
+        ...
+
+    def claim_clean(self, mining_id: str) -> bool:
+        """True for exactly one caller, once the fetch ended and every batch is extracted:
+        that caller hands the mining to clean."""
+        ...
+
+    def batch_totals(self, mining_id: str) -> dict[str, int]:
+        """Sums of the extracted batches' counts, and ``extracted``: distinct messages stored."""
+        ...
+
+    def mark_step(self, mining_id: str, step: str, count: int) -> None:
+        """A later stage (clean, signature, refine) is done; also counts as progress."""
+        ...
+
+    def mining_lock(self, mining_id: str) -> AbstractContextManager[None]:
+        """Held while a later stage of the mining runs, so that a duplicate delivery
+        handled by another runner waits instead of running the stage alongside."""
+        ...
+
 
 class MainStore(FetchStateStore, Protocol):
     """Permanent tables (same schema as the Supabase/Postgres main database)."""
@@ -103,6 +178,12 @@ class MainStore(FetchStateStore, Protocol):
     def start_mining(self, mining_id: str, user_id: str, source: str) -> None: ...
 
     def finish_mining(self, mining_id: str, status: str, stats: dict) -> None: ...
+
+    def minings(self, status: str | None = None) -> list[dict]:
+        """Minings (id, user_id, source, status, started_at, finished_at, stats), oldest first."""
+        ...
+
+    def mining(self, mining_id: str) -> dict | None: ...
 
     def known_message_ids(self, user_id: str, message_ids: Iterable[str]) -> set[str]:
         """Message-IDs already mined for this user by a mining that finished."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from ..contracts import (
     Field,
     MessageRecord,
     PointOfContact,
+    RawMessage,
     RefinedPerson,
     Signature,
     Status,
@@ -21,14 +24,17 @@ from ..contracts import (
 )
 from ..schemas import schema_sql
 from ..scoring import outlier_count
-from ..storage import FolderState, IndexedMessage, Occurrence
+from ..storage import BatchCounts, FolderState, IndexedMessage, MiningRun, Occurrence
 
 _CHUNK = 500  # keeps "IN (…)" lists under SQLite's/D1's bound-parameter limits
 
 # Bumped whenever schemas/sqlite/*.sql change incompatibly (kept in PRAGMA user_version).
 MAIN_SCHEMA_VERSION = 1
-TEMP_SCHEMA_VERSION = 1
-_TEMP_TABLES = ("mining_messages", "mining_points", "mining_cleaned", "mining_signatures", "mining_failures")
+TEMP_SCHEMA_VERSION = 2
+_TEMP_TABLES = (
+    "mining_messages", "mining_points", "mining_cleaned", "mining_signatures", "mining_failures",
+    "mining_runs", "mining_raw", "mining_batches", "mining_steps",
+)  # fmt: skip
 
 
 class SchemaVersionError(RuntimeError):
@@ -173,16 +179,113 @@ class SqliteTempStore:
 
     def drop_mining(self, mining_id: str) -> None:
         with self.conn:
-            for table in ("mining_messages", "mining_points", "mining_cleaned", "mining_signatures", "mining_failures"):
+            for table in _TEMP_TABLES:
                 self.conn.execute(f"DELETE FROM {table} WHERE mining_id = ?", (mining_id,))  # noqa: S608 - fixed names
 
     def mining_ids(self) -> list[str]:
         """Minings that still have temporary rows (for the cleanup job)."""
         rows = self.conn.execute(
             "SELECT mining_id FROM mining_messages UNION SELECT mining_id FROM mining_points "
-            "UNION SELECT mining_id FROM mining_failures"
+            "UNION SELECT mining_id FROM mining_failures UNION SELECT mining_id FROM mining_runs "
+            "UNION SELECT mining_id FROM mining_raw"
         )
         return sorted(r[0] for r in rows)
+
+    # queued modes ------------------------------------------------------------
+    def start_run(self, mining_id: str, user_id: str, source: str, identities: Iterable[str]) -> None:
+        now = time.time()
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO mining_runs (mining_id, user_id, source, identities_json, started, updated) "
+                "VALUES (?,?,?,?,?,?)",
+                (mining_id, user_id, source, json.dumps(list(identities), ensure_ascii=False), now, now),
+            )
+
+    def run(self, mining_id: str) -> MiningRun | None:
+        row = self.conn.execute(
+            "SELECT user_id, source, identities_json, started, updated, fetched, fetch_failed, batches, "
+            "fetch_state_json FROM mining_runs WHERE mining_id = ?",
+            (mining_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        user_id, source, identities, started, updated, fetched, failed, batches, state = row
+        steps = dict(self.conn.execute("SELECT step, count FROM mining_steps WHERE mining_id = ?", (mining_id,)))
+        return MiningRun(
+            mining_id, user_id, source, json.loads(identities), started, updated, fetched, failed, batches,
+            json.loads(state), steps,
+        )  # fmt: skip
+
+    def _touch(self, mining_id: str) -> None:
+        self.conn.execute("UPDATE mining_runs SET updated = ? WHERE mining_id = ?", (time.time(), mining_id))
+
+    def add_raw_batch(self, mining_id: str, batch_no: int, raws: list[RawMessage]) -> None:
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO mining_raw (mining_id, batch_no, position, folder, uid, flags_json, data) "
+                "VALUES (?,?,?,?,?,?,?)",
+                [
+                    (mining_id, batch_no, position, r.folder, r.uid, json.dumps(list(r.flags)), r.data)
+                    for position, r in enumerate(raws)
+                ],
+            )
+            self._touch(mining_id)
+
+    def raw_batch(self, mining_id: str, batch_no: int) -> list[RawMessage]:
+        rows = self.conn.execute(
+            "SELECT folder, uid, flags_json, data FROM mining_raw WHERE mining_id = ? AND batch_no = ? ORDER BY position",
+            (mining_id, batch_no),
+        )
+        return [RawMessage(mining_id, f, u, bytes(d), tuple(json.loads(fl))) for f, u, fl, d in rows]
+
+    def finish_batch(self, mining_id: str, batch_no: int, counts: BatchCounts) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR IGNORE INTO mining_batches (mining_id, batch_no, records, already_mined, failed, contacts) "
+                "VALUES (?,?,?,?,?,?)",
+                (mining_id, batch_no, counts.records, counts.already_mined, counts.failed, counts.contacts),
+            )
+            self.conn.execute("DELETE FROM mining_raw WHERE mining_id = ? AND batch_no = ?", (mining_id, batch_no))
+            self._touch(mining_id)
+
+    def end_fetch(self, mining_id: str, *, batches: int, fetched: int, failed: int, fetch_state: list[list]) -> None:
+        with self.conn:
+            self.conn.execute(
+                "UPDATE mining_runs SET batches = ?, fetched = ?, fetch_failed = ?, fetch_state_json = ?, updated = ? "
+                "WHERE mining_id = ?",
+                (batches, fetched, failed, json.dumps(fetch_state, ensure_ascii=False), time.time(), mining_id),
+            )
+
+    def claim_clean(self, mining_id: str) -> bool:
+        with self.conn:
+            cur = self.conn.execute(
+                "UPDATE mining_runs SET clean_sent = 1 WHERE mining_id = ? AND NOT clean_sent AND batches IS NOT NULL "
+                "AND batches = (SELECT count(*) FROM mining_batches WHERE mining_id = ?)",
+                (mining_id, mining_id),
+            )
+            return cur.rowcount == 1
+
+    def batch_totals(self, mining_id: str) -> dict[str, int]:
+        records, already, failed, contacts = self.conn.execute(
+            "SELECT coalesce(sum(records), 0), coalesce(sum(already_mined), 0), coalesce(sum(failed), 0), "
+            "coalesce(sum(contacts), 0) FROM mining_batches WHERE mining_id = ?",
+            (mining_id,),
+        ).fetchone()
+        (extracted,) = self.conn.execute(
+            "SELECT count(*) FROM mining_messages WHERE mining_id = ?", (mining_id,)
+        ).fetchone()
+        return {"records": records, "already_mined": already, "failed": failed, "contacts": contacts, "extracted": extracted}
+
+    def mark_step(self, mining_id: str, step: str, count: int) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO mining_steps (mining_id, step, count) VALUES (?,?,?)", (mining_id, step, count)
+            )
+            self._touch(mining_id)
+
+    def mining_lock(self, mining_id: str) -> nullcontext:
+        """Nothing to serialise: one process owns a SQLite mining database (see ``embedded.exclusive``)."""
+        return nullcontext()
 
 
 _PERSON_COLUMNS = (
@@ -242,10 +345,16 @@ class SqliteMainStore:
             )
 
     def minings(self, status: str | None = None) -> list[dict]:
-        sql = "SELECT id, user_id, source, status, started_at, finished_at, stats_json FROM minings"
-        rows = self.conn.execute(sql + (" WHERE status = ?" if status else "") + " ORDER BY started_at", (status,) if status else ())
+        return self._minings("WHERE status = ?" if status else "", (status,) if status else ())
+
+    def mining(self, mining_id: str) -> dict | None:
+        """One mining as :meth:`minings` lists it, or None."""
+        return next(iter(self._minings("WHERE id = ?", (mining_id,))), None)
+
+    def _minings(self, where: str, params: tuple) -> list[dict]:
+        sql = f"SELECT id, user_id, source, status, started_at, finished_at, stats_json FROM minings {where} ORDER BY started_at"
         keys = ("id", "user_id", "source", "status", "started_at", "finished_at", "stats")
-        return [dict(zip(keys, r[:-1] + (json.loads(r[-1]),), strict=True)) for r in rows]
+        return [dict(zip(keys, r[:-1] + (json.loads(r[-1]),), strict=True)) for r in self.conn.execute(sql, params)]
 
     # fetch state -------------------------------------------------------------
     def get_folder_state(self, user_id: str, source: str, folder: str) -> FolderState | None:
