@@ -330,8 +330,14 @@ def test_worker_processes_mine_a_queued_mining_and_stop_on_sigterm(env, embedded
             time.sleep(0.05)
         assert_same_as_embedded(stores[1], stores[0], mining_id, embedded)
     finally:
+        started = []
+        for worker in workers:  # a worker still importing has no SIGTERM handler yet: wait for its "started"
+            lines = []
+            while (line := worker.stderr.readline()) and " started " not in line:
+                lines.append(line)
+            started.append("".join(lines) + line)
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
-        outputs = [worker.communicate(timeout=10)[1] for worker in workers]
+        outputs = [head + worker.communicate(timeout=10)[1] for head, worker in zip(started, workers)]
     assert [w.returncode for w in workers] == [0, 0]
     assert all("SIGTERM: stopping after the current message" in out and "worker stopped after" in out for out in outputs)

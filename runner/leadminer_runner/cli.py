@@ -353,8 +353,9 @@ def selfhost_worker_command(
     stores, queues = _selfhost_services()
     mx = DnsMxChecker() if check_mx else None
     extractor = _llm_extractor() if llm_signatures else None
-    console.print(f"worker {queues.stages['extract'].consumer} started (Ctrl-C to stop)")
     with _stop_on_signals() as stopping:
+        # printed once the signal handlers are in place: from this line on, SIGTERM stops gracefully
+        console.print(f"worker {queues.stages['extract'].consumer} started (Ctrl-C to stop)")
         handled = run_worker(stores, queues, stop=lambda: stopping[0], mx=mx, signature_extractor=extractor)
     console.print(f"worker stopped after {handled} messages")
 
