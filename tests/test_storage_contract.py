@@ -156,6 +156,11 @@ def test_persons_and_minings(main_store):
     assert [q.email for q in main_store.persons("u")] == ["b@x", "a@x"]
     assert main_store.person("u", "a@x") == p
     assert main_store.person("u", "zz") is None
+    many = [f"p{i}@x" for i in range(1200)]  # more than one chunk of bound parameters
+    main_store.upsert_persons([RefinedPerson("u", e) for e in many[::2]] + [RefinedPerson("other", "c@x")])
+    found = main_store.persons_by_email("u", [*many, "a@x", "c@x", "zz"])
+    assert set(found) == {*many[::2], "a@x"} and found["a@x"] == p
+    assert main_store.persons_by_email("u", []) == {}
     main_store.start_mining("m1", "u", "/mail")
     assert main_store.minings("running")[0]["id"] == "m1"
     main_store.finish_mining("m1", "done", {"fetched": 3})

@@ -716,6 +716,14 @@ class PostgresMainStore:
         )
         return [_person_from_row(r) for r in rows]
 
+    def persons_by_email(self, user_id: str, emails: Iterable[str]) -> dict[str, RefinedPerson]:
+        stored, original = _ids(emails)
+        rows = self.conn.execute(
+            sql.SQL("SELECT {} FROM refined_persons WHERE user_id = %s AND email = ANY(%s)").format(_PERSON_SELECT),
+            (user_id, stored),
+        )
+        return {original.get(p.email, p.email): p for p in map(_person_from_row, rows)}
+
     def person(self, user_id: str, email: str) -> RefinedPerson | None:
         row = self.conn.execute(
             sql.SQL("SELECT {} FROM refined_persons WHERE user_id = %s AND email = %s").format(_PERSON_SELECT),

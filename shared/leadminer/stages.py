@@ -124,7 +124,7 @@ def handle_refine(ctx: MiningContext) -> int:
     sizes = ctx.main.thread_sizes(ctx.user_id, {m.thread_id for m in messages})
     reference = ctx.main.reference_date(ctx.user_id)
     as_of = datetime.fromisoformat(reference) if reference else None
-    previous = {p.email: p for p in (ctx.main.person(ctx.user_id, k) for k in touched) if p}
+    previous = ctx.main.persons_by_email(ctx.user_id, touched)
     persons = refine_persons(
         ctx.user_id,
         touched,

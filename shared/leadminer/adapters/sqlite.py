@@ -526,6 +526,19 @@ class SqliteMainStore:
         )
         return [_person_from_row(r) for r in rows]
 
+    def persons_by_email(self, user_id: str, emails: Iterable[str]) -> dict[str, RefinedPerson]:
+        found: dict[str, RefinedPerson] = {}
+        for chunk in _chunks(list(emails)):
+            rows = self.conn.execute(
+                f"SELECT {', '.join(_PERSON_COLUMNS)} FROM refined_persons "
+                f"WHERE user_id = ? AND email IN ({_marks(len(chunk))})",
+                (user_id, *chunk),
+            )
+            for row in rows:
+                person = _person_from_row(row)
+                found[person.email] = person
+        return found
+
     def person(self, user_id: str, email: str) -> RefinedPerson | None:
         row = self.conn.execute(
             f"SELECT {', '.join(_PERSON_COLUMNS)} FROM refined_persons WHERE user_id = ? AND email = ?", (user_id, email)
