@@ -339,5 +339,5 @@ def test_worker_processes_mine_a_queued_mining_and_stop_on_sigterm(env, embedded
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
         outputs = [head + worker.communicate(timeout=10)[1] for head, worker in zip(started, workers)]
-    assert [w.returncode for w in workers] == [0, 0]
+    assert [w.returncode for w in workers] == [0, 0], outputs
     assert all("SIGTERM: stopping after the current message" in out and "worker stopped after" in out for out in outputs)

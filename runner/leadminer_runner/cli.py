@@ -276,16 +276,31 @@ def _selfhost_services():
     return stores, redis_queues(client, prefix=os.environ.get(QUEUE_PREFIX_VARIABLE, ""))
 
 
+class _StopFlag:
+    """Set by Ctrl-C or SIGTERM; the worker asks it between messages. The signal handler only
+    sets it: printing there could hit stderr in the middle of another write (a reentrant
+    call that kills the process), so the notice is printed by the first caller that sees it."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self._told = False
+
+    def __call__(self) -> bool:
+        if self.signal and not self._told:
+            self._told = True
+            console.print(f"{self.signal}: stopping after the current message")
+        return self.signal is not None
+
+
 @contextmanager
-def _stop_on_signals() -> Iterator[list[bool]]:
+def _stop_on_signals() -> Iterator[_StopFlag]:
     """A flag set by Ctrl-C or SIGTERM: the worker stops after the current message
     (a second Ctrl-C interrupts at once). The previous handlers come back at the end."""
-    stopping = [False]
+    stopping = _StopFlag()
 
     def on_signal(signum, _frame) -> None:
-        stopping[0] = True
+        stopping.signal = signal.Signals(signum).name
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        console.print(f"{signal.Signals(signum).name}: stopping after the current message")
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -320,7 +335,7 @@ def selfhost_mine_command(
         return
     main = stores[1]
     with _stop_on_signals() as stopping:
-        run_worker(stores, queues, stop=lambda: stopping[0] or main.mining(mining_id)["status"] != "running")
+        run_worker(stores, queues, stop=lambda: stopping() or main.mining(mining_id)["status"] != "running")
     summary = mining_summary(main, mining_id)
     if summary is None:
         mining = main.mining(mining_id)
@@ -356,7 +371,7 @@ def selfhost_worker_command(
     with _stop_on_signals() as stopping:
         # printed once the signal handlers are in place: from this line on, SIGTERM stops gracefully
         console.print(f"worker {queues.stages['extract'].consumer} started (Ctrl-C to stop)")
-        handled = run_worker(stores, queues, stop=lambda: stopping[0], mx=mx, signature_extractor=extractor)
+        handled = run_worker(stores, queues, stop=stopping, mx=mx, signature_extractor=extractor)
     console.print(f"worker stopped after {handled} messages")
 
 
