@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from leadminer.contracts import FailedMessage, RawMessage
 from leadminer.queues import InProcessQueue, drain
 from leadminer.stages import (
     MiningContext,
+    contact_tag_counts,
     handle_clean,
     handle_extract,
     handle_refine,
@@ -286,10 +286,6 @@ def _run(
     notify(state)
 
     keys = mining_identity_keys(ctx)
-    tags: Counter[str] = Counter()
-    for person in ctx.main.persons(ctx.user_id):
-        if person.email not in keys:
-            tags.update(person.tags)
     return MiningSummary(
         mining_id=ctx.mining_id,
         source=source.label,
@@ -302,6 +298,6 @@ def _run(
         signatures=counts["signature"],
         seconds=round(state.elapsed, 3),
         identities=sorted(keys),
-        tags=dict(tags.most_common()),
+        tags=contact_tag_counts(ctx),
         failures=ctx.temp.failures(ctx.mining_id),
     )

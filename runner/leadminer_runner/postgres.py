@@ -322,12 +322,7 @@ class PostgresTempStore:
         rows = self.conn.execute(
             "SELECT email, signature_json FROM mining_signatures WHERE mining_id = %s", (mining_id,)
         )
-        out = {}
-        for email, fields in rows:
-            if fields.get("lines") is not None:
-                fields["lines"] = tuple(fields["lines"])
-            out[email] = Signature(**fields)
-        return out
+        return {email: Signature.from_json(fields) for email, fields in rows}
 
     def failures(self, mining_id: str) -> list[FailedMessage]:
         rows = self.conn.execute(

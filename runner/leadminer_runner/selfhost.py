@@ -35,7 +35,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +47,7 @@ from leadminer.pipeline import SignatureExtractor
 from leadminer.queues import Delivery
 from leadminer.stages import (
     MiningContext,
+    contact_tag_counts,
     handle_clean,
     handle_extract,
     handle_refine,
@@ -253,10 +253,6 @@ def _summary(ctx: MiningContext, run: MiningRun) -> MiningSummary:
     """The embedded runner's summary, from what the stages recorded."""
     totals = ctx.temp.batch_totals(run.mining_id)
     keys = mining_identity_keys(ctx)
-    tags: Counter[str] = Counter()
-    for person in ctx.main.persons(ctx.user_id):
-        if person.email not in keys:
-            tags.update(person.tags)
     return MiningSummary(
         mining_id=run.mining_id,
         source=run.source,
@@ -269,7 +265,7 @@ def _summary(ctx: MiningContext, run: MiningRun) -> MiningSummary:
         signatures=run.steps["signature"],
         seconds=round(time.time() - run.started, 3),
         identities=sorted(keys),
-        tags=dict(tags.most_common()),
+        tags=contact_tag_counts(ctx),
         failures=ctx.temp.failures(run.mining_id),
     )
 

@@ -173,6 +173,14 @@ class Signature:
     emails: list[str] = field(default_factory=list)  # other addresses in the block
     lines: tuple[int, int] | None = None  # [start, end) line span in the cleaned body
 
+    @classmethod
+    def from_json(cls, fields: dict) -> Signature:
+        """A signature from its JSON form (``dataclasses.asdict`` stored as JSON: the line span
+        comes back as a list)."""
+        if fields.get("lines") is not None:
+            fields = {**fields, "lines": tuple(fields["lines"])}
+        return cls(**fields)
+
 
 @dataclass(slots=True)
 class RefinedPerson:

@@ -7,6 +7,7 @@ runner and the Cloudflare Workers all call these.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,6 +83,17 @@ def mining_identity_keys(ctx: MiningContext) -> set[str]:
             identity_keys(ctx.identities) | ctx.main.identities(ctx.user_id) | identity_keys(aliases)
         )
     return ctx.identity_cache
+
+
+def contact_tag_counts(ctx: MiningContext) -> dict[str, int]:
+    """How many of the user's contacts (their own addresses left out) carry each tag, most
+    common first: the tag line of a mining's summary."""
+    keys = mining_identity_keys(ctx)
+    tags: Counter[str] = Counter()
+    for person in ctx.main.persons(ctx.user_id):
+        if person.email not in keys:
+            tags.update(person.tags)
+    return dict(tags.most_common())
 
 
 def handle_clean(ctx: MiningContext, mx: MxChecker | None = None) -> int:

@@ -163,13 +163,7 @@ class SqliteTempStore:
 
     def signatures(self, mining_id: str) -> dict[str, Signature]:
         rows = self.conn.execute("SELECT email, signature_json FROM mining_signatures WHERE mining_id = ?", (mining_id,))
-        out = {}
-        for email, data in rows:
-            fields = json.loads(data)
-            if fields.get("lines") is not None:
-                fields["lines"] = tuple(fields["lines"])
-            out[email] = Signature(**fields)
-        return out
+        return {email: Signature.from_json(json.loads(data)) for email, data in rows}
 
     def failures(self, mining_id: str) -> list[FailedMessage]:
         rows = self.conn.execute(
