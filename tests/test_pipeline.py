@@ -6,7 +6,6 @@ import pytest
 
 from leadminer import pipeline
 from leadminer.contracts import Field, RawMessage, Signature
-from leadminer.queues import InProcessQueue, drain
 
 LIST_MAIL = (
     b"From: Ann Poster <ann@example.org>\r\n"
@@ -71,21 +70,6 @@ def test_infer_aliases_takes_the_final_delivery_address_never_a_list():
     assert pipeline.infer_aliases(records) == {"me@home.example"}
 
 
-def test_in_process_queue_retries_then_dead_letters():
-    queue = InProcessQueue("q", max_attempts=2)
-    queue.send("good")
-    queue.send("bad")
-    seen = []
-
-    def handler(body):
-        seen.append(body)
-        if body == "bad":
-            raise ValueError("nope")
-
-    assert drain(queue, handler) == 1
-    assert seen == ["good", "bad", "bad"]
-    assert queue.dead_letters == [("bad", "ValueError: nope")]
-    assert len(queue) == 0
 
 
 @pytest.mark.parametrize("list_id", ["", "no brackets here", "<>"])
