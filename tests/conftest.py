@@ -1,8 +1,14 @@
-"""Shared fixtures: a real Dovecot IMAP server (see ``tests/dovecot.py``)."""
+"""Shared fixtures: a real Dovecot IMAP server (see ``tests/dovecot.py``) and a client of the
+real Redis server (PostgreSQL fixtures are in ``tests/pg.py``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+import redis
+
+from leadminer_runner.redis_queue import client_from_env, redacted, redis_url
 
 from corpora import corpus_dir
 from dovecot import DovecotAccount, DovecotServer, DovecotUnavailable, populate_from_corpora, start_dovecot
@@ -48,3 +54,15 @@ def dovecot(dovecot_server: DovecotServer) -> DovecotAccount:
 def dovecot_account(dovecot_server: DovecotServer) -> DovecotAccount:
     """A fresh, empty account on the shared server, for tests that change mail."""
     return dovecot_server.add_account()
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> Iterator[redis.Redis]:
+    """Redis at LEADMINER_REDIS_URL (default 127.0.0.1:6379); the test skips when it is unreachable."""
+    client = client_from_env(socket_connect_timeout=1, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"Redis unreachable at {redacted(redis_url())} (set LEADMINER_REDIS_URL): {exc}")
+    yield client
+    client.close()

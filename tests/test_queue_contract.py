@@ -16,21 +16,10 @@ import pytest
 import redis
 
 from leadminer.queues import InProcessQueue, Queue, drain
-from leadminer_runner.redis_queue import DEFAULT_REDIS_URL, RedisStreamQueue, client_from_env, redacted, redis_url
+from leadminer_runner.redis_queue import DEFAULT_REDIS_URL, RedisStreamQueue, redacted
 
 IDLE_MS = 50  # claim_idle_ms of the tests that simulate a crashed consumer
 MakeQueue = Callable[..., Queue]
-
-
-@pytest.fixture(scope="module")
-def redis_client() -> Iterator[redis.Redis]:
-    client = client_from_env(socket_connect_timeout=1, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"Redis unreachable at {redacted(redis_url())} (set LEADMINER_REDIS_URL): {exc}")
-    yield client
-    client.close()
 
 
 def redis_factory(client: redis.Redis) -> tuple[MakeQueue, Callable[[], None]]:

@@ -28,7 +28,6 @@ pytest.importorskip("psycopg")
 from leadminer_runner import selfhost  # noqa: E402
 from leadminer_runner.embedded import mine  # noqa: E402
 from leadminer_runner.postgres import PostgresMainStore, PostgresTempStore, connect  # noqa: E402
-from leadminer_runner.redis_queue import client_from_env, redacted, redis_url  # noqa: E402
 from leadminer_runner.selfhost import Worker, redis_queues, start_mining  # noqa: E402
 from leadminer_runner.sources import FileMessageSource  # noqa: E402
 
@@ -53,17 +52,6 @@ class Env:
 
     def queues(self, **options) -> selfhost.StageQueues:
         return redis_queues(self.redis, prefix=self.prefix, consumer=uuid.uuid4().hex, **options)
-
-
-@pytest.fixture(scope="module")
-def redis_client() -> Iterator[redis.Redis]:
-    client = client_from_env(socket_connect_timeout=1, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"Redis unreachable at {redacted(redis_url())} (set LEADMINER_REDIS_URL): {exc}")
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")
