@@ -220,12 +220,18 @@ def test_run_context_and_progress(temp_store):
     temp_store.mark_step("m1", "clean", 5)  # a second delivery
     run = temp_store.run("m1")
     assert (run.fetched, run.fetch_failed, run.batches, run.steps) == (3, 1, 0, {"clean": 5})
+    temp_store.start_run("m1", "other", "/elsewhere", [])  # a repeated start keeps the run's progress
+    assert (temp_store.run("m1").user_id, temp_store.run("m1").batches) == ("u1", 0)
     assert run.fetch_state == [["u1", "imap://a@h", "INBOX", 7, 42]] and run.updated >= run.started
     with temp_store.mining_lock("m1"), temp_store.mining_lock("m2"):
         pass
     assert temp_store.mining_ids() == ["m1"]
     temp_store.drop_mining("m1")
     assert temp_store.run("m1") is None and temp_store.mining_ids() == []
+    # leftovers in any temp table are found by the cleanup job, not only messages and runs
+    temp_store.save_signatures("m3", [Signature("a@x.example", "1")])
+    temp_store.save_cleaned("m4", [CleanedAddress("a@x.example", Status.VALID, [], "MX")])
+    assert temp_store.mining_ids() == ["m3", "m4"]
 
 
 def test_raw_batches_round_trip_and_are_deleted_once_extracted(temp_store):

@@ -49,7 +49,7 @@ from leadminer.contracts import (
     Status,
     to_dict,
 )
-from leadminer.schemas import schema_sql
+from leadminer.schemas import TEMP_MINING_IDS_SQL, TEMP_TABLES, schema_sql
 from leadminer.scoring import outlier_count
 from leadminer.storage import BatchCounts, FolderState, IndexedMessage, MiningRun, Occurrence
 
@@ -59,10 +59,6 @@ MAIN_DSN_ENV = "LEADMINER_DATABASE_URL"
 # Must equal the version each schemas/postgres/*.sql file writes into leadminer_schema_version.
 MAIN_SCHEMA_VERSION = 1
 TEMP_SCHEMA_VERSION = 2
-_TEMP_TABLES = (
-    "mining_messages", "mining_points", "mining_cleaned", "mining_signatures", "mining_failures",
-    "mining_runs", "mining_raw", "mining_batches", "mining_steps",
-)  # fmt: skip
 _MAIN_TABLES = (
     "minings", "fetch_state", "failed_messages", "user_identities", "message_index", "occurrences", "refined_persons",
 )  # fmt: skip
@@ -207,11 +203,11 @@ class PostgresTempStore:
         self.conn = conn
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
-            if _existing(conn, _TEMP_TABLES) and _version(conn, "temp") != TEMP_SCHEMA_VERSION:
+            if _existing(conn, TEMP_TABLES) and _version(conn, "temp") != TEMP_SCHEMA_VERSION:
                 # temporary rows of another version: nothing worth keeping, start afresh
-                for table in _TEMP_TABLES:
+                for table in TEMP_TABLES:
                     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
-            if _version(conn, "temp") != TEMP_SCHEMA_VERSION or len(_existing(conn, _TEMP_TABLES)) < len(_TEMP_TABLES):
+            if _version(conn, "temp") != TEMP_SCHEMA_VERSION or len(_existing(conn, TEMP_TABLES)) < len(TEMP_TABLES):
                 conn.execute(schema_sql("postgres/temp.sql"))
 
     def add_messages(self, mining_id: str, records: Iterable[MessageRecord]) -> int:
@@ -332,19 +328,14 @@ class PostgresTempStore:
 
     def drop_mining(self, mining_id: str) -> None:
         with self.conn.transaction():
-            for table in _TEMP_TABLES:
+            for table in TEMP_TABLES:
                 self.conn.execute(
                     sql.SQL("DELETE FROM {} WHERE mining_id = %s").format(sql.Identifier(table)), (mining_id,)
                 )
 
     def mining_ids(self) -> list[str]:
         """Minings that still have temporary rows (for the cleanup job)."""
-        rows = self.conn.execute(
-            "SELECT mining_id FROM mining_messages UNION SELECT mining_id FROM mining_points "
-            "UNION SELECT mining_id FROM mining_failures UNION SELECT mining_id FROM mining_runs "
-            "UNION SELECT mining_id FROM mining_raw"
-        )
-        return sorted(r[0] for r in rows)
+        return sorted(r[0] for r in self.conn.execute(TEMP_MINING_IDS_SQL))
 
     # queued modes ------------------------------------------------------------
     def start_run(self, mining_id: str, user_id: str, source: str, identities: Iterable[str]) -> None:

@@ -22,7 +22,7 @@ from ..contracts import (
     Status,
     to_dict,
 )
-from ..schemas import schema_sql
+from ..schemas import TEMP_MINING_IDS_SQL, TEMP_TABLES, schema_sql
 from ..scoring import outlier_count
 from ..storage import BatchCounts, FolderState, IndexedMessage, MiningRun, Occurrence
 
@@ -31,10 +31,6 @@ _CHUNK = 500  # keeps "IN (…)" lists under SQLite's/D1's bound-parameter limit
 # Bumped whenever schemas/sqlite/*.sql change incompatibly (kept in PRAGMA user_version).
 MAIN_SCHEMA_VERSION = 1
 TEMP_SCHEMA_VERSION = 2
-_TEMP_TABLES = (
-    "mining_messages", "mining_points", "mining_cleaned", "mining_signatures", "mining_failures",
-    "mining_runs", "mining_raw", "mining_batches", "mining_steps",
-)  # fmt: skip
 
 
 class SchemaVersionError(RuntimeError):
@@ -77,7 +73,7 @@ class SqliteTempStore:
         self.conn = conn
         if _user_tables(conn) and _schema_version(conn) != TEMP_SCHEMA_VERSION:
             # temporary rows of another version: nothing worth keeping, start afresh
-            for table in _TEMP_TABLES:
+            for table in TEMP_TABLES:
                 conn.execute(f"DROP TABLE IF EXISTS {table}")  # noqa: S608 - fixed names
         conn.executescript(schema_sql("sqlite/temp.sql"))
         conn.execute(f"PRAGMA user_version = {TEMP_SCHEMA_VERSION}")
@@ -173,24 +169,19 @@ class SqliteTempStore:
 
     def drop_mining(self, mining_id: str) -> None:
         with self.conn:
-            for table in _TEMP_TABLES:
+            for table in TEMP_TABLES:
                 self.conn.execute(f"DELETE FROM {table} WHERE mining_id = ?", (mining_id,))  # noqa: S608 - fixed names
 
     def mining_ids(self) -> list[str]:
         """Minings that still have temporary rows (for the cleanup job)."""
-        rows = self.conn.execute(
-            "SELECT mining_id FROM mining_messages UNION SELECT mining_id FROM mining_points "
-            "UNION SELECT mining_id FROM mining_failures UNION SELECT mining_id FROM mining_runs "
-            "UNION SELECT mining_id FROM mining_raw"
-        )
-        return sorted(r[0] for r in rows)
+        return sorted(r[0] for r in self.conn.execute(TEMP_MINING_IDS_SQL))
 
     # queued modes ------------------------------------------------------------
     def start_run(self, mining_id: str, user_id: str, source: str, identities: Iterable[str]) -> None:
         now = time.time()
         with self.conn:
             self.conn.execute(
-                "INSERT OR REPLACE INTO mining_runs (mining_id, user_id, source, identities_json, started, updated) "
+                "INSERT OR IGNORE INTO mining_runs (mining_id, user_id, source, identities_json, started, updated) "
                 "VALUES (?,?,?,?,?,?)",
                 (mining_id, user_id, source, json.dumps(list(identities), ensure_ascii=False), now, now),
             )
