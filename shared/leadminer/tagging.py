@@ -634,20 +634,34 @@ class _Message:
         return self.subject.lower()
 
     @_lazy
+    def lower_bare_subject(self) -> str:
+        """The lower-cased subject without reply / forward prefixes."""
+        subject = self.lower_subject
+        return _SUBJECT_PREFIX.sub("", subject) if ":" in subject else subject
+
+    @_lazy
     def transactional_subject(self) -> bool:
         """Receipt / order / account / delivery words in the subject (reply prefixes dropped)."""
-        subject = self.lower_subject
-        if ":" in subject:
-            subject = _SUBJECT_PREFIX.sub("", subject)
-        return _TRANSACTIONAL_SUBJECT.search(subject) is not None or self.shipment_subject
+        return _TRANSACTIONAL_SUBJECT.search(self.lower_bare_subject) is not None or self.shipment_subject
 
     @_lazy
     def shipment_subject(self) -> bool:
         """A parcel / shipment notice subject (:data:`_SHIPMENT_SUBJECT`)."""
-        subject = self.lower_subject
-        if ":" in subject:
-            subject = _SUBJECT_PREFIX.sub("", subject)
-        return _SHIPMENT_SUBJECT.search(subject) is not None
+        return _SHIPMENT_SUBJECT.search(self.lower_bare_subject) is not None
+
+    @_lazy
+    def body(self) -> str:
+        """The body as the phrase rules read it (:func:`_body_text`); empty for a forward: a person
+        forwarding a newsletter or a notice stays a person."""
+        return "" if self.is_forward else _body_text(self.record.body)
+
+    @_lazy
+    def newsletter_body(self) -> bool:
+        """An unsubscribe instruction, an opt-out footer or a masthead in the body."""
+        body = self.body
+        return bool(body) and bool(
+            _unsubscribe_instruction(body) or _NEWSLETTER_BODY.search(body) or _MASTHEAD.search(body, 0, 300)
+        )
 
     @_lazy
     def is_forward(self) -> bool:
@@ -888,14 +902,11 @@ class _Message:
         if self.transactional_subject and (self.notifier() or is_role(self.local)):
             return [TRANSACTIONAL]
         if not self.sent_in_bulk():
-            if not self.is_forward:
-                body = _body_text(self.record.body)
-                if _SELF_DECLARED_AUTOMATED_BODY.search(body) or (
-                    not self.name.strip() and _AUTOMATED_BODY.search(body)
-                ):
-                    # a notice phrase counts from a sender without a display name: mail clients
-                    # send their user's name, programs often send a bare address
-                    return [TRANSACTIONAL]
+            body = self.body
+            if _SELF_DECLARED_AUTOMATED_BODY.search(body) or (not self.name.strip() and _AUTOMATED_BODY.search(body)):
+                # a notice phrase counts from a sender without a display name: mail clients
+                # send their user's name, programs often send a bare address
+                return [TRANSACTIONAL]
             return [GROUP] if self.list_traffic_signs() else []
         broadcast = (
             self.strong_broadcaster()
@@ -905,7 +916,7 @@ class _Message:
             or self.broadcast_name()
             or (not self.is_forward and _NEWSLETTER_SUBJECT.search(self.lower_subject) is not None)
         )
-        body = "" if self.is_forward else _body_text(self.record.body)
+        body = self.body
         if body:
             if _GROUP_FOOTER.search(body):
                 return [GROUP]
@@ -916,7 +927,7 @@ class _Message:
             )
             if broadcast and not automated:
                 return [NEWSLETTER]  # the body can only confirm it
-            if _unsubscribe_instruction(body) or _NEWSLETTER_BODY.search(body) or _MASTHEAD.search(body, 0, 300):
+            if self.newsletter_body:
                 return [NEWSLETTER]
             if automated:
                 return [TRANSACTIONAL]
@@ -929,10 +940,8 @@ class _Message:
     def notice_body(self) -> bool:
         """The body reads like a notice to one person (account or machine wording) and carries
         no newsletter sign (unsubscribe instruction, opt-out footer, masthead)."""
-        if self.is_forward:
-            return False
-        body = _body_text(self.record.body)
-        if not body or _unsubscribe_instruction(body) or _NEWSLETTER_BODY.search(body) or _MASTHEAD.search(body, 0, 300):
+        body = self.body
+        if not body or self.newsletter_body:
             return False
         return bool(_SELF_DECLARED_AUTOMATED_BODY.search(body) or _AUTOMATED_BODY.search(body) or _ACCOUNT_BODY.search(body))
 
