@@ -62,7 +62,7 @@ from .redis_queue import RedisStreamQueue
 log = logging.getLogger(__name__)
 
 STAGES = ("extract", "clean", "signature", "refine")
-NEXT = {"clean": "signature", "signature": "refine"}
+NEXT = dict(zip(STAGES[1:], STAGES[2:]))  # the stage each later stage hands the mining to
 FAILURES_GROUP = "leadminer-failures"
 DEFAULT_CLAIM_IDLE_MS = 300_000  # must exceed the longest stage run (see redis_queue)
 DEFAULT_STALE_SECONDS = 3_600.0  # a running mining without progress this long is dead
