@@ -1,15 +1,23 @@
-"""Queue interface between stages, and the in-process implementation.
+"""Queue port between stages, and the in-process implementation.
 
-Semantics shared by every adapter (Redis Streams, Cloudflare Queues, in-process):
-at-least-once delivery; a consumer ``ack``s a message once its effects are
-stored, or it is delivered again (``retry``), and after ``max_attempts`` it goes
-to the dead-letter list with the last error.
+Semantics shared by every adapter (Redis Streams, Cloudflare Queues, in-process),
+checked by ``tests/test_queue_contract.py``:
+
+* at-least-once delivery; bodies are plain JSON data (a dict with str keys,
+  lists, str, int, float, bool, None) that comes back equal — ids, never objects;
+* a consumer ``ack``s a delivery once its effects are stored, or calls
+  ``retry`` with the error: the body is delivered again, and after
+  ``max_attempts`` it goes to the queue's dead-letter queue (``dead``), whose
+  deliveries carry that error in ``Delivery.error``;
+* ports are async: a Worker awaits its Queue binding, the self-host runner its
+  Redis connection. The policy around them (ack, retry, dead letters) is written
+  once, in :mod:`leadminer.flow.consumer`.
 """
 
 from __future__ import annotations
 
+import json
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,42 +27,60 @@ class Delivery:
     id: int | str  # the adapter's own id: a counter in process, a stream entry id in Redis
     body: Any
     attempts: int = 1
+    error: str | None = None  # a dead letter's last error (why it died)
 
 
 class Queue(Protocol):
     name: str
+    max_attempts: int
 
-    def send(self, body: Any) -> None: ...
+    async def send(self, body: Any) -> None: ...
 
-    def receive(self, max_messages: int = 1) -> list[Delivery]: ...
+    async def receive(self, max_messages: int = 1) -> list[Delivery]: ...
 
-    def ack(self, delivery: Delivery) -> None: ...
+    async def ack(self, delivery: Delivery) -> None: ...
 
-    def retry(self, delivery: Delivery, error: str) -> None: ...
-
-    @property
-    def dead_letters(self) -> list[tuple[Any, str]]:
-        """``(body, error)`` of every message that used up its attempts, oldest first."""
+    async def retry(self, delivery: Delivery, error: str) -> None:
+        """Deliver again later, or bury in ``dead`` after ``max_attempts``."""
         ...
+
+
+def encode_body(queue_name: str, body: Any) -> str:
+    """``body`` as compact JSON, or ``TypeError`` when it is not JSON data that comes
+    back equal (an object, bytes, a tuple, a non-str key, NaN): raised at ``send``,
+    not in the consumer."""
+    try:
+        text = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:  # an object, bytes, a cycle, NaN
+        raise TypeError(f"queue {queue_name!r}: body is not JSON data ({exc}); send ids or plain data") from exc
+    if json.loads(text) != body:
+        raise TypeError(
+            f"queue {queue_name!r}: body would not come back equal from JSON "
+            "(a tuple becomes a list, a non-str dict key a string)"
+        )
+    return text
 
 
 @dataclass
 class InProcessQueue:
-    """A FIFO in this process (embedded mode). No threads: the runner pumps it."""
+    """A FIFO in this process (embedded mode, tests). No threads: the runner pumps it.
+    Bodies go through JSON like on every other queue, so what works here works there."""
 
     name: str
     max_attempts: int = 3
+    dead: InProcessQueue | None = None  # dead letters; made at construction unless this is one
     _pending: deque[Delivery] = field(default_factory=deque)
     _in_flight: dict[int, Delivery] = field(default_factory=dict)
-    dead_letters: list[tuple[Any, str]] = field(default_factory=list)
-    last_exception: BaseException | None = None  # of the latest failed delivery, for the traceback
     _next_id: int = 0
 
-    def send(self, body: Any) -> None:
-        self._next_id += 1
-        self._pending.append(Delivery(self._next_id, body))
+    def __post_init__(self) -> None:
+        if self.dead is None and not self.name.endswith(":dead"):
+            self.dead = InProcessQueue(self.name + ":dead", self.max_attempts)
 
-    def receive(self, max_messages: int = 1) -> list[Delivery]:
+    async def send(self, body: Any) -> None:
+        self._push(encode_body(self.name, body), attempts=1, error=None)
+
+    async def receive(self, max_messages: int = 1) -> list[Delivery]:
         out = []
         while self._pending and len(out) < max_messages:
             delivery = self._pending.popleft()
@@ -62,33 +88,22 @@ class InProcessQueue:
             out.append(delivery)
         return out
 
-    def ack(self, delivery: Delivery) -> None:
+    async def ack(self, delivery: Delivery) -> None:
         self._in_flight.pop(delivery.id, None)
 
-    def retry(self, delivery: Delivery, error: str) -> None:
-        self._in_flight.pop(delivery.id, None)
-        if delivery.attempts >= self.max_attempts:
-            self.dead_letters.append((delivery.body, error))
+    async def retry(self, delivery: Delivery, error: str) -> None:
+        if self._in_flight.pop(delivery.id, None) is None:
+            return  # already acked or retried
+        if delivery.attempts >= self.max_attempts and self.dead is not None:
+            self.dead._push(json.dumps(delivery.body), attempts=delivery.attempts, error=error)
         else:
             delivery.attempts += 1
+            delivery.error = error
             self._pending.append(delivery)
+
+    def _push(self, text: str, *, attempts: int, error: str | None) -> None:
+        self._next_id += 1
+        self._pending.append(Delivery(self._next_id, json.loads(text), attempts, error))
 
     def __len__(self) -> int:
         return len(self._pending) + len(self._in_flight)
-
-
-def drain(queue: Queue, handler: Callable[[Any], None]) -> int:
-    """Deliver every pending message to ``handler``; ack on success, retry on error."""
-    handled = 0
-    while batch := queue.receive(16):
-        for delivery in batch:
-            try:
-                handler(delivery.body)
-            except Exception as exc:  # recorded on the delivery, never swallowed silently
-                if hasattr(queue, "last_exception"):  # this process's latest failure, for the traceback
-                    queue.last_exception = exc
-                queue.retry(delivery, f"{type(exc).__name__}: {exc}")
-            else:
-                queue.ack(delivery)
-                handled += 1
-    return handled

@@ -1,4 +1,5 @@
-"""Storage interfaces the stages talk to. Each deployment mode is an adapter.
+"""Storage ports the mining flow talks to (async: a Worker awaits its D1/R2
+bindings, the API its pooled connections). Each deployment mode is an adapter.
 
 Two kinds of data, kept apart:
 
@@ -8,14 +9,17 @@ Two kinds of data, kept apart:
 * **permanent data** (minings, fetch state, the per-user message index and
   refined persons) — SQLite in embedded mode, Postgres/Supabase otherwise.
 
-Adapters live in :mod:`leadminer.adapters`; every adapter passes the contract
-tests in ``tests/test_storage_contract.py``.
+Four ports: :class:`TempStore` (a mining's temporary rows), :class:`RunLedger`
+(run coordination and progress of queued minings), :class:`RawBatchStore`
+(fetched mail waiting for extract) and :class:`MainStore` (permanent data).
+Adapters live in :mod:`leadminer.adapters` (and the runner, for PostgreSQL);
+every adapter passes the contract tests in ``tests/test_storage_contract.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -31,8 +35,9 @@ class FolderState:
 
 
 class FetchStateStore(Protocol):
-    """Remembers per source and folder what was already read, so the next
-    mining of the same account only reads new mail."""
+    """What a message source with incremental state (IMAP) reads and records while it
+    fetches: synchronous, answered from memory (:class:`leadminer.flow.FetchState`)
+    and saved through :class:`MainStore` once the mining is done."""
 
     def get_folder_state(self, user_id: str, source: str, folder: str) -> FolderState | None: ...
 
@@ -77,8 +82,9 @@ class MiningRun:
     identities: list[str]  # addresses given for this mining
     started: float  # Unix time
     updated: float  # Unix time of the last progress
-    fetched: int = 0  # known once the fetch ends
+    fetched: int = 0  # messages read so far (final once ``batches`` is set)
     fetch_failed: int = 0
+    total: int | None = None  # the source's estimate of what the fetch will read
     batches: int | None = None  # raw batches sent to extract; None while fetching
     fetch_state: list[list] = field(default_factory=list)  # [user_id, source, folder, uidvalidity, highest_uid]
     steps: dict[str, int] = field(default_factory=dict)  # later stages done → their count
@@ -95,142 +101,184 @@ class BatchCounts:
 
 
 class TempStore(Protocol):
-    """Temporary tables of one mining."""
+    """Temporary tables of one mining: its messages, points of contact, cleaned
+    addresses, signatures and failures (SQLite, D1 or a temp PostgreSQL)."""
 
-    def add_messages(self, mining_id: str, records: Iterable[MessageRecord]) -> int:
+    async def add_messages(self, mining_id: str, records: Iterable[MessageRecord]) -> int:
         """Insert extracted messages (and their points of contact); duplicates of a
         Message-ID within the mining are ignored. Returns how many were new."""
         ...
 
-    def add_failures(self, mining_id: str, failures: Iterable[FailedMessage]) -> None: ...
+    async def add_failures(self, mining_id: str, failures: Iterable[FailedMessage]) -> None: ...
 
-    def iter_messages(self, mining_id: str, *, with_body: bool = True) -> Iterator[MessageRecord]:
-        """The mining's messages in date order; ``with_body=False`` leaves ``body`` None (cheaper)."""
+    def iter_messages(self, mining_id: str, *, with_body: bool = True) -> AsyncIterator[MessageRecord]:
+        """The mining's messages in date order, a page at a time; ``with_body=False``
+        leaves ``body`` None (cheaper)."""
         ...
 
-    def distinct_emails(self, mining_id: str) -> list[str]: ...
+    async def distinct_emails(self, mining_id: str) -> list[str]: ...
 
-    def save_cleaned(self, mining_id: str, cleaned: Iterable[CleanedAddress]) -> None: ...
+    async def save_cleaned(self, mining_id: str, cleaned: Iterable[CleanedAddress]) -> None: ...
 
-    def cleaned(self, mining_id: str) -> dict[str, CleanedAddress]: ...
+    async def cleaned(self, mining_id: str) -> dict[str, CleanedAddress]: ...
 
-    def save_signatures(self, mining_id: str, signatures: Iterable[Signature]) -> None: ...
+    async def save_signatures(self, mining_id: str, signatures: Iterable[Signature]) -> None: ...
 
-    def signatures(self, mining_id: str) -> dict[str, Signature]: ...
+    async def signatures(self, mining_id: str) -> dict[str, Signature]: ...
 
-    def failures(self, mining_id: str) -> list[FailedMessage]: ...
+    async def failures(self, mining_id: str) -> list[FailedMessage]: ...
 
-    def drop_mining(self, mining_id: str) -> None:
+    async def drop_mining(self, mining_id: str) -> None:
         """Delete every temporary row of a mining (end of mining or cleanup)."""
         ...
 
-    def mining_ids(self) -> list[str]:
-        """Minings that still have temporary rows (for the cleanup job)."""
+    async def mining_ids(self) -> list[str]:
+        """Minings that still have temporary rows (for the cleanup of dead minings)."""
         ...
 
-    # Queued modes: a mining handed from runner to runner by its id ------------
-    def start_run(self, mining_id: str, user_id: str, source: str, identities: Iterable[str]) -> None: ...
 
-    def run(self, mining_id: str) -> MiningRun | None:
+class RunLedger(Protocol):
+    """Run coordination of queued minings: what lets any runner pick a mining up from
+    its id alone, the exactly-once fan-in from extract to clean, per-stage step
+    records and progress. A mining whose run is gone (``run`` answers None) has
+    ended — done, failed, stopped or cleaned up — and every message of it is dropped.
+
+    The SQL adapters keep it in the temp database beside the :class:`TempStore`
+    (one object implements both); their ``drop_mining`` empties both."""
+
+    async def start_run(self, mining_id: str, user_id: str, source: str, identities: Iterable[str]) -> None:
+        """Record a new mining (repeating it keeps the progress already made)."""
+        ...
+
+    async def run(self, mining_id: str) -> MiningRun | None:
         """The mining's context and progress; None once it ended (or never started)."""
         ...
 
-    def add_raw_batch(self, mining_id: str, batch_no: int, raws: list[RawMessage]) -> None:
-        """Keep a fetched batch until it is extracted (queues carry its number only)."""
+    async def fetch_progress(self, mining_id: str, *, fetched: int, failed: int, total: int | None) -> None:
+        """Counters of a fetch still under way (``total``: the source's estimate, if any)."""
         ...
 
-    def raw_batch(self, mining_id: str, batch_no: int) -> list[RawMessage]:
-        """The batch in fetch order; empty once it was extracted."""
-        ...
-
-    def finish_batch(self, mining_id: str, batch_no: int, counts: BatchCounts) -> None:
-        """Record the batch as extracted (the first record wins) and delete its raw messages, atomically."""
-        ...
-
-    def end_fetch(
+    async def end_fetch(
         self, mining_id: str, *, batches: int, fetched: int, failed: int, fetch_state: list[list]
     ) -> None:
-        """The fetch is over: ``batches`` batches were sent to extract."""
+        """The fetch is over: ``batches`` batches were sent to extract; ``fetch_state``
+        ([user_id, source, folder, uidvalidity, highest_uid] rows) is saved once the mining is done."""
         ...
 
-    def claim_clean(self, mining_id: str) -> bool:
+    async def batch_done(self, mining_id: str, batch_no: int) -> bool:
+        """Whether the batch was recorded as extracted (a redelivery has nothing to do)."""
+        ...
+
+    async def finish_batch(self, mining_id: str, batch_no: int, counts: BatchCounts) -> None:
+        """Record the batch as extracted; the first record wins."""
+        ...
+
+    async def claim_clean(self, mining_id: str) -> bool:
         """True for exactly one caller, once the fetch ended and every batch is extracted:
         that caller hands the mining to clean."""
         ...
 
-    def batch_totals(self, mining_id: str) -> dict[str, int]:
-        """Sums of the extracted batches' counts, and ``extracted``: distinct messages stored."""
+    async def batch_totals(self, mining_id: str) -> dict[str, int]:
+        """Sums of the extracted batches' counts (``records``, ``already_mined``, ``failed``,
+        ``contacts``), and ``extracted``: distinct messages stored."""
         ...
 
-    def mark_step(self, mining_id: str, step: str, count: int) -> None:
+    async def mark_step(self, mining_id: str, step: str, count: int) -> None:
         """A later stage (clean, signature, refine) is done; also counts as progress."""
         ...
 
-    def mining_lock(self, mining_id: str) -> AbstractContextManager[None]:
-        """Held while a later stage of the mining runs, so that a duplicate delivery
-        handled by another runner waits instead of running the stage alongside."""
+    def mining_lock(self, mining_id: str) -> AbstractAsyncContextManager[None]:
+        """Held while a later stage of the mining runs (and while it ends), so that a
+        duplicate delivery handled by another runner waits instead of running alongside."""
         ...
 
+    async def drop_mining(self, mining_id: str) -> None:
+        """Forget the run (its end: done, failed, stopped or cleaned up)."""
+        ...
 
-class MainStore(FetchStateStore, Protocol):
+    async def mining_ids(self) -> list[str]: ...
+
+
+class RawBatchStore(Protocol):
+    """Fetched raw messages waiting for extract, by batch (temp SQL table, R2, or memory):
+    queues carry batch numbers only, never mail."""
+
+    async def add_raw_batch(self, mining_id: str, batch_no: int, raws: list[RawMessage]) -> None: ...
+
+    async def raw_batch(self, mining_id: str, batch_no: int) -> list[RawMessage]:
+        """The batch in fetch order; empty once it was dropped."""
+        ...
+
+    async def drop_batch(self, mining_id: str, batch_no: int) -> None: ...
+
+    async def drop_mining(self, mining_id: str) -> None: ...
+
+
+class MainStore(Protocol):
     """Permanent tables (same schema as the Supabase/Postgres main database)."""
 
-    def start_mining(self, mining_id: str, user_id: str, source: str) -> None: ...
+    async def start_mining(self, mining_id: str, user_id: str, source: str) -> None: ...
 
-    def finish_mining(self, mining_id: str, status: str, stats: dict) -> None: ...
+    async def finish_mining(self, mining_id: str, status: str, stats: dict) -> None: ...
 
-    def minings(self, status: str | None = None) -> list[dict]:
+    async def minings(self, status: str | None = None) -> list[dict]:
         """Minings (id, user_id, source, status, started_at, finished_at, stats), oldest first."""
         ...
 
-    def mining(self, mining_id: str) -> dict | None: ...
+    async def mining(self, mining_id: str) -> dict | None: ...
 
-    def known_message_ids(self, user_id: str, message_ids: Iterable[str]) -> set[str]:
+    async def folder_states(self, user_id: str, source: str) -> dict[str, FolderState]:
+        """Where the last mining of each folder of ``source`` stopped (IMAP UIDVALIDITY + highest UID)."""
+        ...
+
+    async def save_folder_state(self, user_id: str, source: str, folder: str, state: FolderState) -> None: ...
+
+    async def known_message_ids(self, user_id: str, message_ids: Iterable[str]) -> set[str]:
         """Message-IDs already mined for this user by a mining that finished."""
         ...
 
-    def index_messages(
+    async def index_messages(
         self, user_id: str, mining_id: str, messages: Iterable[IndexedMessage], occurrences: Iterable[Occurrence]
     ) -> None:
         """Add messages to the permanent index (existing ones are re-claimed by ``mining_id``)."""
         ...
 
-    def lookup_threads(self, user_id: str, message_ids: Iterable[str]) -> dict[str, IndexedMessage]: ...
+    async def lookup_threads(self, user_id: str, message_ids: Iterable[str]) -> dict[str, IndexedMessage]: ...
 
-    def thread_sizes(self, user_id: str, thread_ids: Iterable[str]) -> dict[str, int]:
+    async def thread_sizes(self, user_id: str, thread_ids: Iterable[str]) -> dict[str, int]:
         """How many indexed messages each thread has."""
         ...
 
-    def history(self, user_id: str, keys: Iterable[str]) -> tuple[list[IndexedMessage], list[Occurrence]]:
+    async def history(self, user_id: str, keys: Iterable[str]) -> tuple[list[IndexedMessage], list[Occurrence]]:
         """Every indexed message in which one of ``keys`` appears, and all their occurrences."""
         ...
 
-    def reference_date(self, user_id: str) -> str | None:
+    async def reference_date(self, user_id: str) -> str | None:
         """"Now" for recency scores: :func:`leadminer.scoring.reference_date`."""
         ...
 
-    def identities(self, user_id: str) -> set[str]:
+    async def identities(self, user_id: str) -> set[str]:
         """The user's own addresses (canonical keys) remembered from earlier minings."""
         ...
 
-    def add_identities(self, user_id: str, emails: Iterable[str]) -> None: ...
+    async def add_identities(self, user_id: str, emails: Iterable[str]) -> None: ...
 
-    def record_failures(self, failures: Iterable[FailedMessage]) -> None:
+    async def record_failures(self, failures: Iterable[FailedMessage]) -> None:
         """Keep every failed message of a mining, with its reason."""
         ...
 
-    def failures(self, mining_id: str | None = None) -> list[FailedMessage]: ...
+    async def failures(self, mining_id: str | None = None) -> list[FailedMessage]: ...
 
-    def upsert_persons(self, persons: Iterable[RefinedPerson]) -> None: ...
+    async def upsert_persons(self, persons: Iterable[RefinedPerson]) -> None: ...
 
-    def update_temperatures(self, user_id: str, temperatures: dict[str, int]) -> None:
+    async def update_temperatures(self, user_id: str, temperatures: dict[str, int]) -> None:
         """Set new temperatures (email → 0–100) of existing persons."""
         ...
 
-    def persons(self, user_id: str) -> list[RefinedPerson]: ...
+    async def persons(self, user_id: str) -> list[RefinedPerson]: ...
 
-    def person(self, user_id: str, email: str) -> RefinedPerson | None: ...
+    async def person(self, user_id: str, email: str) -> RefinedPerson | None: ...
 
-    def persons_by_email(self, user_id: str, emails: Iterable[str]) -> dict[str, RefinedPerson]:
+    async def persons_by_email(self, user_id: str, emails: Iterable[str]) -> dict[str, RefinedPerson]:
         """The stored persons among ``emails``, by email (one query per chunk, not per person)."""
         ...
