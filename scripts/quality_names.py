@@ -13,6 +13,8 @@ name (not an address, not their local part). Word order does not count:
 
 from __future__ import annotations
 
+import asyncio
+
 import argparse
 import sys
 from collections import Counter, defaultdict
@@ -24,7 +26,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from corpora import extract_corpus  # noqa: E402
 
 from leadminer.contracts import Field, RawMessage  # noqa: E402
-from leadminer.pipeline import extract_batch, mine_in_memory  # noqa: E402
+from leadminer.flow.memory import mine_in_memory  # noqa: E402
+from leadminer.pipeline import extract_batch  # noqa: E402
 
 DEFAULT_CORPORA = ("spamassassin", "lkml", "quagga-enron-train", "notmuch-threading")
 
@@ -63,7 +66,7 @@ def measure(raws: list[RawMessage]) -> dict[str, float | int]:
             stamp = record.date or ""
             if key not in last_seen or stamp >= last_seen[key][0]:
                 last_seen[key] = (stamp, point.name)
-    persons = {p.email: p for p in mine_in_memory(raws)}
+    persons = {p.email: p for p in asyncio.run(mine_in_memory(raws))}
     counted = [k for k in own if k in persons]
     ours = sum(same_name(persons[k].name, own[k]) for k in counted)
     last = sum(last_seen[k][1] in own[k] for k in counted)

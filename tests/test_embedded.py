@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import mailbox
 import shutil
 from collections.abc import Iterator
@@ -12,18 +13,28 @@ import pytest
 from leadminer.adapters.sqlite import SqliteMainStore, SqliteTempStore, connect
 from leadminer.contracts import RawMessage
 from leadminer.demo import generate_demo_mailbox
-from leadminer.pipeline import mine_in_memory
+from leadminer.flow.memory import mine_in_memory
 from leadminer_runner.embedded import mine, temp_path
 from leadminer_runner.sources import FileMessageSource
 from corpora import corpus_dir
 
 
-def persons_of(db: Path, user: str = "local"):
+def read(db: Path, call):
+    """``call(store)`` awaited on the database's main (or, for ``<db>.mining``, temp) store."""
     conn = connect(db)
     try:
-        return {p.email: p for p in SqliteMainStore(conn).persons(user)}
+        store = SqliteTempStore(conn) if db.name.endswith(".mining") else SqliteMainStore(conn)
+        return asyncio.run(call(store))
     finally:
         conn.close()
+
+
+def persons_of(db: Path, user: str = "local"):
+    return {p.email: p for p in read(db, lambda main: main.persons(user))}
+
+
+def statuses(db: Path) -> list[str]:
+    return [m["status"] for m in read(db, lambda main: main.minings())]
 
 
 def facts(persons) -> dict:
@@ -99,7 +110,8 @@ def test_remining_the_same_mailbox_changes_nothing(demo, demo_db, tmp_path):
 def test_embedded_equals_in_memory_reference(demo, demo_db):
     db, _ = demo_db
     raws = list(FileMessageSource(demo.path).iter_messages("ref", None))
-    reference = {p.email: p for p in mine_in_memory([r for r in raws if isinstance(r, RawMessage)], demo.identities)}
+    messages = [r for r in raws if isinstance(r, RawMessage)]
+    reference = {p.email: p for p in asyncio.run(mine_in_memory(messages, demo.identities))}
     assert facts(persons_of(db)) == facts(reference)
 
 
@@ -140,12 +152,8 @@ def test_crash_mid_mining_then_rerun_loses_and_doubles_nothing(demo, demo_db, tm
     crashed = tmp_path / "crashed.db"
     with pytest.raises(KeyboardInterrupt):
         mine(CrashingSource(demo.path, limit=120), db_path=crashed, identities=demo.identities, batch_size=50)
-    conn = connect(crashed)
-    assert [m["status"] for m in SqliteMainStore(conn).minings()] == ["failed"]
-    conn.close()
-    conn = connect(temp_path(crashed))
-    assert SqliteTempStore(conn).mining_ids() == []  # temp rows were dropped
-    conn.close()
+    assert statuses(crashed) == ["failed"]
+    assert read(temp_path(crashed), lambda temp: temp.mining_ids()) == []  # temp rows were dropped
     mine(FileMessageSource(demo.path), db_path=crashed, identities=demo.identities)
     assert facts(persons_of(crashed)) == facts(persons_of(db))
 
@@ -175,7 +183,7 @@ def test_crash_inside_refine_then_rerun_restores_every_contact(demo, demo_db, tm
     crashed = tmp_path / "refine-crash.db"
     real_upsert = SqliteMainStore.upsert_persons
 
-    def dying_upsert(self, persons):  # the process dies after the index was written
+    async def dying_upsert(self, persons):  # the process dies after the index was written
         raise KeyboardInterrupt("killed during refine")
 
     monkeypatch.setattr(SqliteMainStore, "upsert_persons", dying_upsert)
@@ -227,19 +235,17 @@ def test_older_mail_mined_later_does_not_overwrite_a_newer_signature(tmp_path):
 
 
 def test_a_stage_that_keeps_failing_is_retried_then_fails_the_mining(demo, tmp_path, monkeypatch):
-    import leadminer_runner.embedded as embedded
+    import leadminer.flow.mining as flow_mining
 
     calls = []
 
-    def broken(ctx, extractor=None):
+    async def broken(ctx, extractor=None):
         calls.append(ctx.mining_id)
         raise OSError("disk full")
 
-    monkeypatch.setattr(embedded, "handle_signatures", broken)
+    monkeypatch.setattr(flow_mining, "handle_signatures", broken)
     db = tmp_path / "f.db"
     with pytest.raises(RuntimeError, match="signature stage failed after 3 attempts: OSError: disk full"):
         mine(FileMessageSource(demo.path), db_path=db)
     assert len(calls) == 3
-    conn = connect(db)
-    assert [m["status"] for m in SqliteMainStore(conn).minings()] == ["failed"]
-    conn.close()
+    assert statuses(db) == ["failed"]

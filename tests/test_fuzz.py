@@ -3,13 +3,16 @@ each one is mined or recorded as failed with a reason (seeded, so repeatable).""
 
 from __future__ import annotations
 
+import asyncio
+
 import random
 
 import pytest
 
 from corpora import corpus_dir
 from leadminer.contracts import RawMessage
-from leadminer.pipeline import extract_batch, mine_in_memory
+from leadminer.flow.memory import mine_in_memory
+from leadminer.pipeline import extract_batch
 
 SEED = 20261128
 MUTATIONS = 10_000
@@ -56,5 +59,5 @@ def test_mutated_messages_are_mined_or_failed_with_a_reason(seeds):
         f.reason for f in failures if f.reason.startswith("internal error")
     ][:5]
     assert len(records) > MUTATIONS // 2
-    persons = mine_in_memory(raws)  # clean, signature and refine take the damaged records too
+    persons = asyncio.run(mine_in_memory(raws))  # clean, signature and refine take the damaged records too
     assert persons

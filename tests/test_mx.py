@@ -193,6 +193,8 @@ def test_cleaner_with_dns_checker_end_to_end(checker):
 
 
 def test_embedded_mining_with_mx_checks_sets_each_status(checker, tmp_path):
+    import asyncio
+
     from leadminer.adapters.sqlite import SqliteMainStore, connect
     from leadminer_runner.embedded import mine
     from leadminer_runner.sources import FileMessageSource
@@ -205,6 +207,6 @@ def test_embedded_mining_with_mx_checks_sets_each_status(checker, tmp_path):
         )
     mine(FileMessageSource(folder), db_path=tmp_path / "m.db", identities=[f"me@ok.{ZONE}"], mx=checker)
     conn = connect(tmp_path / "m.db")
-    statuses = {p.email: p.status for p in SqliteMainStore(conn).persons("local")}
+    statuses = {p.email: p.status for p in asyncio.run(SqliteMainStore(conn).persons("local"))}
     conn.close()
     assert statuses == {f"jane@ok.{ZONE}": "valid", f"bob@missing.{ZONE}": "invalid", f"ann@nullmx.{ZONE}": "invalid"}

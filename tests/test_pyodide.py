@@ -158,25 +158,16 @@ def test_core_starts_no_thread_socket_or_process(
     assert result["threads"] == 1
 
 
-def test_mining_under_pyodide_matches_cpython(pyodide_result: dict[str, Any], cpython_result: dict[str, Any]) -> None:
+def test_mining_flow_under_pyodide_matches_cpython(pyodide_result: dict[str, Any], cpython_result: dict[str, Any]) -> None:
+    """The whole mining flow (stage chain, fan-in, steps over the SQLite adapters — D1 is
+    SQLite — and in-process queues) gives the same persons on both runtimes."""
     for result in (cpython_result, pyodide_result):
-        failed = result["modules"]["failed"].get("leadminer.pipeline", "no leadminer.pipeline module")
-        assert result["mode"] == "pipeline", f"{result['runtime']['platform']}: pipeline not importable: {failed}"
+        failed = result["modules"]["failed"].get("leadminer.flow.memory", "no leadminer.flow.memory module")
+        assert result["mode"] == "flow", f"{result['runtime']['platform']}: the flow is not importable: {failed}"
     persons = cpython_result["persons"]
-    assert persons, "the pipeline found nobody in the sample"
+    assert persons, "the flow found nobody in the sample"
     assert pyodide_result["persons"] == persons
     assert any(p["telephone"] or p["job_title"] or p["organization"] for p in persons), "no signature field mined"
-
-
-def test_storage_backed_stages_under_pyodide_match_cpython(
-    pyodide_result: dict[str, Any], cpython_result: dict[str, Any]
-) -> None:
-    """The stage handlers over the SQLite adapters (D1 is SQLite) give the same persons on both runtimes."""
-    staged = cpython_result["stage_persons"]
-    assert staged, "the stage handlers found nobody in the sample"
-    assert pyodide_result["stage_persons"] == staged
-    by_email = {p["email"]: p for p in cpython_result["persons"]}
-    assert {p["email"] for p in staged} == set(by_email)
 
 
 def test_harness_refuses_a_missing_message_file(harness: Path, tmp_path: Path) -> None:

@@ -136,28 +136,31 @@ def test_temperature_weights():
 
 
 @pytest.fixture
-def stores(tmp_path):
+async def stores(tmp_path):
     main_conn, temp_conn = connect(tmp_path / "main.db"), connect(tmp_path / "temp.db")
-    yield SqliteMainStore(main_conn), SqliteTempStore(temp_conn)
+    main, temp = SqliteMainStore(main_conn), SqliteTempStore(temp_conn)
+    await main.migrate()
+    await temp.migrate()
+    yield main, temp
     main_conn.close()
     temp_conn.close()
 
 
-def _mine(stores, mining_id, records):
+async def _mine(stores, mining_id, records):
     main, temp = stores
     ctx = MiningContext(mining_id, "u", temp, main, [ME])
-    fresh = [r for r in records if r.message_id not in main.known_message_ids("u", [r.message_id])]
-    temp.add_messages(mining_id, fresh)
-    handle_refine(ctx)
-    temp.drop_mining(mining_id)
-    return {p.email: p for p in main.persons("u")}
+    known = await main.known_message_ids("u", [r.message_id for r in records])
+    await temp.add_messages(mining_id, [r for r in records if r.message_id not in known])
+    await handle_refine(ctx)
+    await temp.drop_mining(mining_id)
+    return {p.email: p for p in await main.persons("u")}
 
 
-def test_remining_is_idempotent_and_incremental_merge_is_exact(stores):
-    once = _mine(stores, "m1", THREAD[:4])
-    again = _mine(stores, "m2", THREAD[:4])
+async def test_remining_is_idempotent_and_incremental_merge_is_exact(stores):
+    once = await _mine(stores, "m1", THREAD[:4])
+    again = await _mine(stores, "m2", THREAD[:4])
     assert once == again
-    merged = _mine(stores, "m3", THREAD)  # old mail again + new mail
+    merged = await _mine(stores, "m3", THREAD)  # old mail again + new mail
 
     def facts(persons):
         return {
@@ -168,9 +171,9 @@ def test_remining_is_idempotent_and_incremental_merge_is_exact(stores):
     assert facts(merged) == facts(refine_all(THREAD))
 
 
-def test_reply_to_a_message_mined_earlier_is_threaded(stores):
-    _mine(stores, "m1", THREAD[:1])
-    persons = _mine(stores, "m2", THREAD[1:2])
+async def test_reply_to_a_message_mined_earlier_is_threaded(stores):
+    await _mine(stores, "m1", THREAD[:1])
+    persons = await _mine(stores, "m2", THREAD[1:2])
     assert persons["bob@corp.example"].replied_conversations == 1
     assert persons["bob@corp.example"].conversations == 1
 

@@ -207,7 +207,9 @@ def test_a_message_that_says_it_is_automated_needs_no_header_sign():
 
 def test_reviewer_mailbox_end_to_end_tags_nobody_who_wrote_personally():
     """People who wrote plain personal mail get no automated person tag (issue 4)."""
-    from leadminer.pipeline import mine_in_memory
+    import asyncio
+
+    from leadminer.flow.memory import mine_in_memory
 
     def raw(i: int, sender: str, subject: str, body: str, extra: str = "") -> RawMessage:
         data = (f"From: {sender}\r\nTo: Alex <alex@me.com>\r\nSubject: {subject}\r\n"
@@ -224,7 +226,7 @@ def test_reviewer_mailbox_end_to_end_tags_nobody_who_wrote_personally():
         raw(6, "Ann Lee <ann@acme-corp.com>", "Thanks for your order form", "Alex, I filled the order form.\r\nAnn"),
         raw(7, "Shop <news@shop.example>", "Spring sale", "Deals!", "List-Unsubscribe: <mailto:u@shop.example>\r\n"),
     ]
-    tags = {p.email: p.tags for p in mine_in_memory(raws, ["alex@me.com"])}
+    tags = {p.email: p.tags for p in asyncio.run(mine_in_memory(raws, ["alex@me.com"]))}
     for person in ("newsome@acme-corp.com", "rssmith@acme-corp.com", "bob.jones@email.arizona.edu",
                    "jane@acme-corp.com", "lister@acme-corp.com", "ann@acme-corp.com"):
         assert not {"newsletter", "transactional", "social"} & set(tags[person]), (person, tags[person])

@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from leadminer.adapters.sqlite import SchemaVersionError, SqliteMainStore, connect
-from leadminer.mx import DnsMxChecker
+from leadminer.flow import MiningFlow, MiningSummary, StageWorker
+from leadminer.schemas import SchemaVersionError
+from leadminer.settings import Settings, SettingsError
+from leadminer.storage import MainStore
 
-from .embedded import MiningLocked, MiningSummary, mine
+from .embedded import MiningFailed, MiningLocked, mine
+from .services import main_store, mx_checker, signature_extractor
 from .sources import SourceSpecError, open_message_source
 
+T = TypeVar("T")
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Mine contacts from a mailbox (embedded mode; `selfhost` for PostgreSQL + Redis).")
 console = Console(stderr=True)
 
@@ -37,17 +42,20 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-LLM_VARIABLES = ("LEADMINER_LLM_URL", "LEADMINER_LLM_MODEL", "LEADMINER_LLM_API_KEY")
+def _settings() -> Settings:
+    """The settings of this process (environment), or exit 2 naming the bad variable."""
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
 
 
-def _llm_extractor():
-    """``LlmSignatureExtractor(...).extract`` configured from the environment (the key is never shown)."""
-    from leadminer.signature import LlmSignatureExtractor
-
-    url, model, key = (os.environ.get(name, "") for name in LLM_VARIABLES)
-    if not url or not model:
-        raise _fail("--llm-signatures needs LEADMINER_LLM_URL and LEADMINER_LLM_MODEL (and LEADMINER_LLM_API_KEY)")
-    return LlmSignatureExtractor(url, key, model).extract
+def _services_options(check_mx: bool, llm_signatures: bool) -> dict:
+    """The MX checker and signature extractor the options ask for."""
+    try:
+        return {"mx": mx_checker(check_mx), "signature_extractor": signature_extractor(_settings(), llm_signatures)}
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _run_mining(
@@ -74,14 +82,10 @@ def _run_mining(
         def on_progress(p) -> None:
             bar.update(task, completed=p.fetched, total=p.total, stage=p.stage, rate=p.rate, contacts=p.contacts)
 
+        options = _services_options(check_mx, llm_signatures)
         try:
-            mx = DnsMxChecker() if check_mx else None
-            extractor = _llm_extractor() if llm_signatures else None
-            return mine(
-                source, db_path=db, identities=identities, user_id=user, progress=on_progress, mx=mx,
-                signature_extractor=extractor,
-            )  # fmt: skip
-        except (SourceSpecError, MiningLocked, SchemaVersionError) as exc:
+            return mine(source, db_path=db, identities=identities, user_id=user, progress=on_progress, **options)
+        except (SourceSpecError, MiningLocked, SchemaVersionError, MiningFailed) as exc:
             raise _fail(str(exc)) from None
 
 
@@ -138,6 +142,22 @@ def mine_command(
     _emit_summary(_run_mining(source, db, identity, user, quiet, check_mx, llm_signatures), json_summary)
 
 
+def _read_main(db: Path, read: Callable[[MainStore], Awaitable[T]]) -> T:
+    """``read(main store)`` of this mode (``STORAGE_MODE``; SQLite: ``--db``, opened read-only)."""
+    settings = _settings()
+    if settings.storage_mode == "sqlite" and not db.exists():
+        raise _fail(f"no database at {db}; run `leadminer mine` first")
+
+    async def go() -> T:
+        async with main_store(settings, db) as main:
+            return await read(main)
+
+    try:
+        return asyncio.run(go())
+    except (SchemaVersionError, SettingsError, ConnectionError) as exc:
+        raise _fail(str(exc)) from None
+
+
 @app.command("export")
 def export_command(
     format: Annotated[str, typer.Option("--format", "-f", help="csv | vcard | json")] = "json",
@@ -156,13 +176,7 @@ def export_command(
     if csv_style not in ("outlook", "google"):
         raise _fail(f"unknown CSV style {csv_style!r}; choose outlook or google")
     options = {"style": csv_style} if format == "csv" else {}
-    if not db.exists():
-        raise _fail(f"no database at {db}; run `leadminer mine` first")
-    conn = connect(db)
-    try:
-        persons = SqliteMainStore(conn).persons(user)
-    finally:
-        conn.close()
+    persons = _read_main(db, lambda main: main.persons(user))
     if output is None:
         write_export(persons, format, sys.stdout, **options)
     else:
@@ -184,11 +198,7 @@ def demo_command(
     console.print(f"generated {mbox} ({messages} messages, seed {seed})")
     summary = _run_mining(str(mbox), db, list(info.identities), "local", quiet=False)
     _print_summary(summary)
-    conn = connect(db)
-    try:
-        persons = SqliteMainStore(conn).persons("local")
-    finally:
-        conn.close()
+    persons = _read_main(db, lambda main: main.persons("local"))
     table = Table(title="Top contacts (by temperature)")
     table.add_column("contact (name, address, signature)", overflow="fold")
     table.add_column("msgs / replied", justify="right")
@@ -220,14 +230,8 @@ def signature_command(path: Annotated[Path, typer.Argument(help="A .eml file.")]
 @app.command("minings")
 def minings_command(db: DbOption = DEFAULT_DB) -> None:
     """List the minings recorded in the database (JSON lines) with their counts."""
-    if not db.exists():
-        raise _fail(f"no database at {db}")
-    conn = connect(db)
-    try:
-        for m in SqliteMainStore(conn).minings():
-            typer.echo(json.dumps(m, ensure_ascii=False))
-    finally:
-        conn.close()
+    for m in _read_main(db, lambda main: main.minings()):
+        typer.echo(json.dumps(m, ensure_ascii=False))
 
 
 @app.command("failures")
@@ -236,44 +240,32 @@ def failures_command(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """List the messages that could not be mined, with the reason (JSON lines)."""
-    if not db.exists():
-        raise _fail(f"no database at {db}")
-    conn = connect(db)
-    try:
-        for f in SqliteMainStore(conn).failures(mining):
-            typer.echo(json.dumps({"mining_id": f.mining_id, "folder": f.folder, "uid": f.uid, "reason": f.reason}, ensure_ascii=False))
-    finally:
-        conn.close()
+    for f in _read_main(db, lambda main: main.failures(mining)):
+        typer.echo(json.dumps({"mining_id": f.mining_id, "folder": f.folder, "uid": f.uid, "reason": f.reason}, ensure_ascii=False))
 
 
 # self-host mode ------------------------------------------------------------------
-selfhost_app = typer.Typer(
+selfhost_T = TypeVar("T")
+app = typer.Typer(
     no_args_is_help=True,
     help="Self-host mode: PostgreSQL (LEADMINER_DATABASE_URL, LEADMINER_TEMP_DATABASE_URL) and Redis "
     "(LEADMINER_REDIS_URL); start as many `worker`s as you like.",
 )
 app.add_typer(selfhost_app, name="selfhost")
-QUEUE_PREFIX_VARIABLE = "LEADMINER_QUEUE_PREFIX"
 
 
-def _selfhost_services():
-    """Stores and queues from the environment, or exit 2 with a message (never a password)."""
-    import redis
+@asynccontextmanager
+async def _selfhost(check_mx: bool = False, llm_signatures: bool = False, **queue_options):
+    """The self-host services from the environment, or exit 2 with a message (never a password)."""
+    from .services import selfhost_services
 
-    from .postgres import stores_from_env
-    from .redis_queue import client_from_env, redacted, redis_url
-    from .selfhost import redis_queues
-
+    settings = _settings()
+    options = _services_options(check_mx, llm_signatures)
     try:
-        stores = stores_from_env()
-    except (RuntimeError, ConnectionError) as exc:  # SchemaVersionError is a RuntimeError
+        async with selfhost_services(settings, **options, **queue_options) as services:
+            yield settings, services
+    except (SettingsError, SchemaVersionError, ConnectionError) as exc:
         raise _fail(str(exc)) from None
-    client = client_from_env(socket_connect_timeout=3, socket_timeout=30)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        raise _fail(f"cannot connect to Redis at {redacted(redis_url())} (LEADMINER_REDIS_URL): {exc}") from None
-    return stores, redis_queues(client, prefix=os.environ.get(QUEUE_PREFIX_VARIABLE, ""))
 
 
 class _StopFlag:
@@ -321,24 +313,41 @@ def selfhost_mine_command(
     json_summary: Annotated[bool, typer.Option("--json", help="With --wait: the summary as JSON on stdout.")] = False,
 ) -> None:
     """Read SOURCE into the queues (the workers mine it); prints the mining id."""
-    from .selfhost import mining_summary, run_worker, start_mining
+    from .selfhost import enqueue_mining
 
-    stores, queues = _selfhost_services()
     try:
         src, implied = open_message_source(source, user_id=user, password_prompt=getpass.getpass)
-        mining_id = start_mining(src, user, [*identity, *implied], stores, queues)
     except SourceSpecError as exc:
         raise _fail(str(exc)) from None
+
+    async def go() -> tuple[str, MiningSummary | None, dict | None]:
+        async with _selfhost() as (_settings_, services):
+            try:
+                mining_id = await enqueue_mining(services, src, user_id=user, identities=[*identity, *implied])
+            except SourceSpecError as exc:
+                raise _fail(str(exc)) from None
+            if not wait:
+                return mining_id, None, None
+            main = services.main
+            status = {"value": "running"}
+
+            def stop() -> bool:
+                return stopping() or status["value"] != "running"
+
+            async def watch() -> None:
+                status["value"] = (await main.mining(mining_id))["status"]
+
+            flow = MiningFlow(services)
+            with _stop_on_signals() as stopping:
+                await StageWorker(flow).run(stop, idle_wait=0.05, on_round=watch)
+            return mining_id, await flow.summary(mining_id), await main.mining(mining_id)
+
+    mining_id, summary, mining = asyncio.run(go())
     if not wait:
         typer.echo(mining_id)
         console.print("queued; `leadminer selfhost worker` processes mine it")
         return
-    main = stores[1]
-    with _stop_on_signals() as stopping:
-        run_worker(stores, queues, stop=lambda: stopping() or main.mining(mining_id)["status"] != "running")
-    summary = mining_summary(main, mining_id)
     if summary is None:
-        mining = main.mining(mining_id)
         if mining["status"] == "running":  # stopped by a signal: the other workers go on
             raise _fail(f"stopped waiting; mining {mining_id} goes on in the other workers")
         raise _fail(f"mining {mining_id} {mining['status']}: {mining['stats'].get('error', '')}")
@@ -361,17 +370,20 @@ def selfhost_worker_command(
         bool, typer.Option("--llm-signatures", help="Read signatures with an OpenAI-compatible model (see `mine`).")
     ] = False,
 ) -> None:
-    """Handle every stage's messages until Ctrl-C or SIGTERM (then stops after the current message)."""
+    """Handle every stage's messages until Ctrl-C or SIGTERM (then stops after the current message);
+    also ends minings without progress for LEADMINER_STALE_MINUTES."""
     from .selfhost import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stores, queues = _selfhost_services()
-    mx = DnsMxChecker() if check_mx else None
-    extractor = _llm_extractor() if llm_signatures else None
-    with _stop_on_signals() as stopping:
-        # printed once the signal handlers are in place: from this line on, SIGTERM stops gracefully
-        console.print(f"worker {queues.stages['extract'].consumer} started (Ctrl-C to stop)")
-        handled = run_worker(stores, queues, stop=stopping, mx=mx, signature_extractor=extractor)
+
+    async def go() -> int:
+        async with _selfhost(check_mx, llm_signatures) as (settings, services):
+            with _stop_on_signals() as stopping:
+                # printed once the signal handlers are in place: from this line on, SIGTERM stops gracefully
+                console.print(f"worker {services.queues['extract'].consumer} started (Ctrl-C to stop)")
+                return await run_worker(services, stop=stopping, stale_seconds=settings.stale_minutes * 60)
+
+    handled = asyncio.run(go())
     console.print(f"worker stopped after {handled} messages")
 
 
@@ -382,11 +394,36 @@ def selfhost_cleanup_command(
     ] = 60.0,
 ) -> None:
     """End dead minings as 'interrupted' and drop their temporary rows (prints their ids)."""
-    from .selfhost import cleanup_dead_minings
+    async def go() -> list[str]:
+        async with _selfhost() as (_settings_, services):
+            return await MiningFlow(services).cleanup(stale_seconds=stale_minutes * 60)
 
-    stores, _queues = _selfhost_services()
-    for mining_id in cleanup_dead_minings(stores, stale_seconds=stale_minutes * 60):
+    for mining_id in asyncio.run(go()):
         typer.echo(mining_id)
+
+
+# database ------------------------------------------------------------------------
+db_app = typer.Typer(no_args_is_help=True, help="Database schema of the mode (STORAGE_MODE).")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("migrate")
+def db_migrate_command(db: DbOption = DEFAULT_DB) -> None:
+    """Create or upgrade the schemas of the mode's databases (done on first use too)."""
+    from .embedded import temp_path
+    from .services import embedded_services
+
+    settings = _settings()
+
+    async def go() -> None:
+        if settings.storage_mode == "postgresql":
+            async with _selfhost():
+                return
+        async with embedded_services(db, temp_path(db)):
+            return
+
+    asyncio.run(go())
+    console.print("schemas are up to date")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -1,7 +1,7 @@
-"""Pure batch functions of the stages, and an in-memory miner built from them.
+"""Pure batch functions of the stages.
 
 Every deployment mode calls these same functions; only the I/O around them
-(:mod:`leadminer.stages` over the storage interfaces) differs.
+(:mod:`leadminer.stages` over the storage ports, driven by :mod:`leadminer.flow`) differs.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from typing import Protocol
-from datetime import datetime
 
 from .clean import AddressCleaner
 from .contracts import (
@@ -20,13 +19,10 @@ from .contracts import (
     MessageRecord,
     PointOfContact,
     RawMessage,
-    RefinedPerson,
     Signature,
     canonical_key,
 )
 from .extract import ExtractError, extract_message
-from .refine import index_messages, refine_persons
-from .scoring import reference_date
 from .signature import LlmError, extract_signature
 from .tagging import AUTOMATED_KINDS, list_addresses, tags_and_list_addresses
 
@@ -78,22 +74,34 @@ SIGNATURE_MESSAGES_PER_SENDER = 3  # newest messages with a body tried per sende
 _AUTOMATED = frozenset(AUTOMATED_KINDS)
 
 
+class RecentBySender:
+    """Each sender's newest personal messages that have a body (newest first), by
+    canonical key, fed one message at a time (memory: ``per_sender`` messages per
+    sender). Newsletters, notifications and other automated mail are left out:
+    their footers are a company's boilerplate, not a person's signature."""
+
+    def __init__(self, per_sender: int = SIGNATURE_MESSAGES_PER_SENDER):
+        self.per_sender = per_sender
+        self.recent: dict[str, list[MessageRecord]] = {}
+
+    def add(self, record: MessageRecord) -> None:
+        sender = record.sender
+        if sender is None or not record.body or _AUTOMATED.intersection(record.tags):
+            return
+        kept = self.recent.setdefault(sender.key, [])
+        kept.append(record)
+        kept.sort(key=lambda r: (r.date or "", r.message_id), reverse=True)
+        del kept[self.per_sender :]
+
+
 def recent_by_sender(
     records: Iterable[MessageRecord], per_sender: int = SIGNATURE_MESSAGES_PER_SENDER
 ) -> dict[str, list[MessageRecord]]:
-    """Each sender's newest personal messages that have a body (newest first), by
-    canonical key. Newsletters, notifications and other automated mail are left
-    out: their footers are a company's boilerplate, not a person's signature."""
-    recent: dict[str, list[MessageRecord]] = {}
+    """:class:`RecentBySender` over ``records``."""
+    recent = RecentBySender(per_sender)
     for record in records:
-        sender = record.sender
-        if sender is None or not record.body or _AUTOMATED.intersection(record.tags):
-            continue
-        kept = recent.setdefault(sender.key, [])
-        kept.append(record)
-        kept.sort(key=lambda r: (r.date or "", r.message_id), reverse=True)
-        del kept[per_sender:]
-    return recent
+        recent.add(record)
+    return recent.recent
 
 
 _MERGED_FIELDS = ("name", *SIGNATURE_FIELDS, "emails")
@@ -165,8 +173,9 @@ def signature_of_message(data: bytes, *, body_cap: int = DEFAULT_BODY_CAP) -> di
     return out
 
 
-def infer_aliases(records: Iterable[MessageRecord]) -> set[str]:
-    """The user's own addresses revealed by Delivered-To / X-Original-To.
+class AliasCounter:
+    """The user's own addresses revealed by Delivered-To / X-Original-To, fed one
+    message at a time.
 
     Only the topmost one of each message counts: every delivery hop adds one,
     so lower ones name list or forwarding addresses the message passed
@@ -174,56 +183,30 @@ def infer_aliases(records: Iterable[MessageRecord]) -> set[str]:
     address is never an alias, and an address must be the final delivery of at
     least ``ALIAS_SHARE`` of the messages and of ``ALIAS_MIN_MESSAGES``.
     """
-    counts: Counter[str] = Counter()
-    lists: set[str] = set()
-    total = 0
-    for record in records:
-        total += 1
-        lists.update(p.email for p in record.points if p.field is Field.LIST_POST)
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.lists: set[str] = set()
+        self.total = 0
+
+    def add(self, record: MessageRecord) -> None:
+        self.total += 1
+        self.lists.update(p.email for p in record.points if p.field is Field.LIST_POST)
         if record.delivered_to:
-            counts[record.delivered_to[0]] += 1
-    return {
-        a for a, n in counts.items() if a not in lists and n >= max(ALIAS_MIN_MESSAGES, ALIAS_SHARE * total)
-    }
+            self.counts[record.delivered_to[0]] += 1
+
+    def aliases(self) -> set[str]:
+        threshold = max(ALIAS_MIN_MESSAGES, ALIAS_SHARE * self.total)
+        return {a for a, n in self.counts.items() if a not in self.lists and n >= threshold}
+
+
+def infer_aliases(records: Iterable[MessageRecord]) -> set[str]:
+    """:class:`AliasCounter` over ``records``."""
+    counter = AliasCounter()
+    for record in records:
+        counter.add(record)
+    return counter.aliases()
 
 
 def identity_keys(identities: Iterable[str]) -> set[str]:
     return {canonical_key(i.strip().lower()) for i in identities if i and "@" in i}
-
-
-def mine_in_memory(
-    raws: Iterable[RawMessage],
-    identities: Iterable[str] = (),
-    *,
-    user_id: str = "local",
-    cleaner: AddressCleaner | None = None,
-    as_of: datetime | None = None,
-) -> list[RefinedPerson]:
-    """Run every stage over messages held in memory (no storage). Used under
-    Pyodide to prove the core and by tests as the reference result."""
-    records, _failures = extract_batch(raws)
-    seen: set[str] = set()
-    records = [r for r in records if not (r.message_id in seen or seen.add(r.message_id))]
-    keys = identity_keys(identities) | identity_keys(infer_aliases(records))
-    cleaner = cleaner or AddressCleaner(keys)
-    emails = sorted({p.email for r in records for p in r.points})
-    cleaned = {c.email: c for c in clean_batch(emails, cleaner)}
-    signatures = {s.email: s for s in signature_batch(recent_by_sender(records).values())}
-    indexed, occurrences = index_messages(records, keys, {})
-    by_id = {m.message_id: m for m in indexed}
-    sizes = Counter(m.thread_id for m in indexed)
-    if as_of is None and (reference := reference_date(indexed)):
-        as_of = datetime.fromisoformat(reference)
-    return refine_persons(
-        user_id,
-        {o.key for o in occurrences},
-        messages=indexed,
-        occurrences=occurrences,
-        parents=by_id,
-        thread_sizes=sizes,
-        identity_keys=keys,
-        cleaned=cleaned,
-        signatures=signatures,
-        previous={},
-        as_of=as_of,
-    )

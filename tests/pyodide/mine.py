@@ -11,7 +11,7 @@ must not use them (Cloudflare Python Workers have none of them).
 Besides the mined persons, the output reports which ``leadminer`` modules
 imported, a probe of every runtime dependency (pydantic-core validators,
 email-validator, idna, phonenumbers, nameparser, dnspython names, the
-disposable-domain list) and timings. When ``leadminer.pipeline.mine_in_memory``
+disposable-domain list) and timings. When ``leadminer.flow.memory.mine_in_memory``
 cannot be imported, ``mode`` is ``"probe"`` and ``persons`` is None, so the other
 checks still report.
 """
@@ -178,34 +178,18 @@ def probe_dependencies() -> dict[str, Any]:
     }
 
 
-def load_pipeline() -> Callable[..., list[Any]] | None:
-    """``leadminer.pipeline.mine_in_memory``, or None when it does not import."""
+def load_flow() -> Callable[..., Any] | None:
+    """``leadminer.flow.memory.mine_in_memory`` (the whole mining flow over SQLite and
+    in-process queues: what a Worker runs over D1 and Cloudflare Queues), or None when
+    it does not import."""
     try:
-        from leadminer.pipeline import mine_in_memory
+        from leadminer.flow.memory import mine_in_memory
     except Exception:  # the reason is in import_core's report
         return None
     return mine_in_memory
 
 
-def mine_with_stages(messages: list[Any], identities: list[str]) -> list[Any]:
-    """The storage-backed path: the stage handlers over the SQLite adapters (in
-    memory) — what a Worker runs against D1, which is SQLite."""
-    from leadminer.adapters.sqlite import SqliteMainStore, SqliteTempStore
-    from leadminer.stages import MiningContext, handle_clean, handle_extract, handle_refine, handle_signatures
-    import sqlite3
-
-    main, temp = SqliteMainStore(sqlite3.connect(":memory:")), SqliteTempStore(sqlite3.connect(":memory:"))
-    ctx = MiningContext("harness", "local", temp, main, list(identities))
-    main.start_mining(ctx.mining_id, ctx.user_id, "harness")
-    handle_extract(ctx, messages)
-    handle_clean(ctx)
-    handle_signatures(ctx)
-    handle_refine(ctx)
-    main.finish_mining(ctx.mining_id, "done", {})
-    return main.persons(ctx.user_id)
-
-
-def run(request: dict[str, Any]) -> dict[str, Any]:
+async def run(request: dict[str, Any]) -> dict[str, Any]:
     """Mine the request's messages; return a JSON-able result (see the module docstring)."""
     calls: list[str] = []
     with guard_forbidden_calls(calls):
@@ -219,16 +203,13 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         messages = read_messages(request)
         identities = request.get("identities", [])
         repeat = max(1, int(request.get("repeat", 1)))
-        mine_in_memory = load_pipeline()
+        mine_in_memory = load_flow()
         persons: list[dict[str, Any]] | None = None
         mine_started = time.perf_counter()
         for _ in range(repeat if mine_in_memory is not None else 0):
-            mined = sorted(mine_in_memory(messages, identities), key=lambda p: (p.user_id, p.email))
+            mined = sorted(await mine_in_memory(messages, identities), key=lambda p: (p.user_id, p.email))
             persons = [to_dict(p) for p in mined]
         mine_s = time.perf_counter() - mine_started
-        staged = None
-        if mine_in_memory is not None:
-            staged = [to_dict(p) for p in sorted(mine_with_stages(messages, identities), key=lambda p: p.email)]
         loaded_by_core = set(sys.modules) - before
         probe = probe_dependencies()
 
@@ -237,9 +218,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     import threading
 
     return {
-        "mode": "pipeline" if mine_in_memory is not None else "probe",
+        "mode": "flow" if mine_in_memory is not None else "probe",
         "persons": persons,
-        "stage_persons": staged,
         "probe": probe,
         "modules": {"imported": imported, "failed": failed},
         "forbidden_imported": sorted(m for m in FORBIDDEN_MODULES if m in loaded_by_core),
@@ -263,9 +243,9 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_json(request_json: str) -> str:
-    """:func:`run` with JSON in and out (the entry point the Pyodide harness calls)."""
-    return json.dumps(run(json.loads(request_json)), sort_keys=True, ensure_ascii=False)
+async def run_json(request_json: str) -> str:
+    """:func:`run` with JSON in and out (the entry point the Pyodide harness awaits)."""
+    return json.dumps(await run(json.loads(request_json)), sort_keys=True, ensure_ascii=False)
 
 
 def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
@@ -285,4 +265,6 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(run_json(json.dumps(parse_args())))
+    import asyncio
+
+    print(asyncio.run(run_json(json.dumps(parse_args()))))

@@ -120,7 +120,7 @@ async function main() {
   pyodide.runPython(`import sys; sys.path.insert(0, ${JSON.stringify(APP_DIR)})`);
   const mine = pyodide.pyimport("mine");
   try {
-    process.stdout.write(`${mine.run_json(JSON.stringify(staged))}\n`);
+    process.stdout.write(`${await mine.run_json(JSON.stringify(staged))}\n`);
   } finally {
     mine.destroy();
   }

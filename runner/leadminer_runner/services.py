@@ -1,0 +1,100 @@
+"""One factory for the services of a mode: stores, queues, MX checker and signature
+extractor, built from :class:`leadminer.settings.Settings` (the CLI uses it, the
+API next). The Cloudflare mode builds its own from Worker bindings.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from leadminer.adapters.memory import MemoryRawBatchStore
+from leadminer.adapters.sqlite import SqliteMainStore, SqliteTempStore, connect, connect_read_only
+from leadminer.flow import MiningServices
+from leadminer.flow.memory import in_process_queues
+from leadminer.mx import DnsMxChecker, MxChecker
+from leadminer.pipeline import SignatureExtractor
+from leadminer.settings import Settings, SettingsError
+from leadminer.storage import MainStore
+
+
+def mx_checker(check_mx: bool) -> MxChecker | None:
+    """DNS look-ups of MX records when asked (network), else None: offline, status 'unknown'."""
+    return DnsMxChecker() if check_mx else None
+
+
+def signature_extractor(settings: Settings, llm_signatures: bool) -> SignatureExtractor | None:
+    """The LLM extractor when asked (configured by the settings), else None: the rules."""
+    return settings.llm_extractor() if llm_signatures else None
+
+
+@asynccontextmanager
+async def embedded_services(
+    db_path: Path,
+    temp_db_path: Path,
+    *,
+    mx: MxChecker | None = None,
+    signature_extractor: SignatureExtractor | None = None,
+) -> AsyncIterator[MiningServices]:
+    """SQLite main and temp databases (migrated on first use), raw batches in memory,
+    in-process queues."""
+    main_conn, temp_conn = connect(db_path), connect(temp_db_path)
+    try:
+        main, temp = SqliteMainStore(main_conn), SqliteTempStore(temp_conn)
+        await main.migrate()
+        await temp.migrate()
+        yield MiningServices(
+            temp=temp, ledger=temp, raw=MemoryRawBatchStore(), main=main, queues=in_process_queues(),
+            mx=mx, signature_extractor=signature_extractor,
+        )  # fmt: skip
+    finally:
+        main_conn.close()
+        temp_conn.close()
+
+
+@asynccontextmanager
+async def selfhost_services(
+    settings: Settings,
+    *,
+    mx: MxChecker | None = None,
+    signature_extractor: SignatureExtractor | None = None,
+    consumer: str | None = None,
+    block_ms: int | None = None,
+) -> AsyncIterator[MiningServices]:
+    """PostgreSQL temp and main databases (migrated on first use), raw batches in the temp
+    database, Redis Streams queues (``consumer`` names this process in their groups)."""
+    from .postgres import open_stores
+    from .redis_queue import redis_queues
+
+    temp_url, main_url = settings.require_postgresql()
+    async with open_stores(temp_url, main_url) as (temp, main):
+        async with redis_queues(settings, consumer=consumer, block_ms=block_ms) as queues:
+            yield MiningServices(
+                temp=temp, ledger=temp, raw=temp, main=main, queues=queues,
+                mx=mx, signature_extractor=signature_extractor,
+            )  # fmt: skip
+
+
+@asynccontextmanager
+async def main_store(settings: Settings, db_path: Path) -> AsyncIterator[MainStore]:
+    """The permanent store of the mode, for reading (export, minings, failures): a SQLite
+    database opened read-only (never modified, not even its journal mode), or the main
+    PostgreSQL database."""
+    if settings.storage_mode == "sqlite":
+        conn: sqlite3.Connection = connect_read_only(db_path)
+        try:
+            store = SqliteMainStore(conn)
+            await store.check_schema()
+            yield store
+        finally:
+            conn.close()
+    elif settings.storage_mode == "postgresql":
+        from .postgres import open_main_store
+
+        _temp_url, main_url = settings.require_postgresql()
+        async with open_main_store(main_url) as store:
+            yield store
+    else:
+        raise SettingsError("STORAGE_MODE=cloudflare keeps contacts in Supabase: read them through the API")

@@ -1,0 +1,294 @@
+"""The mining flow, written once for every mode.
+
+fetch ─► [extract] ×N batches ─► fan-in ─► [clean] ─► [signature] ─► [refine] ─► finish
+
+* :meth:`MiningFlow.start` records a mining (main store: ``running``; run
+  ledger: its context, so any runner can pick it up from its id alone).
+* :meth:`MiningFlow.fetch` reads a source into raw batches (raw-batch store)
+  and sends ``{"mining_id", "batch"}`` to ``extract`` for each; raw mail never
+  goes through a queue. When the source is read it records the number of
+  batches and the fetch state (IMAP UIDs, saved only once the mining is done).
+* Fan-in, exactly once: an extracted batch is recorded once in the ledger,
+  whatever the deliveries; whoever sees every batch done (the fetch, or the
+  consumer of the last batch) wins ``claim_clean`` and alone sends
+  ``{"mining_id"}`` to ``clean``.
+* clean → signature → refine: one message per stage per mining. A stage runs
+  under the mining's lock and is recorded (a step) before the next message is
+  sent, so a duplicate delivery finds the step done and only re-sends the next
+  message; once the mining has ended its messages are dropped.
+* After refine: fetch state saved, failures recorded, the mining ``done`` with
+  its summary as stats, temporary rows dropped.
+* A stop (:meth:`stop`), a dead letter (:meth:`dead_letter`, the stage's error
+  as reason) or a failed fetch ends the mining the same way (:meth:`end`).
+  :meth:`cleanup` ends minings whose runner died.
+
+The ack / retry / dead-letter policy around these handlers is in
+:mod:`leadminer.flow.consumer`; a mode writes only its loop and its adapters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+
+from ..contracts import FailedMessage, RawMessage
+from ..stages import (
+    MiningContext,
+    contact_tag_counts,
+    handle_clean,
+    handle_extract,
+    handle_refine,
+    handle_signatures,
+    mining_identity_keys,
+)
+from ..storage import BatchCounts, FolderState, MiningRun
+from .services import DEFAULT_BATCH, NEXT_STAGE, MiningServices
+from .sources import FetchState, MessageSource, aiter_items
+from .summary import MiningProgress, MiningSummary
+
+log = logging.getLogger("leadminer.flow")
+
+_IDENTITY_CACHE_SIZE = 64
+OnBatch = Callable[[MiningProgress | None], Awaitable[None]]
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Ctrl-C: a KeyboardInterrupt, or the cancellation ``asyncio.run`` turns it into."""
+    return isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as one line for a user: its type and message."""
+    if interrupted(exc):
+        return "interrupted by the user"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class MiningFlow:
+    """The handlers of every step of a mining, over the ports of ``services``.
+
+    Keeps no mining state of its own: everything a step needs is in the ports,
+    so any process (a CLI, a worker, a Worker isolate) can run any step."""
+
+    def __init__(self, services: MiningServices):
+        self.services = services
+        # identity keys per mining: recomputable from the ports, kept to avoid reading
+        # the mining's messages once per stage when one process runs several stages
+        self._identities: dict[str, set[str]] = {}
+
+    # start and fetch ---------------------------------------------------------------
+    async def start(self, *, user_id: str, source: str, identities: Iterable[str] = ()) -> str:
+        """Record a new mining of ``source`` (a label, never a secret); returns its id."""
+        s = self.services
+        mining_id = uuid.uuid4().hex
+        await s.main.start_mining(mining_id, user_id, source)
+        await s.ledger.start_run(mining_id, user_id, source, list(identities))
+        return mining_id
+
+    async def fetch(
+        self,
+        mining_id: str,
+        source: MessageSource,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        on_batch: OnBatch | None = None,
+    ) -> bool:
+        """Read ``source`` into raw batches for extract. ``on_batch`` is awaited after
+        each batch is handed over (the embedded loop extracts it there). Returns False
+        when the mining ended meanwhile (stopped, failed), True once the fetch is over.
+        Any exception (Ctrl-C included) ends the mining as 'failed', with the reason, and is raised."""
+        s = self.services
+        run = await s.ledger.run(mining_id)
+        if run is None:
+            return False
+        state = FetchState(run.user_id, run.source, await s.main.folder_states(run.user_id, run.source))
+        fetched = failed = batches = 0
+        batch: list[RawMessage] = []
+        try:
+            total = source.count(state)
+            await s.ledger.fetch_progress(mining_id, fetched=0, failed=0, total=total)
+
+            async def hand_over() -> bool:
+                nonlocal batches, batch
+                await s.raw.add_raw_batch(mining_id, batches, batch)
+                await s.queues["extract"].send({"mining_id": mining_id, "batch": batches})
+                batches += 1
+                batch = []
+                await s.ledger.fetch_progress(mining_id, fetched=fetched, failed=failed, total=total)
+                if on_batch is not None:
+                    await on_batch(await self.progress(mining_id))
+                return await s.ledger.run(mining_id) is not None
+
+            async for item in aiter_items(source.iter_messages(mining_id, state)):
+                fetched += 1
+                if isinstance(item, FailedMessage):  # unreadable file or member: recorded, never dropped
+                    await s.temp.add_failures(mining_id, [item])
+                    failed += 1
+                    continue
+                batch.append(item)
+                if len(batch) >= batch_size and not await hand_over():
+                    return False
+            if batch and not await hand_over():
+                return False
+            await s.ledger.end_fetch(mining_id, batches=batches, fetched=fetched, failed=failed, fetch_state=state.rows())
+            if await s.ledger.claim_clean(mining_id):  # every batch was extracted already (or there was none)
+                await s.queues["clean"].send({"mining_id": mining_id})
+        except BaseException as exc:
+            await self.end(mining_id, "failed", describe(exc) if interrupted(exc) else f"fetch: {describe(exc)}")
+            raise
+        return True
+
+    # queued stages -----------------------------------------------------------------
+    async def handle(self, stage: str, body: dict) -> None:
+        """One queue message of ``stage``: an extract batch, or a later stage of a mining."""
+        if stage == "extract":
+            await self._extract(body["mining_id"], body["batch"])
+        else:
+            await self._later_stage(stage, body["mining_id"])
+
+    def _context(self, run: MiningRun) -> MiningContext:
+        s = self.services
+        ctx = MiningContext(run.mining_id, run.user_id, s.temp, s.main, list(run.identities), s.body_cap)
+        ctx.identity_cache = self._identities.get(run.mining_id)
+        return ctx
+
+    def _remember_identities(self, ctx: MiningContext) -> None:
+        if ctx.identity_cache is not None and ctx.mining_id not in self._identities:
+            if len(self._identities) >= _IDENTITY_CACHE_SIZE:  # minings ended by other processes
+                del self._identities[next(iter(self._identities))]
+            self._identities[ctx.mining_id] = ctx.identity_cache
+
+    async def _extract(self, mining_id: str, batch_no: int) -> None:
+        s = self.services
+        run = await s.ledger.run(mining_id)
+        if run is None:
+            return  # the mining ended (done, failed, stopped, cleaned up): nothing to do
+        if not await s.ledger.batch_done(mining_id, batch_no):
+            result = await handle_extract(self._context(run), await s.raw.raw_batch(mining_id, batch_no))
+            counts = BatchCounts(result.records, result.already_mined, result.failed, result.contacts)
+            await s.ledger.finish_batch(mining_id, batch_no, counts)
+        await s.raw.drop_batch(mining_id, batch_no)
+        if await s.ledger.claim_clean(mining_id):
+            await s.queues["clean"].send({"mining_id": mining_id})
+
+    async def _later_stage(self, stage: str, mining_id: str) -> None:
+        s = self.services
+        async with s.ledger.mining_lock(mining_id):
+            run = await s.ledger.run(mining_id)
+            if run is None:
+                return  # ended: a duplicate or late message
+            ctx = self._context(run)
+            if stage not in run.steps:
+                run.steps[stage] = await self._run_stage(stage, ctx)
+                self._remember_identities(ctx)
+                await s.ledger.mark_step(mining_id, stage, run.steps[stage])
+            if stage in NEXT_STAGE:
+                await s.queues[NEXT_STAGE[stage]].send({"mining_id": mining_id})
+            else:
+                await self._finish(ctx, run)
+
+    async def _run_stage(self, stage: str, ctx: MiningContext) -> int:
+        s = self.services
+        if stage == "clean":
+            return await handle_clean(ctx, s.mx)
+        if stage == "signature":
+            return await handle_signatures(ctx, s.signature_extractor)
+        if stage == "refine":
+            return await handle_refine(ctx)
+        raise ValueError(f"unknown stage {stage!r}")
+
+    async def _finish(self, ctx: MiningContext, run: MiningRun) -> None:
+        s = self.services
+        summary = await self._summary(ctx, run)
+        for user_id, source, folder, uidvalidity, highest_uid in run.fetch_state:
+            await s.main.save_folder_state(user_id, source, folder, FolderState(uidvalidity, highest_uid))
+        await s.main.record_failures(summary.failures)
+        await s.main.finish_mining(run.mining_id, "done", summary.stats())
+        await self._drop(run.mining_id)
+
+    async def _summary(self, ctx: MiningContext, run: MiningRun) -> MiningSummary:
+        progress = MiningProgress.from_run(run, await self.services.ledger.batch_totals(run.mining_id))
+        return MiningSummary(
+            mining_id=run.mining_id,
+            source=run.source,
+            fetched=progress.fetched,
+            extracted=progress.extracted,
+            already_mined=progress.already_mined,
+            duplicates=progress.duplicates,
+            failed=progress.failed,
+            persons=run.steps["refine"],
+            signatures=run.steps["signature"],
+            seconds=round(time.time() - run.started, 3),
+            identities=sorted(await mining_identity_keys(ctx)),
+            tags=await contact_tag_counts(ctx),
+            failures=await self.services.temp.failures(run.mining_id),
+        )
+
+    # ends ----------------------------------------------------------------------------
+    async def dead_letter(self, stage: str, body: dict, error: str | None, attempts: int) -> None:
+        """A message that used up its attempts: its mining fails with the stage's error."""
+        reason = f"{stage} stage failed after {attempts} attempts: {error or 'unknown error'}"
+        await self.end(body["mining_id"], "failed", reason)
+
+    async def stop(self, mining_id: str) -> bool:
+        """Cancel a running mining: its queued work is dropped (every message of an ended
+        mining is), its temporary rows go; contacts already refined stay. False if it had ended."""
+        return await self.end(mining_id, "canceled", "stopped by the user")
+
+    async def end(self, mining_id: str, status: str, reason: str) -> bool:
+        """End a running mining as ``status`` (failed, interrupted, canceled) with ``reason``;
+        False if it had already ended."""
+        s = self.services
+        async with s.ledger.mining_lock(mining_id):
+            run = await s.ledger.run(mining_id)
+            if run is None:
+                return False
+            await s.main.record_failures(await s.temp.failures(mining_id))
+            await s.main.finish_mining(mining_id, status, {"error": reason, "fetched": run.fetched})
+            await self._drop(mining_id)
+        log.log(logging.INFO if status == "canceled" else logging.ERROR, "mining %s %s: %s", mining_id, status, reason)
+        return True
+
+    async def _drop(self, mining_id: str) -> None:
+        s = self.services
+        self._identities.pop(mining_id, None)
+        for store in {id(x): x for x in (s.temp, s.ledger, s.raw)}.values():  # one call per distinct adapter
+            await store.drop_mining(mining_id)
+
+    async def cleanup(self, *, stale_seconds: float) -> list[str]:
+        """End 'running' minings without progress for ``stale_seconds`` as interrupted (their
+        runner died), and drop the temporary rows of minings that are no longer running.
+        Returns the ids of the minings it ended."""
+        s = self.services
+        now = time.time()
+        dead = []
+        for mining in await s.main.minings(status="running"):
+            run = await s.ledger.run(mining["id"])
+            last = run.updated if run else datetime.fromisoformat(mining["started_at"]).timestamp()
+            if now - last >= stale_seconds:
+                await s.main.finish_mining(mining["id"], "interrupted", {"error": f"no progress for {now - last:.0f} s"})
+                dead.append(mining["id"])
+        running = {m["id"] for m in await s.main.minings(status="running")}
+        leftovers = set(await s.temp.mining_ids()) | set(await s.ledger.mining_ids())
+        for mining_id in sorted(leftovers - running):
+            await self._drop(mining_id)
+        return dead
+
+    # reading ---------------------------------------------------------------------------
+    async def progress(self, mining_id: str) -> MiningProgress | None:
+        """Live counters of a running mining; None once it ended."""
+        run = await self.services.ledger.run(mining_id)
+        if run is None:
+            return None
+        return MiningProgress.from_run(run, await self.services.ledger.batch_totals(mining_id))
+
+    async def summary(self, mining_id: str) -> MiningSummary | None:
+        """The summary of a mining that is done, else None."""
+        mining = await self.services.main.mining(mining_id)
+        if mining is None or mining["status"] != "done":
+            return None
+        return MiningSummary.from_stats(mining["stats"], await self.services.main.failures(mining_id))

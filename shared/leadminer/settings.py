@@ -1,0 +1,88 @@
+"""Every setting of every mode, in one object built from the environment.
+
+docs/env.md documents each variable. ``STORAGE_MODE`` selects the mode:
+``sqlite`` (embedded, the default), ``postgresql`` (self-host: PostgreSQL +
+Redis Streams) or ``cloudflare`` (Workers: D1, R2, Queues, Supabase). Values
+that hold secrets (database and Redis URLs, API keys) are left out of ``repr``
+and must be shown only through a redacting function.
+
+Pure Python, so a Worker builds it from its bindings' variables too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+MODES = ("sqlite", "postgresql", "cloudflare")
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable and is meant for the user."""
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum:g}, not {raw!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    storage_mode: str = "sqlite"
+    database_url: str | None = field(default=None, repr=False)  # main PostgreSQL (self-host)
+    temp_database_url: str | None = field(default=None, repr=False)  # temp PostgreSQL (self-host)
+    redis_url: str = field(default=DEFAULT_REDIS_URL, repr=False)
+    queue_prefix: str = ""  # keeps installations apart on one Redis
+    claim_idle_ms: int = 300_000  # a delivery unacked this long is taken over by another worker
+    stale_minutes: float = 60.0  # a running mining without progress this long is dead
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        mode = (env.get("STORAGE_MODE") or "sqlite").strip().lower()
+        if mode not in MODES:
+            raise SettingsError(f"STORAGE_MODE must be one of {', '.join(MODES)}, not {mode!r}")
+        return cls(
+            storage_mode=mode,
+            database_url=env.get("LEADMINER_DATABASE_URL") or None,
+            temp_database_url=env.get("LEADMINER_TEMP_DATABASE_URL") or None,
+            redis_url=env.get("LEADMINER_REDIS_URL") or DEFAULT_REDIS_URL,
+            queue_prefix=env.get("LEADMINER_QUEUE_PREFIX", ""),
+            claim_idle_ms=int(_number(env, "LEADMINER_CLAIM_IDLE_SECONDS", 300, minimum=1) * 1000),
+            stale_minutes=_number(env, "LEADMINER_STALE_MINUTES", 60.0, minimum=0),
+            llm_url=env.get("LEADMINER_LLM_URL") or None,
+            llm_model=env.get("LEADMINER_LLM_MODEL") or None,
+            llm_api_key=env.get("LEADMINER_LLM_API_KEY") or None,
+        )
+
+    def require_postgresql(self) -> tuple[str, str]:
+        """The temp and main database URLs of the self-host mode, or a clear error."""
+        missing = [
+            name
+            for name, value in (("LEADMINER_TEMP_DATABASE_URL", self.temp_database_url), ("LEADMINER_DATABASE_URL", self.database_url))
+            if not value
+        ]
+        if missing:
+            raise SettingsError(f"self-host mode (STORAGE_MODE=postgresql) needs {' and '.join(missing)} (see docs/env.md)")
+        return self.temp_database_url, self.database_url  # type: ignore[return-value]
+
+    def llm_extractor(self):
+        """The LLM signature extractor these settings describe, or a clear error when incomplete."""
+        from .signature import LlmSignatureExtractor
+
+        if not self.llm_url or not self.llm_model:
+            raise SettingsError("LLM signatures need LEADMINER_LLM_URL and LEADMINER_LLM_MODEL (and LEADMINER_LLM_API_KEY)")
+        return LlmSignatureExtractor(self.llm_url, self.llm_api_key or "", self.llm_model).extract
