@@ -152,7 +152,7 @@ def test_crash_mid_mining_then_rerun_loses_and_doubles_nothing(demo, demo_db, tm
     crashed = tmp_path / "crashed.db"
     with pytest.raises(KeyboardInterrupt):
         mine(CrashingSource(demo.path, limit=120), db_path=crashed, identities=demo.identities, batch_size=50)
-    assert statuses(crashed) == ["failed"]
+    assert statuses(crashed) == ["interrupted"]
     assert read(temp_path(crashed), lambda temp: temp.mining_ids()) == []  # temp rows were dropped
     mine(FileMessageSource(demo.path), db_path=crashed, identities=demo.identities)
     assert facts(persons_of(crashed)) == facts(persons_of(db))

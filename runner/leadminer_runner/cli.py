@@ -1,4 +1,6 @@
-"""`leadminer` command line (embedded mode). Its options and outputs are a contract used by other tools."""
+"""`leadminer` command line. Its options, outputs and exit codes are a contract used by
+other tools (docs/cli.md). Every failure goes through one boundary
+(:mod:`leadminer_runner.errors`): one sentence on stderr, a documented exit code."""
 
 from __future__ import annotations
 
@@ -9,88 +11,137 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
-from leadminer.flow import MiningFlow, MiningSummary, StageWorker
-from leadminer.schemas import SchemaVersionError
-from leadminer.settings import Settings, SettingsError
+from leadminer.flow import MiningFlow, MiningProgress, MiningSummary, StageWorker
+from leadminer.settings import Settings
 from leadminer.storage import MainStore
 
-from .embedded import MiningFailed, MiningLocked, mine
-from .services import main_store, mx_checker, signature_extractor
-from .sources import SourceSpecError, open_message_source
+from .embedded import mine_async, temp_path
+from .errors import (
+    DEBUG_VARIABLE,
+    EXIT_FAILED_MESSAGES,
+    EXIT_MINING_FAILED,
+    BoundaryGroup,
+    UserError,
+    say,
+)
+from .output import check_database_path, export_target
+from .services import embedded_services, main_store, mx_checker, signature_extractor
+from .sources import open_message_source
 
 T = TypeVar("T")
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Mine contacts from a mailbox (embedded mode; `selfhost` for PostgreSQL + Redis).")
-console = Console(stderr=True)
+app = typer.Typer(
+    cls=BoundaryGroup,
+    rich_markup_mode=None,  # help texts and user data are plain text: "[/FOLDER]" is not markup
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Mine contacts from a mailbox (embedded mode; `selfhost` for PostgreSQL + Redis).",
+)
+console = Console(stderr=True, highlight=False)
 
 DEFAULT_DB = Path("leadminer.db")
 DbOption = Annotated[Path, typer.Option("--db", help="SQLite database of the embedded mode.")]
 UserOption = Annotated[str, typer.Option("--user", help="User id the contacts belong to.")]
+SourceArgument = Annotated[
+    str, typer.Argument(help="mbox file, Maildir, .eml folder, .zip/.tar.gz, or imap://user@host[:port][/FOLDER]")
+]
+IdentityOption = Annotated[list[str], typer.Option("--identity", help="An address of yours (repeatable).")]
+CheckMxOption = Annotated[
+    bool, typer.Option("--check-mx", help="Look up each domain's MX records (network); otherwise status is 'unknown'.")
+]
+LlmOption = Annotated[
+    bool,
+    typer.Option(
+        "--llm-signatures",
+        help="Read signatures with an OpenAI-compatible model (LEADMINER_LLM_URL/_MODEL/_API_KEY); "
+        "its answers are checked against the text.",
+    ),
+]
 
 
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code=2)
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error (also LEADMINER_DEBUG=1).")] = False,
+) -> None:
+    if debug:
+        os.environ[DEBUG_VARIABLE] = "1"
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine``; SIGTERM stops it like Ctrl-C (the mining in progress ends as
+    'interrupted by the user', then KeyboardInterrupt reaches the error boundary)."""
+
+    async def main() -> T:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        try:
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        except (RuntimeError, ValueError):  # not the main thread: leave SIGTERM alone
+            return await coroutine
+        try:
+            return await coroutine
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:  # SIGTERM (asyncio.run turns a Ctrl-C into KeyboardInterrupt itself)
+        raise KeyboardInterrupt from None
 
 
 def _settings() -> Settings:
-    """The settings of this process (environment), or exit 2 naming the bad variable."""
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        raise _fail(str(exc)) from None
+    return Settings.from_env()  # a SettingsError names the bad variable (error boundary)
 
 
 def _services_options(check_mx: bool, llm_signatures: bool) -> dict:
     """The MX checker and signature extractor the options ask for."""
-    try:
-        return {"mx": mx_checker(check_mx), "signature_extractor": signature_extractor(_settings(), llm_signatures)}
-    except SettingsError as exc:
-        raise _fail(str(exc)) from None
+    return {"mx": mx_checker(check_mx), "signature_extractor": signature_extractor(_settings(), llm_signatures)}
 
 
+# embedded mode ----------------------------------------------------------------------
 def _run_mining(
     source_spec: str, db: Path, identities: list[str], user: str, quiet: bool, check_mx: bool = False,
     llm_signatures: bool = False,
 ) -> MiningSummary:  # fmt: skip
-    try:
-        source, implied = open_message_source(source_spec, user_id=user, password_prompt=getpass.getpass)
-    except SourceSpecError as exc:
-        raise _fail(str(exc)) from None
-    identities = [*identities, *implied]
+    check_database_path(db, for_writing=True)
+    source, implied = open_message_source(source_spec, user_id=user, password_prompt=getpass.getpass)
+    options = _services_options(check_mx, llm_signatures)
     columns = [
-        TextColumn("[bold]{task.fields[stage]:<9}"),
+        TextColumn("{task.fields[stage]:<9}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:>7.0f} msg/s"),
-        TextColumn("{task.fields[contacts]} addresses seen"),
+        TextColumn("{task.fields[rate]:>7.0f} msg/s", markup=False),
+        TextColumn("{task.fields[contacts]} addresses seen", markup=False),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ]
     with Progress(*columns, console=console, disable=quiet, transient=False) as bar:
         task = bar.add_task("mining", total=None, stage="fetch", rate=0.0, contacts=0)
 
-        def on_progress(p) -> None:
-            bar.update(task, completed=p.fetched, total=p.total, stage=p.stage, rate=p.rate, contacts=p.contacts)
+        def on_progress(p: MiningProgress) -> None:
+            total = p.total if p.stage == "fetch" else p.fetched
+            bar.update(task, completed=p.fetched, total=total, stage=p.stage, rate=p.rate, contacts=p.contacts)
 
-        options = _services_options(check_mx, llm_signatures)
-        try:
-            return mine(source, db_path=db, identities=identities, user_id=user, progress=on_progress, **options)
-        except (SourceSpecError, MiningLocked, SchemaVersionError, MiningFailed) as exc:
-            raise _fail(str(exc)) from None
+        summary = run(
+            mine_async(source, db_path=db, identities=[*identities, *implied], user_id=user, progress=on_progress, **options)
+        )
+        bar.update(task, stage="done")
+        return summary
 
 
 def _print_summary(summary: MiningSummary) -> None:
-    table = Table(title=f"Mined {summary.source}", show_header=False)
+    table = Table(title=Text(f"Mined {summary.source}"), show_header=False)
     rate = summary.fetched / summary.seconds if summary.seconds else 0
     rows = [
         ("messages read", f"{summary.fetched}"),
@@ -105,57 +156,65 @@ def _print_summary(summary: MiningSummary) -> None:
         ("time", f"{summary.seconds:.1f} s ({rate:.0f} messages/s)"),
     ]
     for label, value in rows:
-        table.add_row(label, value)
+        table.add_row(label, Text(value))  # user data: never markup
     console.print(table)
     if not summary.identities:
-        console.print(
-            "[yellow]note:[/] none of your own addresses is known (no --identity, no Delivered-To), "
-            "so messages you sent, your replies and temperatures cannot be told apart; add --identity YOU@EXAMPLE"
+        say(
+            "none of your own addresses is known (no --identity, no Delivered-To), so messages you sent, your "
+            "replies and temperatures cannot be told apart; add --identity YOU@EXAMPLE",
+            style="yellow",
+            prefix="note:",
         )
     for failure in summary.failures[:10]:
-        console.print(f"  [yellow]failed[/] {failure.folder}/{failure.uid}: {failure.reason}")
+        say(f"{failure.folder}/{failure.uid}: {failure.reason}", style="yellow", prefix="  failed")
     if len(summary.failures) > 10:
-        console.print(f"  … and {len(summary.failures) - 10} more (see `leadminer failures`)")
+        say(f"… and {len(summary.failures) - 10} more (see `leadminer failures`)")
+
+
+def _emit_summary(summary: MiningSummary, json_summary: bool) -> None:
+    if json_summary:
+        data = {name: getattr(summary, name) for name in summary.__slots__}
+        data["failures"] = [{"folder": f.folder, "uid": f.uid, "reason": f.reason} for f in summary.failures]
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        _print_summary(summary)
+
+
+def _exit_for(summary: MiningSummary) -> None:
+    """Exit code 1 when some messages could not be mined (they are listed by `leadminer failures`)."""
+    if summary.failed:
+        raise typer.Exit(EXIT_FAILED_MESSAGES)
 
 
 @app.command("mine")
 def mine_command(
-    source: Annotated[str, typer.Argument(help="mbox file, Maildir, .eml folder, .zip/.tar.gz, or imap://user@host[:port][/FOLDER]")],
-    identity: Annotated[list[str], typer.Option("--identity", help="An address of yours (repeatable).")] = [],  # noqa: B006
+    source: SourceArgument,
+    identity: IdentityOption = [],  # noqa: B006
     db: DbOption = DEFAULT_DB,
     user: UserOption = "local",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     json_summary: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
-    check_mx: Annotated[
-        bool, typer.Option("--check-mx", help="Look up each domain's MX records (network); otherwise status is 'unknown'.")
-    ] = False,
-    llm_signatures: Annotated[
-        bool,
-        typer.Option(
-            "--llm-signatures",
-            help="Read signatures with an OpenAI-compatible model (LEADMINER_LLM_URL/_MODEL/_API_KEY); "
-            "its answers are checked against the text.",
-        ),
-    ] = False,
+    check_mx: CheckMxOption = False,
+    llm_signatures: LlmOption = False,
 ) -> None:
-    """Mine SOURCE into the database; a second run on the same db only adds new mail."""
-    _emit_summary(_run_mining(source, db, identity, user, quiet, check_mx, llm_signatures), json_summary)
+    """Mine SOURCE into the database; a second run on the same db only adds new mail.
+    Exit code 0: done; 1: done, some messages failed (see `leadminer failures`)."""
+    summary = _run_mining(source, db, identity, user, quiet, check_mx, llm_signatures)
+    _emit_summary(summary, json_summary)
+    _exit_for(summary)
 
 
 def _read_main(db: Path, read: Callable[[MainStore], Awaitable[T]]) -> T:
     """``read(main store)`` of this mode (``STORAGE_MODE``; SQLite: ``--db``, opened read-only)."""
     settings = _settings()
-    if settings.storage_mode == "sqlite" and not db.exists():
-        raise _fail(f"no database at {db}; run `leadminer mine` first")
+    if settings.storage_mode == "sqlite":
+        check_database_path(db, for_writing=False)
 
     async def go() -> T:
         async with main_store(settings, db) as main:
             return await read(main)
 
-    try:
-        return asyncio.run(go())
-    except (SchemaVersionError, SettingsError, ConnectionError) as exc:
-        raise _fail(str(exc)) from None
+    return run(go())
 
 
 @app.command("export")
@@ -164,7 +223,10 @@ def export_command(
     csv_style: Annotated[
         str, typer.Option("--csv-style", help="outlook (imports in Outlook and Google Contacts) | google (keeps every phone, tags as labels)")
     ] = "outlook",
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (default: stdout).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write (default or '-': standard output).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
     db: DbOption = DEFAULT_DB,
     user: UserOption = "local",
 ) -> None:
@@ -172,16 +234,21 @@ def export_command(
     from leadminer.export import FORMATS, write_export
 
     if format not in FORMATS:
-        raise _fail(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+        raise UserError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     if csv_style not in ("outlook", "google"):
-        raise _fail(f"unknown CSV style {csv_style!r}; choose outlook or google")
+        raise UserError(f"unknown CSV style {csv_style!r}; choose outlook or google")
     options = {"style": csv_style} if format == "csv" else {}
+    target = export_target(output, db=db, force=force) if output is not None else None
     persons = _read_main(db, lambda main: main.persons(user))
-    if output is None:
+    if target is None and output is not None and str(output) != "-":
+        with open(output, "w", encoding="utf-8", newline="") as stream:  # a device or FIFO: in place
+            write_export(persons, format, stream, **options)
+    elif target is None:
         write_export(persons, format, sys.stdout, **options)
+        return
     else:
-        write_export(persons, format, output, **options)
-        console.print(f"wrote {len(persons)} contacts to {output}")
+        write_export(persons, format, target, **options)
+    say(f"wrote {len(persons)} contacts to {output}")
 
 
 @app.command("demo")
@@ -195,7 +262,7 @@ def demo_command(
 
     mbox = db.parent / "demo.mbox"
     info = generate_demo_mailbox(mbox, seed=seed, messages=messages)
-    console.print(f"generated {mbox} ({messages} messages, seed {seed})")
+    say(f"generated {mbox} ({messages} messages, seed {seed})")
     summary = _run_mining(str(mbox), db, list(info.identities), "local", quiet=False)
     _print_summary(summary)
     persons = _read_main(db, lambda main: main.persons("local"))
@@ -206,10 +273,13 @@ def demo_command(
     table.add_column("tags")
     for p in persons[:12]:
         work = ", ".join(x for x in (p.job_title, p.organization) if x)
-        lines = [p.name or "", f"[dim]{p.email}[/]", f"[italic]{work}[/]" if work else ""]
-        table.add_row("\n".join(x for x in lines if x), f"{p.occurrence} / {p.replied_conversations}", str(p.temperature), "\n".join(p.tags))
+        contact = Text(p.name or "")
+        contact.append(("\n" if p.name else "") + p.email, style="dim")
+        if work:
+            contact.append("\n" + work, style="italic")
+        table.add_row(contact, f"{p.occurrence} / {p.replied_conversations}", str(p.temperature), Text("\n".join(p.tags)))
     Console().print(table)
-    console.print(f"export with: leadminer export --db {db} --format csv -o contacts.csv")
+    say(f"export with: leadminer export --db {db} --format csv -o contacts.csv")
 
 
 @app.command("signature")
@@ -221,9 +291,9 @@ def signature_command(path: Annotated[Path, typer.Argument(help="A .eml file.")]
     try:
         fields = signature_of_message(path.read_bytes())
     except OSError as exc:
-        raise _fail(f"cannot read {path}: {exc.strerror}") from None
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
     except ExtractError as exc:
-        raise _fail(f"{path} is not a readable message: {exc}") from None
+        raise UserError(f"{path} is not a readable message: {exc}") from None
     typer.echo(json.dumps(fields, indent=2, ensure_ascii=False))
 
 
@@ -245,9 +315,9 @@ def failures_command(
 
 
 # self-host mode ------------------------------------------------------------------
-selfhost_T = TypeVar("T")
-app = typer.Typer(
+selfhost_app = typer.Typer(
     no_args_is_help=True,
+    rich_markup_mode=None,
     help="Self-host mode: PostgreSQL (LEADMINER_DATABASE_URL, LEADMINER_TEMP_DATABASE_URL) and Redis "
     "(LEADMINER_REDIS_URL); start as many `worker`s as you like.",
 )
@@ -255,17 +325,13 @@ app.add_typer(selfhost_app, name="selfhost")
 
 
 @asynccontextmanager
-async def _selfhost(check_mx: bool = False, llm_signatures: bool = False, **queue_options):
-    """The self-host services from the environment, or exit 2 with a message (never a password)."""
+async def _selfhost(check_mx: bool = False, llm_signatures: bool = False):
+    """The self-host services from the environment (errors name the variable, never a password)."""
     from .services import selfhost_services
 
     settings = _settings()
-    options = _services_options(check_mx, llm_signatures)
-    try:
-        async with selfhost_services(settings, **options, **queue_options) as services:
-            yield settings, services
-    except (SettingsError, SchemaVersionError, ConnectionError) as exc:
-        raise _fail(str(exc)) from None
+    async with selfhost_services(settings, **_services_options(check_mx, llm_signatures)) as services:
+        yield settings, services
 
 
 class _StopFlag:
@@ -280,7 +346,7 @@ class _StopFlag:
     def __call__(self) -> bool:
         if self.signal and not self._told:
             self._told = True
-            console.print(f"{self.signal}: stopping after the current message")
+            say(f"{self.signal}: stopping after the current message")
         return self.signal is not None
 
 
@@ -304,8 +370,8 @@ def _stop_on_signals() -> Iterator[_StopFlag]:
 
 @selfhost_app.command("mine")
 def selfhost_mine_command(
-    source: Annotated[str, typer.Argument(help="mbox file, Maildir, .eml folder, .zip/.tar.gz, or imap://user@host[:port][/FOLDER]")],
-    identity: Annotated[list[str], typer.Option("--identity", help="An address of yours (repeatable).")] = [],  # noqa: B006
+    source: SourceArgument,
+    identity: IdentityOption = [],  # noqa: B006
     user: UserOption = "local",
     wait: Annotated[
         bool, typer.Option("--wait", help="Also work in this process until the mining is done, then print the summary.")
@@ -315,60 +381,41 @@ def selfhost_mine_command(
     """Read SOURCE into the queues (the workers mine it); prints the mining id."""
     from .selfhost import enqueue_mining
 
-    try:
-        src, implied = open_message_source(source, user_id=user, password_prompt=getpass.getpass)
-    except SourceSpecError as exc:
-        raise _fail(str(exc)) from None
+    src, implied = open_message_source(source, user_id=user, password_prompt=getpass.getpass)
 
     async def go() -> tuple[str, MiningSummary | None, dict | None]:
         async with _selfhost() as (_settings_, services):
-            try:
-                mining_id = await enqueue_mining(services, src, user_id=user, identities=[*identity, *implied])
-            except SourceSpecError as exc:
-                raise _fail(str(exc)) from None
+            mining_id = await enqueue_mining(services, src, user_id=user, identities=[*identity, *implied])
             if not wait:
                 return mining_id, None, None
-            main = services.main
-            status = {"value": "running"}
-
-            def stop() -> bool:
-                return stopping() or status["value"] != "running"
+            flow, main = MiningFlow(services), services.main
+            status = "running"
 
             async def watch() -> None:
-                status["value"] = (await main.mining(mining_id))["status"]
+                nonlocal status
+                status = (await main.mining(mining_id))["status"]
 
-            flow = MiningFlow(services)
             with _stop_on_signals() as stopping:
-                await StageWorker(flow).run(stop, idle_wait=0.05, on_round=watch)
+                await StageWorker(flow).run(lambda: stopping() or status != "running", idle_wait=0.05, on_round=watch)
             return mining_id, await flow.summary(mining_id), await main.mining(mining_id)
 
     mining_id, summary, mining = asyncio.run(go())
     if not wait:
         typer.echo(mining_id)
-        console.print("queued; `leadminer selfhost worker` processes mine it")
+        say("queued; `leadminer selfhost worker` processes mine it")
         return
     if summary is None:
         if mining["status"] == "running":  # stopped by a signal: the other workers go on
-            raise _fail(f"stopped waiting; mining {mining_id} goes on in the other workers")
-        raise _fail(f"mining {mining_id} {mining['status']}: {mining['stats'].get('error', '')}")
+            raise UserError(f"stopped waiting; mining {mining_id} goes on in the other workers")
+        raise UserError(f"mining {mining_id} {mining['status']}: {mining['stats'].get('error', '')}", EXIT_MINING_FAILED)
     _emit_summary(summary, json_summary)
-
-
-def _emit_summary(summary: MiningSummary, json_summary: bool) -> None:
-    if json_summary:
-        data = {name: getattr(summary, name) for name in summary.__slots__}
-        data["failures"] = [{"folder": f.folder, "uid": f.uid, "reason": f.reason} for f in summary.failures]
-        typer.echo(json.dumps(data, indent=2))
-    else:
-        _print_summary(summary)
+    _exit_for(summary)
 
 
 @selfhost_app.command("worker")
 def selfhost_worker_command(
-    check_mx: Annotated[bool, typer.Option("--check-mx", help="Look up each domain's MX records (network).")] = False,
-    llm_signatures: Annotated[
-        bool, typer.Option("--llm-signatures", help="Read signatures with an OpenAI-compatible model (see `mine`).")
-    ] = False,
+    check_mx: CheckMxOption = False,
+    llm_signatures: LlmOption = False,
 ) -> None:
     """Handle every stage's messages until Ctrl-C or SIGTERM (then stops after the current message);
     also ends minings without progress for LEADMINER_STALE_MINUTES."""
@@ -380,11 +427,11 @@ def selfhost_worker_command(
         async with _selfhost(check_mx, llm_signatures) as (settings, services):
             with _stop_on_signals() as stopping:
                 # printed once the signal handlers are in place: from this line on, SIGTERM stops gracefully
-                console.print(f"worker {services.queues['extract'].consumer} started (Ctrl-C to stop)")
+                say(f"worker {services.queues['extract'].consumer} started (Ctrl-C to stop)")
                 return await run_worker(services, stop=stopping, stale_seconds=settings.stale_minutes * 60)
 
     handled = asyncio.run(go())
-    console.print(f"worker stopped after {handled} messages")
+    say(f"worker stopped after {handled} messages")
 
 
 @selfhost_app.command("cleanup")
@@ -394,6 +441,7 @@ def selfhost_cleanup_command(
     ] = 60.0,
 ) -> None:
     """End dead minings as 'interrupted' and drop their temporary rows (prints their ids)."""
+
     async def go() -> list[str]:
         async with _selfhost() as (_settings_, services):
             return await MiningFlow(services).cleanup(stale_seconds=stale_minutes * 60)
@@ -403,27 +451,25 @@ def selfhost_cleanup_command(
 
 
 # database ------------------------------------------------------------------------
-db_app = typer.Typer(no_args_is_help=True, help="Database schema of the mode (STORAGE_MODE).")
+db_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The databases of the mode (STORAGE_MODE).")
 app.add_typer(db_app, name="db")
 
 
 @db_app.command("migrate")
 def db_migrate_command(db: DbOption = DEFAULT_DB) -> None:
     """Create or upgrade the schemas of the mode's databases (done on first use too)."""
-    from .embedded import temp_path
-    from .services import embedded_services
-
     settings = _settings()
 
     async def go() -> None:
         if settings.storage_mode == "postgresql":
             async with _selfhost():
                 return
+        check_database_path(db, for_writing=True)
         async with embedded_services(db, temp_path(db)):
             return
 
-    asyncio.run(go())
-    console.print("schemas are up to date")
+    run(go())
+    say("the schemas are up to date")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -54,11 +54,12 @@ def temp_path(db_path: Path) -> Path:
 
 @contextmanager
 def exclusive(db_path: Path) -> Iterator[None]:
-    """One mining at a time per database: an advisory lock on ``<db>.lock``."""
+    """One mining at a time per database: an advisory lock (flock) on the database file
+    itself, created empty when missing. SQLite locks with fcntl, which flock does not
+    touch, and no lock file is left behind."""
     import fcntl  # POSIX only (Linux, macOS, BSD); see docs/deploy.md
 
-    lock_path = db_path.with_name(db_path.name + ".lock")
-    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+    fd = os.open(db_path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -115,7 +116,7 @@ async def _run(
                     notify(progress)
     except BaseException as exc:
         if interrupted(exc):  # during the later stages (the fetch ends the mining itself)
-            await flow.end(mining_id, "failed", describe(exc))
+            await flow.end(mining_id, "interrupted", describe(exc))
         raise
     summary = await flow.summary(mining_id)
     if summary is None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from leadminer.contracts import FailedMessage, RawMessage
 from leadminer.pipeline import DEFAULT_BODY_CAP
-from leadminer.sources import SourceError, open_source
+from leadminer.sources import SourceError, open_source, printable_path
 from leadminer.storage import FetchStateStore
 
 PASSWORD_VARIABLE = "IMAP_PASSWORD"
@@ -27,7 +27,7 @@ class FileMessageSource:
             self._source = open_source(Path(path))
         except SourceError as exc:
             raise SourceSpecError(str(exc)) from None
-        self.label = str(Path(path).resolve())
+        self.label = printable_path(Path(path).resolve())  # stable across runs, whatever the name's bytes
         self.body_cap = body_cap
 
     def count(self, state_store: FetchStateStore | None = None) -> int | None:
@@ -76,8 +76,23 @@ class ImapMessageSource:
 def open_message_source(
     spec: str, *, user_id: str, password_prompt: Callable[[str], str]
 ) -> tuple[FileMessageSource | ImapMessageSource, list[str]]:
-    """Open SOURCE; returns the source and the identities it implies (the IMAP login)."""
+    """Open SOURCE; returns the source and the identities it implies (the IMAP login).
+
+    An IMAP URL is checked before any password is asked for; a password inside it is
+    refused (it would stay in the shell's history): it comes from ``IMAP_PASSWORD``,
+    ``IMAP_OAUTH2_TOKEN`` or the prompt."""
     if spec.startswith(("imap://", "imaps://")):
+        from leadminer_fetcher.imap import parse_imap_url
+
+        try:
+            parsed = parse_imap_url(spec)
+        except ValueError as exc:
+            raise SourceSpecError(str(exc)) from None
+        if parsed.password is not None:
+            raise SourceSpecError(
+                f"remove the password from the IMAP URL (it would stay in your shell history): "
+                f"set {PASSWORD_VARIABLE} or let the command ask for it ({parsed.label})"
+            )
         token = os.environ.get(OAUTH2_VARIABLE)
         password = None if token else os.environ.get(PASSWORD_VARIABLE) or password_prompt("IMAP password: ")
         source = ImapMessageSource(spec, user_id, password=password, oauth2_token=token)

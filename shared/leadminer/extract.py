@@ -40,7 +40,8 @@ ADDRESS_HEADERS: dict[str, Field] = {
     "resent-to": Field.RESENT_TO,
     "resent-cc": Field.RESENT_CC,
 }
-"""Address-list headers mined as points of contact (List-Post is handled apart)."""
+"""Address-list headers mined as points of contact (List-Post is handled apart); never cut
+(``headers.UNCAPPED_HEADERS``)."""
 
 DELIVERED_TO_HEADERS = ("delivered-to", "x-original-to")
 """Headers naming the mailbox owner's own addresses (aliases)."""

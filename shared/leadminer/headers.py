@@ -33,7 +33,13 @@ import idna
 from .contracts import Address
 
 MAX_HEADER_LENGTH = 64 * 1024
-"""Longest header value kept (characters); longer values are cut and a defect recorded."""
+"""Longest value kept of a header that names no contact (characters); longer values are cut
+and a defect recorded. Address headers are never cut (:data:`UNCAPPED_HEADERS`): a message
+to 10,000 recipients is mined whole (the message size limit of the source still applies)."""
+
+UNCAPPED_HEADERS = frozenset(
+    {"from", "sender", "reply-to", "to", "cc", "bcc", "resent-from", "resent-to", "resent-cc", "list-post"}
+)
 
 MIN_YEAR = 1980
 """Dates before this year are absurd for mined mail (usually a zero epoch or a broken clock)."""
@@ -228,7 +234,7 @@ def parse_header_block(
         position = match.end()
         name = match.group(1).lower()
         value = unfold(match.group(2))
-        if len(value) > max_header_length:
+        if len(value) > max_header_length and name not in UNCAPPED_HEADERS:
             value = value[:max_header_length].strip()
             defects.append(f"header too long: {name}")
         values = fields.get(name)

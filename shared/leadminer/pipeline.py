@@ -6,6 +6,7 @@ Every deployment mode calls these same functions; only the I/O around them
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable
 from typing import Protocol
@@ -25,6 +26,8 @@ from .contracts import (
 from .extract import ExtractError, extract_message
 from .signature import LlmError, extract_signature
 from .tagging import AUTOMATED_KINDS, list_addresses, tags_and_list_addresses
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BODY_CAP = 16_384
 ALIAS_SHARE = 0.05  # a Delivered-To address on ≥5 % of messages …
@@ -128,21 +131,39 @@ class SignatureExtractor(Protocol):
     ) -> Signature | None: ...
 
 
+LLM_GIVE_UP_AFTER = 3
+"""Consecutive failed calls after which a batch stops asking the optional extractor (an LLM
+endpoint that is down would otherwise cost its timeout on every message)."""
+
+
 def signature_batch(
     recent: Iterable[list[MessageRecord]], extractor: SignatureExtractor | None = None
 ) -> list[Signature]:
     """One merged signature per sender from their newest messages; a block is
     kept only when it is attributed to that message's sender. When an optional
-    extractor (an LLM) fails on a message, the rule-based one answers instead."""
+    extractor (an LLM) fails on a message, the rule-based one answers instead; the
+    first failure is logged once (a warning), and after ``LLM_GIVE_UP_AFTER`` failures in a
+    row the rules answer for the rest of the batch."""
     out = []
+    failures_in_a_row = 0
+    warned = False
     for records in recent:
         found = []
         for record in records:
             sender = record.sender
             fields = dict(sender_email=sender.email, sender_name=sender.name, message_id=record.message_id)
+            use = extractor if extractor is not None and failures_in_a_row < LLM_GIVE_UP_AFTER else extract_signature
             try:
-                signature = (extractor or extract_signature)(record.body, **fields)
-            except LlmError:
+                signature = use(record.body, **fields)
+                if use is extractor:
+                    failures_in_a_row = 0
+            except LlmError as exc:
+                failures_in_a_row += 1
+                if not warned:
+                    warned = True
+                    log.warning("signature extractor failed (%s); the rules answer for that message", exc)
+                if failures_in_a_row == LLM_GIVE_UP_AFTER:
+                    log.warning("signature extractor failed %d times in a row: the rules answer for the rest of this mining", LLM_GIVE_UP_AFTER)
                 signature = extract_signature(record.body, **fields)
             if signature is not None:
                 found.append(signature)

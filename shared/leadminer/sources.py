@@ -131,10 +131,11 @@ class SkippedFile:
 class _Entry:
     """One file of a source: on disk or an archive member. ``error`` marks an unreadable one."""
 
-    path: str  # relative, "/"-separated
+    path: str  # relative, "/"-separated, printable (see printable_path)
     size: int
     open: Callable[[], BinaryIO]
     error: str | None = None
+    disk_path: Path | None = None  # where a file of a folder walk really is (its name may not be UTF-8)
 
 
 @dataclass(slots=True)
@@ -153,7 +154,8 @@ class FileSource:
     @property
     def name(self) -> str:
         """The source's own name (without archive / mbox suffix); folder of its top-level files."""
-        return _strip_suffix(self.path.name, _ARCHIVE_SUFFIXES + _MBOX_SUFFIXES + _MESSAGE_SUFFIXES) or str(self.path)
+        name = _strip_suffix(printable_path(self.path.name), _ARCHIVE_SUFFIXES + _MBOX_SUFFIXES + _MESSAGE_SUFFIXES)
+        return name or printable_path(self.path)
 
     def iter_messages(self, mining_id: str, *, body_cap: int | None = None) -> Iterator[SourceItem]:
         """Yield every message as a :class:`RawMessage`, or a :class:`FailedMessage` with the reason.
@@ -165,8 +167,8 @@ class FileSource:
         self.skipped = []
         reader = _Reader(self, mining_id, body_cap)
         if self.kind in ("mbox", "message"):
-            entry = _Entry(self.path.name, _file_size(self.path), lambda: open(self.path, "rb"))
-            folder = self.name if self.kind == "mbox" else self.path.parent.name
+            entry = _Entry(printable_path(self.path.name), _file_size(self.path), lambda: open(self.path, "rb"))
+            folder = self.name if self.kind == "mbox" else printable_path(self.path.parent.name)
             yield from reader.read_entry(entry, folder, kind=self.kind, mbox_folder=folder)
         elif self.kind in ("zip", "tar"):
             yield from reader.read_archive(self.path, self.kind, prefix="")
@@ -187,7 +189,7 @@ class FileSource:
                 with open(self.path, "rb") as stream:
                     return _count_mbox(stream)
             except OSError as exc:
-                raise SourceError(f"Cannot read {self.path}: {_describe(exc)}") from None
+                raise SourceError(f"Cannot read {printable_path(self.path)}: {_describe(exc)}") from None
         if self.kind in ("zip", "tar"):
             return counter.count_archive(self.path, self.kind)
         return counter.count_entries(_walk(self.path, []), allow_archives=True)
@@ -203,30 +205,30 @@ def open_source(path: str | os.PathLike[str], *, max_message_bytes: int | None =
     try:
         info = source_path.stat()
     except FileNotFoundError:
-        raise SourceError(f"No such file or folder: {source_path}") from None
+        raise SourceError(f"No such file or folder: {printable_path(source_path)}") from None
     except OSError as exc:
-        raise SourceError(f"Cannot read {source_path}: {_describe(exc)}") from None
+        raise SourceError(f"Cannot read {printable_path(source_path)}: {_describe(exc)}") from None
     if stat.S_ISDIR(info.st_mode):
         try:
             with os.scandir(source_path) as listing:
-                names = {item.name for item in listing if item.is_dir()}
+                names = {item.name for item in listing if item.name in _MAILDIR_SUBDIRS and _is_dir(item)}
         except OSError as exc:
-            raise SourceError(f"Cannot read folder {source_path}: {_describe(exc)}") from None
+            raise SourceError(f"Cannot read folder {printable_path(source_path)}: {_describe(exc)}") from None
         kind = "maildir" if names & set(_MAILDIR_SUBDIRS) else "directory"
         return FileSource(source_path, kind, max_message_bytes)
     if not stat.S_ISREG(info.st_mode):
-        raise SourceError(f"{source_path} is neither a file nor a folder")
+        raise SourceError(f"{printable_path(source_path)} is neither a file nor a folder")
     try:
         with open(source_path, "rb") as stream:
             head = stream.read(_SNIFF_BYTES)
     except OSError as exc:
-        raise SourceError(f"Cannot read {source_path}: {_describe(exc)}") from None
+        raise SourceError(f"Cannot read {printable_path(source_path)}: {_describe(exc)}") from None
     kind = _classify(source_path.name, head)
     if kind in ("zip", "tar"):
         _check_archive(source_path, kind)
     elif kind == "unknown":
         raise SourceError(
-            f"{source_path} is not a mail source: expected an mbox file, a Maildir, a folder of "
+            f"{printable_path(source_path)} is not a mail source: expected an mbox file, a Maildir, a folder of "
             ".eml files, a single message, or a .zip / .tar.gz archive of those"
         )
     return FileSource(source_path, kind, max_message_bytes)
@@ -301,7 +303,7 @@ class _Reader:
             return
         if kind in ("zip", "tar"):
             if allow_archives:
-                yield from self.read_archive(self.source.path / entry.path, kind, prefix=entry.path + "/")
+                yield from self.read_archive(entry.disk_path or self.source.path / entry.path, kind, prefix=entry.path + "/")
             else:
                 yield self.fail(folder, uid, f"archive inside the archive {archive!r} is not read: extract it first")
         elif kind == "message":
@@ -370,7 +372,7 @@ class _Counter:
             if kind == "message":
                 total += 1
             elif kind in ("zip", "tar"):
-                total += self.count_archive(self.source.path / entry.path, kind) if allow_archives else 1
+                total += self.count_archive(entry.disk_path or self.source.path / entry.path, kind) if allow_archives else 1
         return total
 
     def count_archive(self, path: Path, kind: str) -> int:
@@ -401,6 +403,15 @@ class _TooLarge(Exception):
 
 
 # --------------------------------------------------------------------------- entries
+
+
+def _is_dir(item: os.DirEntry) -> bool:
+    """Whether a folder entry is a folder; a broken or looping symlink is not (its reading
+    fails later, with the reason, instead of refusing the whole source)."""
+    try:
+        return item.is_dir()
+    except OSError:
+        return False
 
 
 def _walk(root: Path, skipped: list[SkippedFile]) -> Iterator[_Entry]:
@@ -435,7 +446,7 @@ def _walk(root: Path, skipped: list[SkippedFile]) -> Iterator[_Entry]:
                 yield _Entry(rel, 0, _no_open, error=f"cannot read file: {_describe(exc)}")
                 continue
             if stat.S_ISREG(info.st_mode):
-                yield _Entry(rel, info.st_size, lambda path=path: open(path, "rb"))
+                yield _Entry(rel, info.st_size, lambda path=path: open(path, "rb"), disk_path=path)
     while errors:  # an unreadable root
         exc = errors.pop()
         yield _Entry(".", 0, _no_open, error=f"cannot read folder: {_describe(exc)}")
@@ -468,7 +479,7 @@ def _check_archive(path: Path, kind: str) -> None:
                 archive.next()
     except (*_READ_ERRORS, ValueError) as exc:
         label = "zip" if kind == "zip" else "tar"
-        raise SourceError(f"{path} is not a readable {label} archive: {_describe(exc)}") from None
+        raise SourceError(f"{printable_path(path)} is not a readable {label} archive: {_describe(exc)}") from None
 
 
 def _file_size(path: Path) -> int:
@@ -490,9 +501,14 @@ def _relative(path: Path, root: Path) -> str:
     return _printable(rel)
 
 
-def _printable(text: str) -> str:
-    """File names that are not UTF-8 arrive with surrogate escapes; make them safe to store."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+def printable_path(text: str | os.PathLike[str]) -> str:
+    """A path as text safe to store and show: bytes that are not UTF-8 (which Python keeps
+    as surrogate escapes) become ``\\xNN``, so two such names stay apart and the same
+    name gives the same text on every run."""
+    return os.fspath(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+_printable = printable_path
 
 
 def _location(path: str, source_name: str) -> tuple[str, str | None, tuple[str, ...]] | None:

@@ -100,7 +100,8 @@ class MiningFlow:
         """Read ``source`` into raw batches for extract. ``on_batch`` is awaited after
         each batch is handed over (the embedded loop extracts it there). Returns False
         when the mining ended meanwhile (stopped, failed), True once the fetch is over.
-        Any exception (Ctrl-C included) ends the mining as 'failed', with the reason, and is raised."""
+        Any exception ends the mining, with the reason, and is raised: 'interrupted' for Ctrl-C
+        or SIGTERM, 'failed' otherwise."""
         s = self.services
         run = await s.ledger.run(mining_id)
         if run is None:
@@ -138,7 +139,10 @@ class MiningFlow:
             if await s.ledger.claim_clean(mining_id):  # every batch was extracted already (or there was none)
                 await s.queues["clean"].send({"mining_id": mining_id})
         except BaseException as exc:
-            await self.end(mining_id, "failed", describe(exc) if interrupted(exc) else f"fetch: {describe(exc)}")
+            if interrupted(exc):
+                await self.end(mining_id, "interrupted", describe(exc))
+            else:
+                await self.end(mining_id, "failed", f"fetch: {describe(exc)}")
             raise
         return True
 
