@@ -34,7 +34,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -47,7 +47,7 @@ ACTIVE: dict[str, Server] = {}
 
 
 class ServerUnavailable(RuntimeError):
-    """The server's binaries are not installed and could not be installed."""
+    """The server's binaries are not installed and could not be installed, or your own server does not answer."""
 
 
 @dataclass
@@ -63,7 +63,6 @@ class Server:
     base_dir: Path | None = None
     log_path: Path | None = None
     admin_dbname: str = "postgres"  # PostgreSQL: the database admin() connects to by default
-    _stopped: bool = field(default=False, repr=False)
 
     @property
     def throwaway(self) -> bool:
@@ -94,7 +93,6 @@ class Server:
         self.process = None
         if self.base_dir is not None:
             shutil.rmtree(self.base_dir, ignore_errors=True)
-        self._stopped = True
 
 
 # --------------------------------------------------------------------------- install
