@@ -1,15 +1,17 @@
-"""Shared fixtures: a real Dovecot IMAP server (see ``tests/dovecot.py``) and a client of the
-real Redis server (PostgreSQL fixtures are in ``tests/pg.py``)."""
+"""Shared fixtures: a real Dovecot IMAP server (see ``tests/dovecot.py``) and the session's
+PostgreSQL and Redis servers (throw-away ones from ``tests/servers.py``, or yours at
+``LEADMINER_TEST_DATABASE_URL`` / ``LEADMINER_REDIS_URL``; PostgreSQL databases and
+schemas are in ``tests/pg.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
 
-from leadminer_runner.redis_queue import client_from_env, redacted, redis_url
-
+import servers
 from corpora import corpus_dir
 from dovecot import DovecotAccount, DovecotServer, DovecotUnavailable, populate_from_corpora, start_dovecot
 
@@ -56,13 +58,65 @@ def dovecot_account(dovecot_server: DovecotServer) -> DovecotAccount:
     return dovecot_server.add_account()
 
 
-@pytest.fixture(scope="session")
-def redis_client() -> Iterator[redis.Redis]:
-    """Redis at LEADMINER_REDIS_URL (default 127.0.0.1:6379); the test skips when it is unreachable."""
-    client = client_from_env(socket_connect_timeout=1, socket_timeout=5)
+# ------------------------------------------------------------------ PostgreSQL and Redis
+
+_SERVERS_USED: list[str] = []  # describe() of each server the session used, for the summary
+
+
+def _session_server(request: pytest.FixtureRequest, kind: str, get: Callable[[], servers.Server]) -> Iterator[servers.Server]:
+    """Start (or reach) a server for the session, announce it, stop it at the end."""
     try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"Redis unreachable at {redacted(redis_url())} (set LEADMINER_REDIS_URL): {exc}")
+        server = get()
+    except servers.ServerUnavailable as exc:
+        pytest.skip(f"{kind} unavailable: {exc}")
+    servers.ACTIVE[kind] = server
+    _SERVERS_USED.append(server.describe())
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # shown now, not with the first test's captured output
+            reporter.write(f"\n[servers] {server.describe()}\n")
+    try:
+        yield server
+    finally:
+        servers.ACTIVE.pop(kind, None)
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest) -> Iterator[servers.Server]:
+    """The session's PostgreSQL (superuser ``postgres``): a throw-away one on a free loopback
+    port, or yours at ``LEADMINER_TEST_DATABASE_URL``. Use ``pg.postgres_dsn`` in tests."""
+    yield from _session_server(request, "PostgreSQL", servers.postgres_server)
+
+
+@pytest.fixture(scope="session")
+def redis_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """URL of the session's Redis: a throw-away one on a free loopback port, or yours at
+    ``LEADMINER_REDIS_URL``. A throw-away server's URL is also put in ``LEADMINER_REDIS_URL``
+    for the session, so code that reads the variable (the CLI, worker processes) finds it."""
+    for server in _session_server(request, "Redis", servers.redis_server):
+        before = os.environ.get(servers.REDIS_URL_VARIABLE)
+        os.environ[servers.REDIS_URL_VARIABLE] = server.url
+        try:
+            yield server.url
+        finally:
+            if before is None:
+                os.environ.pop(servers.REDIS_URL_VARIABLE, None)
+            else:
+                os.environ[servers.REDIS_URL_VARIABLE] = before
+
+
+@pytest.fixture(scope="session")
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A client of the session's Redis (see ``redis_url``)."""
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=5)
     yield client
     client.close()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _SERVERS_USED:
+        terminalreporter.write_sep("-", "servers")
+        for line in _SERVERS_USED:
+            terminalreporter.write_line(line)

@@ -1,10 +1,11 @@
-"""A real PostgreSQL for the self-host adapters' tests (127.0.0.1:5432, user postgres).
+"""PostgreSQL for the self-host adapters' tests: the session's server (``postgres_server``
+in ``tests/conftest.py``: a throw-away one from ``tests/servers.py``, or yours at
+``LEADMINER_TEST_DATABASE_URL``), user ``postgres``.
 
 One throw-away database per test session (uuid name, dropped at the end, so
 the ``auth`` schema that ``main.sql`` creates goes with it) and one fresh
 schema per test, reached through ``search_path``: isolated, and far cheaper
-than a database per test. Tests skip, with the reason, when the server is
-unreachable.
+than a database per test.
 """
 
 from __future__ import annotations
@@ -14,23 +15,40 @@ from collections.abc import Iterator
 
 import pytest
 
-SERVER = "host=127.0.0.1 port=5432 user=postgres connect_timeout=3"
+import servers
 
 
-def admin(dbname: str = "postgres"):
-    """An autocommit superuser connection, or a skip when PostgreSQL is unreachable."""
-    try:
-        import psycopg
-    except ImportError as exc:  # pragma: no cover - psycopg is a pinned dependency
-        pytest.skip(f"psycopg is not installed: {exc}")
-    try:
-        return psycopg.connect(f"{SERVER} dbname={dbname}", autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL unreachable at 127.0.0.1:5432 as user postgres: {str(exc).strip()}")
+def server_dsn() -> str:
+    """libpq keywords (no dbname) of the session's PostgreSQL; append `` dbname=…``."""
+    server = servers.ACTIVE.get("PostgreSQL")
+    if server is None:
+        raise RuntimeError("no PostgreSQL server yet: request the postgres_database (or postgres_server) fixture first")
+    return server.url
+
+
+class _ServerDSN:
+    """``SERVER``: formats as :func:`server_dsn` at the time of use (the server starts with the session fixture)."""
+
+    def __str__(self) -> str:
+        return server_dsn()
+
+    def __format__(self, spec: str) -> str:
+        return format(server_dsn(), spec)
+
+
+SERVER = _ServerDSN()
+
+
+def admin(dbname: str | None = None):
+    """An autocommit superuser connection to ``dbname`` (default: the server's admin database)."""
+    import psycopg
+
+    server = servers.ACTIVE.get("PostgreSQL")
+    return psycopg.connect(f"{server_dsn()} dbname={dbname or server.admin_dbname}", autocommit=True)
 
 
 @pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
+def postgres_database(postgres_server) -> Iterator[str]:
     """Name of a fresh database for this test session."""
     name = f"leadminer_test_{uuid.uuid4().hex[:12]}"
     with admin() as conn:
@@ -46,6 +64,6 @@ def postgres_dsn(postgres_database: str) -> Iterator[str]:
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with admin(postgres_database) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
-    yield f"{SERVER} dbname={postgres_database} options='-c search_path={schema}'"
+    yield f"{server_dsn()} dbname={postgres_database} options='-c search_path={schema}'"
     with admin(postgres_database) as conn:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
