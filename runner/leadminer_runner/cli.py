@@ -149,6 +149,7 @@ def _print_summary(summary: MiningSummary) -> None:
         ("already mined before", f"{summary.already_mined}"),
         ("duplicate Message-IDs", f"{summary.duplicates}"),
         ("failed (with reason)", f"{summary.failed}"),
+        ("skipped files (not mail)", f"{summary.skipped}"),
         ("contacts refined", f"{summary.persons}"),
         ("signatures found", f"{summary.signatures}"),
         ("your addresses", ", ".join(summary.identities) or "none known"),
@@ -165,10 +166,11 @@ def _print_summary(summary: MiningSummary) -> None:
             style="yellow",
             prefix="note:",
         )
-    for failure in summary.failures[:10]:
+    failed = [f for f in summary.failures if not f.skipped]
+    for failure in failed[:10]:
         say(f"{failure.folder}/{failure.uid}: {failure.reason}", style="yellow", prefix="  failed")
-    if len(summary.failures) > 10:
-        say(f"… and {len(summary.failures) - 10} more (see `leadminer failures`)")
+    if len(failed) > 10 or summary.skipped:
+        say(f"… {max(0, len(failed) - 10)} more failed and {summary.skipped} skipped (see `leadminer failures`)")
 
 
 def _emit_summary(summary: MiningSummary, json_summary: bool) -> None:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from leadminer.contracts import FailedMessage, RawMessage
+from leadminer.contracts import SKIPPED_PREFIX, FailedMessage, RawMessage
 from leadminer.pipeline import DEFAULT_BODY_CAP
 from leadminer.sources import SourceError, open_source, printable_path
 from leadminer.storage import FetchStateStore
@@ -34,7 +34,12 @@ class FileMessageSource:
         return self._source.count()
 
     def iter_messages(self, mining_id: str, state_store: FetchStateStore | None) -> Iterator[RawMessage | FailedMessage]:
-        return self._source.iter_messages(mining_id, body_cap=self.body_cap)
+        """Every message, then every file passed over (not mail, index or hidden files) as a
+        skipped record with its reason: nothing is left out without a word."""
+        yield from self._source.iter_messages(mining_id, body_cap=self.body_cap)
+        for skipped in self._source.skipped:
+            folder = skipped.path.rstrip("/").rpartition("/")[0] or self._source.name
+            yield FailedMessage(mining_id, folder, skipped.path, SKIPPED_PREFIX + skipped.reason)
 
 
 class ImapMessageSource:

@@ -136,14 +136,24 @@ class MessageRecord:
         return None
 
 
+SKIPPED_PREFIX = "skipped: "
+"""Reason prefix of a :class:`FailedMessage` that records a file passed over on purpose."""
+
+
 @dataclass(slots=True)
 class FailedMessage:
-    """A message that could not be mined, with a reason a user can read."""
+    """A message that could not be mined, or a file that was passed over (not mail), with a
+    reason a user can read."""
 
     mining_id: str
     folder: str
     uid: str
     reason: str
+
+    @property
+    def skipped(self) -> bool:
+        """A file passed over on purpose (not mail, an index or hidden file), not a failure."""
+        return self.reason.startswith(SKIPPED_PREFIX)
 
 
 @dataclass(slots=True)

@@ -125,11 +125,14 @@ class MiningFlow:
                 return await s.ledger.run(mining_id) is not None
 
             async for item in aiter_items(source.iter_messages(mining_id, state)):
-                fetched += 1
-                if isinstance(item, FailedMessage):  # unreadable file or member: recorded, never dropped
+                if isinstance(item, FailedMessage):  # unreadable, or not mail: recorded, never dropped
                     await s.temp.add_failures(mining_id, [item])
+                    if item.skipped:  # a file passed over is not a message read
+                        continue
                     failed += 1
+                    fetched += 1
                     continue
+                fetched += 1
                 batch.append(item)
                 if len(batch) >= batch_size and not await hand_over():
                     return False
@@ -216,6 +219,8 @@ class MiningFlow:
 
     async def _summary(self, ctx: MiningContext, run: MiningRun) -> MiningSummary:
         progress = MiningProgress.from_run(run, await self.services.ledger.batch_totals(run.mining_id))
+        failures = await self.services.temp.failures(run.mining_id)
+        skipped = sum(f.skipped for f in failures)
         return MiningSummary(
             mining_id=run.mining_id,
             source=run.source,
@@ -224,12 +229,13 @@ class MiningFlow:
             already_mined=progress.already_mined,
             duplicates=progress.duplicates,
             failed=progress.failed,
+            skipped=skipped,
             persons=run.steps["refine"],
             signatures=run.steps["signature"],
             seconds=round(time.time() - run.started, 3),
             identities=sorted(await mining_identity_keys(ctx)),
             tags=await contact_tag_counts(ctx),
-            failures=await self.services.temp.failures(run.mining_id),
+            failures=failures,
         )
 
     # ends ----------------------------------------------------------------------------

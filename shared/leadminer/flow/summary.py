@@ -68,7 +68,8 @@ class MiningSummary:
     extracted: int
     already_mined: int
     duplicates: int  # same Message-ID seen again in this mining (another folder, a copy)
-    failed: int
+    failed: int  # messages that could not be mined (each in ``failures`` with its reason)
+    skipped: int  # files passed over (not mail, index or hidden files; in ``failures`` too)
     persons: int
     signatures: int
     seconds: float
@@ -82,4 +83,5 @@ class MiningSummary:
 
     @classmethod
     def from_stats(cls, stats: dict, failures: list[FailedMessage]) -> MiningSummary:
-        return cls(**{name: stats[name] for name in cls.__slots__ if name != "failures"}, failures=failures)
+        fields = {name: stats[name] for name in cls.__slots__ if name not in ("failures", "skipped")}
+        return cls(**fields, skipped=stats.get("skipped", 0), failures=failures)  # older minings: no skipped
