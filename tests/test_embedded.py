@@ -11,7 +11,7 @@ import pytest
 
 from leadminer.adapters.sqlite import SqliteMainStore, SqliteTempStore, connect
 from leadminer.contracts import RawMessage
-from leadminer.demo import generate_demo_mailbox
+from leadminer_runner.demo import generate_demo_mailbox
 from leadminer.pipeline import mine_in_memory
 from leadminer_runner.embedded import mine, temp_path
 from leadminer_runner.sources import FileMessageSource
