@@ -8,7 +8,7 @@ import json
 
 from typer.testing import CliRunner
 
-from leadminer.demo import generate_demo_mailbox
+from leadminer_runner.demo import generate_demo_mailbox
 from leadminer_runner.cli import app
 
 runner = CliRunner()

@@ -15,8 +15,8 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 import pytest
 
-from leadminer import demo
-from leadminer.demo import MALFORMED_KINDS, generate_demo_mailbox
+from leadminer_runner import demo
+from leadminer_runner.demo import MALFORMED_KINDS, generate_demo_mailbox
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_same_seed_gives_identical_bytes_even_in_another_process(tmp_path, gener
     assert again.read_bytes() == info.path.read_bytes()
     cli = tmp_path / "cli.mbox"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    done = subprocess.run([sys.executable, "-m", "leadminer.demo", str(cli), "--facts", str(tmp_path / "f.json")],
+    done = subprocess.run([sys.executable, "-m", "leadminer_runner.demo", str(cli), "--facts", str(tmp_path / "f.json")],
                           env=env, capture_output=True, text=True, check=True)  # fmt: skip
     assert "wrote 400 messages" in done.stdout
     assert cli.read_bytes() == info.path.read_bytes()
@@ -270,3 +270,16 @@ def test_bad_arguments_are_refused(tmp_path):
 def test_benchmark_generate_400_messages(benchmark, tmp_path):
     info = benchmark(generate_demo_mailbox, tmp_path / "bench.mbox")
     assert info.messages == 400
+
+
+def test_the_core_does_not_ship_the_demo_generator():
+    """The generator lives with the runner: the core every Worker uploads has no copy and no import of it."""
+    import importlib.util
+    from pathlib import Path
+
+    import leadminer
+
+    assert importlib.util.find_spec("leadminer.demo") is None
+    runner_import = re.compile(r"^\s*(?:from|import)\s+leadminer_runner\b", re.M)
+    for path in Path(leadminer.__file__).parent.rglob("*.py"):
+        assert not runner_import.search(path.read_text(encoding="utf-8")), path

@@ -12,8 +12,8 @@ import pytest
 
 from leadminer.adapters.sqlite import SqliteMainStore, SqliteTempStore, connect
 from leadminer.contracts import RawMessage
-from leadminer.demo import generate_demo_mailbox
 from leadminer.flow.memory import mine_in_memory
+from leadminer_runner.demo import generate_demo_mailbox
 from leadminer_runner.embedded import mine, temp_path
 from leadminer_runner.sources import FileMessageSource
 from corpora import corpus_dir

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from leadminer.demo import generate_demo_mailbox
+from leadminer_runner.demo import generate_demo_mailbox
 from leadminer_runner.embedded import mine
 from leadminer_runner.sources import FileMessageSource, ImapMessageSource, SourceSpecError
 from test_embedded import facts, persons_of

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from leadminer.contracts import to_dict
-from leadminer.demo import generate_demo_mailbox
+from leadminer_runner.demo import generate_demo_mailbox
 from pg import SERVER, admin, postgres_database  # noqa: F401 - fixtures
 
 redis = pytest.importorskip("redis")

@@ -260,7 +260,7 @@ def demo_command(
     messages: Annotated[int, typer.Option(help="How many messages to generate.")] = 400,
 ) -> None:
     """Generate a realistic sample mailbox, mine it, and show the top contacts."""
-    from leadminer.demo import generate_demo_mailbox
+    from leadminer_runner.demo import generate_demo_mailbox
 
     mbox = db.parent / "demo.mbox"
     info = generate_demo_mailbox(mbox, seed=seed, messages=messages)

@@ -13,7 +13,7 @@ messages. The returned :class:`DemoInfo` lists the facts a miner should find.
 
 Every name, company and domain below is invented (phone numbers are in ranges
 for examples or drama where the numbering plans have them). Pure standard
-library; also runs as ``python -m leadminer.demo OUT.mbox``.
+library; also runs as ``python -m leadminer_runner.demo OUT.mbox``.
 """
 
 from __future__ import annotations
@@ -1105,7 +1105,7 @@ def _facts(builder: MailboxBuilder, mails: list[Mail], path: Path, seed: int) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m leadminer.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m leadminer_runner.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="mbox file to write")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--messages", type=int, default=400)
