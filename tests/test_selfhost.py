@@ -1,34 +1,38 @@
-"""Self-host runner (``leadminer_runner.selfhost``) over a real PostgreSQL and Redis:
+"""Self-host mode (the flow over ``leadminer_runner.services.selfhost_services``) on a real PostgreSQL and Redis:
 the same result as the embedded runner, shared work, crashed workers, the fan-in
 barrier under duplicate deliveries, failed and dead minings.
 
 Each test gets two fresh schemas (temp and main database), its own stream names
-(a uuid prefix, deleted afterwards) and its own connections per worker; tests
-skip when PostgreSQL or Redis is unreachable.
+(a uuid prefix, deleted afterwards) and its own connections per worker, on the
+session's PostgreSQL and Redis (tests/servers.py starts them).
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from leadminer.contracts import to_dict
+from leadminer.flow import MiningFlow, MiningServices, StageWorker
+from leadminer.settings import Settings
 from leadminer_runner.demo import generate_demo_mailbox
 from pg import SERVER, admin, postgres_database  # noqa: F401 - fixtures
 
 redis = pytest.importorskip("redis")
 pytest.importorskip("psycopg")
 
-from leadminer_runner import selfhost  # noqa: E402
 from leadminer_runner.embedded import mine  # noqa: E402
-from leadminer_runner.postgres import PostgresMainStore, PostgresTempStore, connect  # noqa: E402
-from leadminer_runner.selfhost import Worker, redis_queues, start_mining  # noqa: E402
+from leadminer_runner.selfhost import enqueue_mining, run_worker  # noqa: E402
+from leadminer_runner.services import selfhost_services  # noqa: E402
 from leadminer_runner.sources import FileMessageSource  # noqa: E402
 
 BATCH = 20
@@ -39,19 +43,27 @@ TIMEOUT = 20.0
 
 @dataclass
 class Env:
-    temp_dsn: str
-    main_dsn: str
+    settings: Settings
     redis: redis.Redis
-    prefix: str
     mailbox: Path
     identities: list[str]
 
-    def stores(self) -> tuple[PostgresTempStore, PostgresMainStore]:
-        """Fresh connections: each worker of a test is another runner."""
-        return PostgresTempStore(connect(self.temp_dsn)), PostgresMainStore(connect(self.main_dsn))
+    @asynccontextmanager
+    async def services(self, **options):
+        """Services with their own connections and consumer name: each is another runner.
+        ``options``: settings to change (``claim_idle_ms``, ``queue_max_attempts``)."""
+        settings = dataclasses.replace(self.settings, **options)
+        async with selfhost_services(settings, consumer=uuid.uuid4().hex) as services:
+            yield services
 
-    def queues(self, **options) -> selfhost.StageQueues:
-        return redis_queues(self.redis, prefix=self.prefix, consumer=uuid.uuid4().hex, **options)
+    def cli_env(self, **extra: str) -> dict[str, str]:
+        return {
+            "LEADMINER_TEMP_DATABASE_URL": self.settings.temp_database_url,
+            "LEADMINER_DATABASE_URL": self.settings.database_url,
+            "LEADMINER_REDIS_URL": self.settings.redis_url,
+            "LEADMINER_QUEUE_PREFIX": self.settings.queue_prefix,
+            **extra,
+        }
 
 
 @pytest.fixture(scope="module")
@@ -79,20 +91,23 @@ def embedded(mailbox, tmp_path_factory):
     db = tmp_path_factory.mktemp("embedded") / "e.db"
     summary = mine(FileMessageSource(path), db_path=db, identities=identities, batch_size=BATCH)
     conn = sqlite_connect(db)
-    persons = [to_dict(p) for p in SqliteMainStore(conn).persons("local")]
+    persons = [to_dict(p) for p in asyncio.run(SqliteMainStore(conn).persons("local"))]
     conn.close()
     return persons, summary
 
 
 @pytest.fixture
-def env(postgres_database, redis_client, mailbox) -> Iterator[Env]:  # noqa: F811 - fixture
+def env(postgres_database, redis_client, redis_url, mailbox) -> Iterator[Env]:  # noqa: F811 - fixture
     schemas = [f"t_{uuid.uuid4().hex[:12]}" for _ in range(2)]
     with admin(postgres_database) as conn:
         for schema in schemas:
             conn.execute(f'CREATE SCHEMA "{schema}"')
     dsn = [f"{SERVER} dbname={postgres_database} options='-c search_path={s}'" for s in schemas]
     prefix = f"t{uuid.uuid4().hex[:12]}:"
-    yield Env(dsn[0], dsn[1], redis_client, prefix, *mailbox)
+    settings = Settings(
+        storage_mode="postgresql", temp_database_url=dsn[0], database_url=dsn[1], redis_url=redis_url, queue_prefix=prefix
+    )
+    yield Env(settings, redis_client, *mailbox)
     keys = list(redis_client.scan_iter(match=f"leadminer:{prefix}*"))
     if keys:
         redis_client.delete(*keys)
@@ -101,157 +116,181 @@ def env(postgres_database, redis_client, mailbox) -> Iterator[Env]:  # noqa: F81
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def start(env: Env, stores, queues) -> str:
-    return start_mining(FileMessageSource(env.mailbox), "local", env.identities, stores, queues, batch_size=BATCH)
+async def start(env: Env, services: MiningServices) -> str:
+    source = FileMessageSource(env.mailbox)
+    return await enqueue_mining(services, source, user_id="local", identities=env.identities, batch_size=BATCH)
 
 
-def status(main: PostgresMainStore, mining_id: str) -> str:
-    return main.mining(mining_id)["status"]
+async def status(services: MiningServices, mining_id: str) -> str:
+    return (await services.main.mining(mining_id))["status"]
 
 
-def until_ended(main: PostgresMainStore, mining_id: str) -> Callable[[], bool]:
+async def work_until_ended(services: MiningServices, mining_id: str, *workers: StageWorker) -> list[int]:
+    """Rounds of every worker until the mining ended; how many deliveries each handled."""
+    workers = workers or (StageWorker(MiningFlow(services)),)
+    handled = [0] * len(workers)
     deadline = time.monotonic() + TIMEOUT
-
-    def stop() -> bool:
+    while await status(services, mining_id) == "running":
         assert time.monotonic() < deadline, "the mining did not end in time"
-        return status(main, mining_id) != "running"
+        for i, worker in enumerate(workers):
+            handled[i] += await worker.step()
+        await asyncio.sleep(0.005)
+    return handled
 
-    return stop
 
-
-def assert_same_as_embedded(main: PostgresMainStore, temp: PostgresTempStore, mining_id: str, embedded) -> None:
+async def assert_same_as_embedded(services: MiningServices, mining_id: str, embedded) -> None:
     persons, summary = embedded
-    assert status(main, mining_id) == "done"
-    assert [to_dict(p) for p in main.persons("local")] == persons
-    got = selfhost.mining_summary(main, mining_id)
+    assert await status(services, mining_id) == "done"
+    assert [to_dict(p) for p in await services.main.persons("local")] == persons
+    got = await MiningFlow(services).summary(mining_id)
     skip = {"mining_id", "seconds", "failures"}
     assert {k: getattr(got, k) for k in got.__slots__ if k not in skip} == {
         k: getattr(summary, k) for k in summary.__slots__ if k not in skip
     }
     assert [(f.folder, f.uid, f.reason) for f in got.failures] == [(f.folder, f.uid, f.reason) for f in summary.failures]
-    assert temp.mining_ids() == []  # temp rows (raw batches included) dropped
+    assert await services.temp.mining_ids() == []  # temp rows (raw batches included) dropped
 
 
-def test_same_persons_and_summary_as_the_embedded_runner(env, embedded):
-    stores, queues = env.stores(), env.queues()
-    mining_id = start(env, stores, queues)
-    assert status(stores[1], mining_id) == "running"
-    handled = selfhost.run_worker(stores, queues, stop=until_ended(stores[1], mining_id), poll=0.01)
-    assert handled == BATCHES + 3  # one message per batch, then clean, signature, refine
-    assert_same_as_embedded(stores[1], stores[0], mining_id, embedded)
+async def test_same_persons_and_summary_as_the_embedded_runner(env, embedded):
+    async with env.services() as services:
+        mining_id = await start(env, services)
+        assert await status(services, mining_id) == "running"
+        handled = await work_until_ended(services, mining_id)
+        assert handled == [BATCHES + 3]  # one message per batch, then clean, signature, refine
+        await assert_same_as_embedded(services, mining_id, embedded)
     summary = embedded[1]
     assert (summary.fetched, summary.failed, summary.duplicates) == (123, 2, 1) and len(embedded[0]) > 30
 
 
-def test_two_workers_share_the_work(env, embedded):
-    fetcher = env.stores()
-    mining_id = start(env, fetcher, env.queues())
-    workers = [Worker(env.stores(), env.queues()) for _ in range(2)]
-    handled = [0, 0]
-    stop = until_ended(fetcher[1], mining_id)
-    while not stop():
-        for i, worker in enumerate(workers):
-            handled[i] += worker.step()
-    assert all(handled) and sum(handled) == BATCHES + 3
-    assert_same_as_embedded(fetcher[1], fetcher[0], mining_id, embedded)
+async def test_two_workers_share_the_work(env, embedded):
+    async with env.services() as fetcher, env.services() as one, env.services() as two:
+        mining_id = await start(env, fetcher)
+        workers = [StageWorker(MiningFlow(one)), StageWorker(MiningFlow(two))]
+        handled = await work_until_ended(fetcher, mining_id, *workers)
+        assert all(handled) and sum(handled) == BATCHES + 3
+        await assert_same_as_embedded(fetcher, mining_id, embedded)
 
 
-def test_a_message_left_unacked_by_a_crashed_worker_is_claimed_by_another(env, embedded):
-    fetcher = env.stores()
-    mining_id = start(env, fetcher, env.queues())
-    crashed = env.queues(claim_idle_ms=IDLE_MS)
-    assert len(crashed.stages["extract"].receive(1)) == 1  # received, never acked: the worker died
-    survivor = Worker(env.stores(), env.queues(claim_idle_ms=IDLE_MS))
-    while not fetcher[0].run(mining_id).steps.get("signature"):
-        survivor.step()
-    assert len(crashed.stages["refine"].receive(1)) == 1  # dies again, on the last stage
-    survivor.run(until_ended(fetcher[1], mining_id), poll=0.02)
-    assert_same_as_embedded(fetcher[1], fetcher[0], mining_id, embedded)
+async def test_a_message_left_unacked_by_a_crashed_worker_is_claimed_by_another(env, embedded):
+    async with env.services() as fetcher, env.services(claim_idle_ms=IDLE_MS) as crashed:
+        async with env.services(claim_idle_ms=IDLE_MS) as survivor_services:
+            mining_id = await start(env, fetcher)
+            assert len(await crashed.queues["extract"].receive(1)) == 1  # received, never acked: the worker died
+            survivor = StageWorker(MiningFlow(survivor_services))
+            while not (await fetcher.ledger.run(mining_id)).steps.get("signature"):
+                await survivor.step()
+            assert len(await crashed.queues["refine"].receive(1)) == 1  # dies again, on the last stage
+            await asyncio.sleep(IDLE_MS / 1000 * 1.5)
+            await work_until_ended(fetcher, mining_id, survivor)
+            await assert_same_as_embedded(fetcher, mining_id, embedded)
 
 
-def test_duplicate_deliveries_hand_the_mining_to_clean_once(env, embedded):
-    stores, queues = env.stores(), env.queues()
-    sent: list = []
-    send = queues.stages["clean"].send
-    queues.stages["clean"].send = lambda body: (sent.append(body), send(body))
-    mining_id = start(env, stores, queues)
-    for batch in range(BATCHES):  # every batch delivered twice
-        queues.stages["extract"].send({"mining_id": mining_id, "batch": batch})
-    selfhost.run_worker(stores, queues, stop=until_ended(stores[1], mining_id), poll=0.01)
-    assert sent == [{"mining_id": mining_id}]
-    assert_same_as_embedded(stores[1], stores[0], mining_id, embedded)
+async def test_duplicate_deliveries_hand_the_mining_to_clean_once(env, embedded):
+    async with env.services() as services:
+        sent: list = []
+        clean = services.queues["clean"]
+        send = clean.send
+
+        async def recording_send(body):
+            sent.append(body)
+            await send(body)
+
+        clean.send = recording_send
+        mining_id = await start(env, services)
+        for batch in range(BATCHES):  # every batch delivered twice
+            await services.queues["extract"].send({"mining_id": mining_id, "batch": batch})
+        await work_until_ended(services, mining_id)
+        assert sent == [{"mining_id": mining_id}]
+        await assert_same_as_embedded(services, mining_id, embedded)
 
 
-def test_a_stage_that_always_fails_fails_the_mining_with_the_reason(env, monkeypatch):
-    def boom(ctx, extractor=None):
+async def test_a_stage_that_always_fails_fails_the_mining_with_the_reason(env, monkeypatch):
+    import leadminer.flow.mining as flow_mining
+
+    async def boom(ctx, extractor=None):
         raise RuntimeError("signature model unavailable")
 
-    monkeypatch.setattr(selfhost, "handle_signatures", boom)
-    stores, queues = env.stores(), env.queues(max_attempts=2)
-    mining_id = start(env, stores, queues)
-    selfhost.run_worker(stores, queues, stop=until_ended(stores[1], mining_id), poll=0.01)
-    mining = stores[1].mining(mining_id)
-    assert mining["status"] == "failed"
-    assert mining["stats"]["error"] == "signature stage failed: RuntimeError: signature model unavailable"
-    assert stores[1].failures(mining_id) and stores[0].mining_ids() == []
-    assert selfhost.run_worker(stores, queues, stop=lambda: True) == 0
+    monkeypatch.setattr(flow_mining, "handle_signatures", boom)
+    async with env.services(queue_max_attempts=2) as services:
+        mining_id = await start(env, services)
+        await work_until_ended(services, mining_id)
+        mining = await services.main.mining(mining_id)
+        assert mining["status"] == "failed"
+        assert mining["stats"]["error"] == "signature stage failed after 2 attempts: RuntimeError: signature model unavailable"
+        assert await services.main.failures(mining_id) and await services.temp.mining_ids() == []
+        assert await run_worker(services, stop=lambda: True) == 0
 
 
-def test_cleanup_ends_minings_without_progress_and_drops_orphan_rows(env):
-    stores, queues = env.stores(), env.queues()
-    mining_id = start(env, stores, queues)  # no worker: it never progresses
-    assert selfhost.cleanup_dead_minings(stores, stale_seconds=60) == []
-    stores[0].start_run("orphan", "local", "gone", [])  # temp rows of a mining that is not running
-    assert selfhost.cleanup_dead_minings(stores, stale_seconds=0) == [mining_id]
-    assert status(stores[1], mining_id) == "interrupted" and stores[0].mining_ids() == []
-    # its queued batches are dropped by the workers
-    assert selfhost.run_worker(stores, queues, stop=lambda: not len(queues.stages["extract"])) == BATCHES
+async def test_cleanup_ends_minings_without_progress_and_drops_orphan_rows(env):
+    async with env.services() as services:
+        flow = MiningFlow(services)
+        mining_id = await start(env, services)  # no worker: it never progresses
+        assert await flow.cleanup(stale_seconds=60) == []
+        await services.ledger.start_run("orphan", "local", "gone", [])  # temp rows of a mining that is not running
+        assert await flow.cleanup(stale_seconds=0) == [mining_id]
+        assert await status(services, mining_id) == "interrupted" and await services.temp.mining_ids() == []
+        # its queued batches are dropped by the workers
+        worker = StageWorker(flow)
+        handled = 0
+        while done := await worker.step():
+            handled += done
+        assert handled == BATCHES
 
 
-def test_a_message_that_kills_every_worker_fails_the_mining(env):
-    stores = env.stores()
-    mining_id = start(env, stores, env.queues())
-    for _ in range(2):  # two workers die on the same batch
-        assert len(env.queues(claim_idle_ms=IDLE_MS, max_attempts=2).stages["extract"].receive(1)) == 1
-        time.sleep(IDLE_MS / 1000 * 1.5)
-    selfhost.run_worker(stores, env.queues(claim_idle_ms=IDLE_MS, max_attempts=2), stop=until_ended(stores[1], mining_id))
-    mining = stores[1].mining(mining_id)
-    assert mining["status"] == "failed" and mining["stats"]["error"].startswith("extract stage failed: not acked after 2")
+async def test_a_stopped_mining_drops_its_queued_work_and_temp_rows(env):
+    async with env.services() as services:
+        flow = MiningFlow(services)
+        mining_id = await start(env, services)
+        assert await flow.stop(mining_id) is True
+        assert await flow.stop(mining_id) is False  # already ended
+        mining = await services.main.mining(mining_id)
+        assert mining["status"] == "canceled" and mining["stats"]["error"] == "stopped by the user"
+        assert await services.temp.mining_ids() == []
+        worker = StageWorker(flow)
+        while await worker.step():
+            pass
+        assert await status(services, mining_id) == "canceled" and await services.temp.mining_ids() == []
 
 
-def test_the_barrier_is_claimed_once_by_concurrent_runners(env):
-    import threading
+async def test_a_message_that_kills_every_worker_fails_the_mining(env):
+    async with env.services() as services:
+        mining_id = await start(env, services)
+        for _ in range(2):  # two workers die on the same batch
+            async with env.services(claim_idle_ms=IDLE_MS, queue_max_attempts=2) as dying:
+                assert len(await dying.queues["extract"].receive(1)) == 1
+            await asyncio.sleep(IDLE_MS / 1000 * 1.5)
+        async with env.services(claim_idle_ms=IDLE_MS, queue_max_attempts=2) as survivor:
+            await work_until_ended(services, mining_id, StageWorker(MiningFlow(survivor)))
+        mining = await services.main.mining(mining_id)
+        assert mining["status"] == "failed"
+        assert mining["stats"]["error"].startswith("extract stage failed after 2 attempts: not acked after 2")
 
-    stores = [env.stores()[0] for _ in range(8)]
-    stores[0].start_run("m1", "local", "src", [])
-    barrier, claims = threading.Barrier(len(stores)), []
 
-    def last_batch(i: int) -> None:  # 8 runners: 7 finish a batch, the fetcher ends, all at once
-        barrier.wait()
-        if i < 7:
-            stores[i].finish_batch("m1", i, selfhost.BatchCounts(1, 0, 0, 1))
-        else:
-            stores[i].end_fetch("m1", batches=7, fetched=7, failed=0, fetch_state=[])
-        claims.append(stores[i].claim_clean("m1"))
+async def test_the_barrier_is_claimed_once_by_concurrent_runners(env):
+    from leadminer.storage import BatchCounts
 
-    threads = [threading.Thread(target=last_batch, args=(i,)) for i in range(len(stores))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    async with env.services() as first:
+        await first.ledger.start_run("m1", "local", "src", [])
+    claims = []
+
+    async def last_batch(i: int) -> None:  # 8 runners: 7 finish a batch, the fetcher ends, all at once
+        async with env.services() as runner:
+            await gate.wait()
+            if i < 7:
+                await runner.ledger.finish_batch("m1", i, BatchCounts(1, 0, 0, 1))
+            else:
+                await runner.ledger.end_fetch("m1", batches=7, fetched=7, failed=0, fetch_state=[])
+            claims.append(await runner.ledger.claim_clean("m1"))
+
+    gate = asyncio.Event()
+    tasks = [asyncio.create_task(last_batch(i)) for i in range(8)]
+    await asyncio.sleep(0.5)
+    gate.set()
+    await asyncio.gather(*tasks)
     assert sorted(claims) == [False] * 7 + [True]
 
 
 # command line ------------------------------------------------------------------------
-def cli_env(env: Env, **extra: str) -> dict[str, str]:
-    return {
-        "LEADMINER_TEMP_DATABASE_URL": env.temp_dsn,
-        "LEADMINER_DATABASE_URL": env.main_dsn,
-        "LEADMINER_QUEUE_PREFIX": env.prefix,
-        **extra,
-    }
-
-
 def test_cli_mine_wait_prints_the_embedded_summary(env, embedded):
     from typer.testing import CliRunner
 
@@ -260,12 +299,12 @@ def test_cli_mine_wait_prints_the_embedded_summary(env, embedded):
     args = ["selfhost", "mine", str(env.mailbox), "--wait", "--json"]
     for identity in env.identities:
         args += ["--identity", identity]
-    result = CliRunner().invoke(app, args, env=cli_env(env))
-    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(app, args, env=env.cli_env())
+    assert result.exit_code == 1, result.output  # done, with 2 messages that could not be mined
     summary = json.loads(result.stdout)
     assert summary["persons"] == embedded[1].persons and summary["tags"] == embedded[1].tags
     assert summary["failed"] == 2 and len(summary["failures"]) == 2
-    result = CliRunner().invoke(app, ["selfhost", "cleanup"], env=cli_env(env))
+    result = CliRunner().invoke(app, ["selfhost", "cleanup"], env=env.cli_env())
     assert result.exit_code == 0 and result.stdout == ""
 
 
@@ -281,10 +320,10 @@ def test_cli_refuses_missing_settings_and_unreachable_services_without_showing_p
     code, output = run("worker", LEADMINER_DATABASE_URL="", LEADMINER_TEMP_DATABASE_URL="")
     assert code == 2 and "needs LEADMINER_TEMP_DATABASE_URL and LEADMINER_DATABASE_URL" in output
     bad_pg = "postgresql://lm:pg-secret-pw@127.0.0.1:1/x?connect_timeout=2"
-    code, output = run("cleanup", **cli_env(env, LEADMINER_DATABASE_URL=bad_pg))
+    code, output = run("cleanup", **env.cli_env(LEADMINER_DATABASE_URL=bad_pg))
     assert code == 2 and "cannot connect to PostgreSQL" in output
     assert "pg-secret-pw" not in output and "***" in output
-    code, output = run("cleanup", **cli_env(env, LEADMINER_REDIS_URL="redis://:redis-secret-pw@127.0.0.1:1/0"))
+    code, output = run("cleanup", **env.cli_env(LEADMINER_REDIS_URL="redis://:redis-secret-pw@127.0.0.1:1/0"))
     assert code == 2 and "cannot connect to Redis" in output
     assert "redis-secret-pw" not in output and "***" in output
 
@@ -300,10 +339,10 @@ def test_worker_processes_mine_a_queued_mining_and_stop_on_sigterm(env, embedded
     from leadminer_runner.cli import app
 
     args = ["selfhost", "mine", str(env.mailbox), *[x for i in env.identities for x in ("--identity", i)]]
-    result = CliRunner().invoke(app, args, env=cli_env(env))
+    result = CliRunner().invoke(app, args, env=env.cli_env())
     assert result.exit_code == 0, result.output
     mining_id = result.stdout.strip()
-    worker_env = {**os.environ, **cli_env(env)}
+    worker_env = {**os.environ, **env.cli_env()}
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "leadminer_runner.cli", "selfhost", "worker"],
@@ -311,12 +350,15 @@ def test_worker_processes_mine_a_queued_mining_and_stop_on_sigterm(env, embedded
         )  # fmt: skip
         for _ in range(2)
     ]
+    async def wait_and_check() -> None:
+        async with env.services() as services:
+            deadline = time.monotonic() + TIMEOUT
+            while await status(services, mining_id) == "running" and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await assert_same_as_embedded(services, mining_id, embedded)
+
     try:
-        stores = env.stores()
-        deadline = time.monotonic() + TIMEOUT
-        while status(stores[1], mining_id) == "running" and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert_same_as_embedded(stores[1], stores[0], mining_id, embedded)
+        asyncio.run(wait_and_check())
     finally:
         started = []
         for worker in workers:  # a worker still importing has no SIGTERM handler yet: wait for its "started"

@@ -44,6 +44,7 @@ class Settings:
     redis_url: str = field(default=DEFAULT_REDIS_URL, repr=False)
     queue_prefix: str = ""  # keeps installations apart on one Redis
     claim_idle_ms: int = 300_000  # a delivery unacked this long is taken over by another worker
+    queue_max_attempts: int = 3  # deliveries of a message before it is a dead letter (its mining fails)
     stale_minutes: float = 60.0  # a running mining without progress this long is dead
     llm_url: str | None = None
     llm_model: str | None = None
@@ -62,6 +63,7 @@ class Settings:
             redis_url=env.get("LEADMINER_REDIS_URL") or DEFAULT_REDIS_URL,
             queue_prefix=env.get("LEADMINER_QUEUE_PREFIX", ""),
             claim_idle_ms=int(_number(env, "LEADMINER_CLAIM_IDLE_SECONDS", 300, minimum=1) * 1000),
+            queue_max_attempts=int(_number(env, "LEADMINER_QUEUE_MAX_ATTEMPTS", 3, minimum=1)),
             stale_minutes=_number(env, "LEADMINER_STALE_MINUTES", 60.0, minimum=0),
             llm_url=env.get("LEADMINER_LLM_URL") or None,
             llm_model=env.get("LEADMINER_LLM_MODEL") or None,
