@@ -26,6 +26,13 @@ from typing import Protocol
 from .contracts import CleanedAddress, FailedMessage, MessageRecord, RawMessage, RefinedPerson, Signature
 
 
+class StoreUnavailable(ConnectionError):
+    """A store or queue cannot be reached for now (refused, dropped, restarting): the
+    operation may succeed once it is back. Not the fault of the message being handled, so
+    the flow waits and tries it again instead of counting an attempt. Adapters raise it,
+    and reconnect on their next call."""
+
+
 @dataclass(slots=True, frozen=True)
 class FolderState:
     """Where the last mining of one folder stopped (IMAP UIDVALIDITY + highest UID)."""

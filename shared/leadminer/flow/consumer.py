@@ -16,34 +16,82 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..queues import Delivery, Queue
+from ..storage import StoreUnavailable
 from .mining import MiningFlow, describe
 from .services import STAGES
 
 log = logging.getLogger("leadminer.flow")
 
 
-async def deliver(queue: Queue, delivery: Delivery, handler: Callable[[Any], Awaitable[None]]) -> bool:
-    """Run ``handler(body)``; ack on success, retry with the error otherwise. True if it succeeded."""
-    try:
-        await handler(delivery.body)
-    except Exception as exc:  # retried, then a dead letter that fails the mining
-        log.warning(
-            "%s: %s (attempt %d of %d)", queue.name, describe(exc), delivery.attempts, queue.max_attempts,
-            exc_info=log.isEnabledFor(logging.DEBUG),
-        )  # fmt: skip
-        await queue.retry(delivery, describe(exc))
-        return False
-    await queue.ack(delivery)
-    return True
+class Outage:
+    """Waits out a store that cannot be reached: bounded exponential back-off, one log line
+    when it starts and one when it ends (not one per try)."""
+
+    def __init__(self, first: float = 0.1, longest: float = 5.0):
+        self.first, self.longest = first, longest
+        self.delay = 0.0
+        self.since: float | None = None
+
+    async def wait(self, exc: BaseException) -> None:
+        loop = asyncio.get_running_loop()
+        if self.since is None:
+            self.since = loop.time()
+            self.delay = self.first
+            log.warning("a store is unreachable (%s); waiting for it, then going on", describe(exc))
+        await asyncio.sleep(self.delay)
+        self.delay = min(self.longest, self.delay * 2)
+
+    def over(self) -> None:
+        if self.since is not None:
+            log.warning("the store is reachable again after %.1f s", asyncio.get_running_loop().time() - self.since)
+            self.since = None
+
+
+async def deliver(
+    queue: Queue,
+    delivery: Delivery,
+    handler: Callable[[Any], Awaitable[None]],
+    *,
+    stop: Callable[[], bool] = lambda: False,
+    outage: Outage | None = None,
+) -> bool:
+    """Run ``handler(body)``; ack on success, retry with the error otherwise. True if it succeeded.
+
+    A store that cannot be reached (:class:`~leadminer.storage.StoreUnavailable`) is not the
+    message's fault: the handler runs again once the store is back (handlers are idempotent),
+    without counting an attempt; if ``stop()`` comes first, the delivery is left unacked
+    (redelivered later)."""
+    outage = outage or Outage()
+    while True:
+        try:
+            await handler(delivery.body)
+        except StoreUnavailable as exc:
+            if stop():
+                return False
+            await outage.wait(exc)
+            continue
+        except Exception as exc:  # retried, then a dead letter that fails the mining
+            log.warning(
+                "%s: %s (attempt %d of %d)", queue.name, describe(exc), delivery.attempts, queue.max_attempts,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )  # fmt: skip
+            outage.over()
+            await queue.retry(delivery, describe(exc))
+            return False
+        outage.over()
+        await queue.ack(delivery)
+        return True
 
 
 class StageWorker:
     """Takes the messages of every stage queue, and their dead letters, to the flow."""
 
-    def __init__(self, flow: MiningFlow, *, batch: int = 1):
+    def __init__(self, flow: MiningFlow, *, batch: int = 1, stop: Callable[[], bool] = lambda: False):
         self.flow = flow
         self.queues = flow.services.queues
         self.batch = batch  # deliveries taken per queue and round
+        self.stop = stop  # asked while a store is unreachable
+        self.outage = Outage()
 
     async def step(self) -> int:
         """One round: dead letters first, then the stages from the last one (finishing
@@ -53,12 +101,13 @@ class StageWorker:
             dead = self.queues[stage].dead
             for delivery in await dead.receive(self.batch):
                 handled += 1
-                await deliver(dead, delivery, self._dead_letter_handler(stage, delivery))
+                await deliver(dead, delivery, self._dead_letter_handler(stage, delivery), stop=self.stop, outage=self.outage)
         for stage in reversed(STAGES):
             queue = self.queues[stage]
             for delivery in await queue.receive(self.batch):
                 handled += 1
-                await deliver(queue, delivery, lambda body, stage=stage: self.flow.handle(stage, body))
+                handler = lambda body, stage=stage: self.flow.handle(stage, body)  # noqa: E731
+                await deliver(queue, delivery, handler, stop=self.stop, outage=self.outage)
         return handled
 
     def _dead_letter_handler(self, stage: str, delivery: Delivery) -> Callable[[Any], Awaitable[None]]:
@@ -78,14 +127,21 @@ class StageWorker:
         idle_wait: float = 0.1,
         on_round: Callable[[], Awaitable[None]] | None = None,
     ) -> int:
-        """Rounds until ``stop()`` (asked between rounds); waits ``idle_wait`` seconds after a
-        round with nothing to do (queues that block on receive make this wait short).
-        ``on_round`` is awaited before each round (a mode's periodic chores)."""
+        """Rounds until ``stop()`` (asked between rounds and while a store is unreachable);
+        waits ``idle_wait`` seconds after a round with nothing to do (queues that block on
+        receive make this wait short). ``on_round`` is awaited before each round (a mode's
+        periodic chores). A queue or store that cannot be reached is waited out."""
+        self.stop = stop
         handled = 0
         while not stop():
-            if on_round is not None:
-                await on_round()
-            done = await self.step()
+            try:
+                if on_round is not None:
+                    await on_round()
+                done = await self.step()
+            except StoreUnavailable as exc:
+                await self.outage.wait(exc)
+                continue
+            self.outage.over()
             handled += done
             if not done and not stop():
                 await asyncio.sleep(idle_wait)

@@ -8,7 +8,8 @@ core, flow included, runs unchanged where Cloudflare runs it.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 
 from ..adapters.memory import MemoryRawBatchStore
 from ..adapters.sqlite import SqliteMainStore, SqliteTempStore
@@ -38,25 +39,34 @@ def in_process_queues(max_attempts: int = 3) -> dict[str, InProcessQueue]:
     return {stage: InProcessQueue(stage, max_attempts) for stage in STAGES}
 
 
-async def mine_in_memory(
-    raws: Iterable[RawMessage], identities: Iterable[str] = (), *, user_id: str = "local"
-) -> list[RefinedPerson]:
-    """Mine ``raws`` with nothing stored outside this call; returns the refined persons."""
+@asynccontextmanager
+async def memory_services(**options) -> AsyncIterator[MiningServices]:
+    """Services held in memory: SQLite ``:memory:`` stores, raw batches in memory, in-process
+    queues (``options``: the rest of :class:`MiningServices`)."""
     main_conn, temp_conn = sqlite3.connect(":memory:"), sqlite3.connect(":memory:")
     try:
         main, temp = SqliteMainStore(main_conn), SqliteTempStore(temp_conn)
         await main.migrate()
         await temp.migrate()
-        services = MiningServices(temp=temp, ledger=temp, raw=MemoryRawBatchStore(), main=main, queues=in_process_queues())
+        yield MiningServices(
+            temp=temp, ledger=temp, raw=MemoryRawBatchStore(), main=main, queues=in_process_queues(), **options
+        )
+    finally:
+        main_conn.close()
+        temp_conn.close()
+
+
+async def mine_in_memory(
+    raws: Iterable[RawMessage], identities: Iterable[str] = (), *, user_id: str = "local"
+) -> list[RefinedPerson]:
+    """Mine ``raws`` with nothing stored outside this call; returns the refined persons."""
+    async with memory_services() as services:
         flow = MiningFlow(services)
         worker = StageWorker(flow, batch=16)
         mining_id = await flow.start(user_id=user_id, source="memory", identities=identities)
         await flow.fetch(mining_id, ListSource(raws), on_batch=lambda _progress: worker.drain())
         await worker.drain()
-        mining = await main.mining(mining_id)
+        mining = await services.main.mining(mining_id)
         if mining["status"] != "done":
             raise RuntimeError(f"mining {mining['status']}: {mining['stats'].get('error')}")
-        return await main.persons(user_id)
-    finally:
-        main_conn.close()
-        temp_conn.close()
+        return await services.main.persons(user_id)
