@@ -55,9 +55,9 @@ def test_help_of_every_command_prints_without_error(command):
 
 
 def test_user_data_is_never_read_as_markup(tmp_path):
-    folder = tmp_path / "[/x] [bold]mail[/bold]"
-    folder.mkdir()
-    (folder / "[/FOLDER].eml").write_bytes(message(1, sender="x@[bold].example"))
+    folder = tmp_path / "[/x] [bold]mail[/bold]"  # nested folders: "[", "x] [bold]mail[", "bold]"
+    folder.mkdir(parents=True)
+    (folder / "[bold] [red].eml").write_bytes(message(1, sender="x@[bold].example"))
     result = invoke("mine", str(folder), "--db", str(tmp_path / "db"), "--quiet")
     assert result.exit_code == 0, result.output
     assert "[/x] [bold]mail[/bold]" in " ".join(result.output.split())
