@@ -263,3 +263,17 @@ def test_an_interrupt_ends_the_mining_with_a_reason_and_a_rerun_completes_it(tmp
     assert minings[0]["stats"]["error"] == "interrupted by the user"
     rerun = invoke("mine", str(source), "--db", str(db), "--quiet", "--json")
     assert rerun.exit_code == 0 and summary_of(rerun)["extracted"] + summary_of(rerun)["already_mined"] == 6_000
+
+
+def test_an_unreachable_imap_server_is_a_clear_error(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = invoke(
+        "mine", f"imaps://me@127.0.0.1:{port}/INBOX", "--db", str(tmp_path / "db"), env={"IMAP_PASSWORD": "pw-not-shown"}
+    )
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "127.0.0.1" in result.output and "pw-not-shown" not in result.output
+    assert result.output.strip().count("\n") <= 2
