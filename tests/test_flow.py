@@ -165,3 +165,37 @@ async def test_an_interrupted_fetch_ends_the_mining_as_interrupted():
             await task
         mining = await services.main.mining(mining_id)
         assert mining["status"] == "interrupted" and mining["stats"]["error"] == "interrupted by the user"
+
+
+class Opener:
+    """A SourceOpener over named lists of messages."""
+
+    def __init__(self, **sources: list[RawMessage]):
+        self.sources = sources
+
+    async def open(self, user_id: str, spec: dict):
+        if spec["name"] not in self.sources:
+            raise FileNotFoundError(f"no upload named {spec['name']}")
+        return ListSource(self.sources[spec["name"]], label=spec["name"])
+
+
+async def test_a_queued_fetch_is_read_by_a_worker_once_whatever_the_deliveries():
+    messages = [message(n, sender=f"p{n % 3}@example.com") for n in range(12)]
+    async with memory_services(sources=Opener(box=messages)) as services:
+        flow = MiningFlow(services)
+        mining_id = await flow.start(user_id="u", source="box", identities=["me@example.org"])
+        await flow.enqueue_fetch(mining_id, {"name": "box"})
+        await flow.enqueue_fetch(mining_id, {"name": "box"})  # delivered twice
+        await StageWorker(flow, batch=16).drain()
+        summary = await flow.summary(mining_id)
+        assert summary is not None and summary.fetched == 12 and summary.extracted == 12 and summary.persons == 3
+
+
+async def test_a_queued_source_that_cannot_be_opened_fails_the_mining_with_the_reason():
+    async with memory_services(sources=Opener()) as services:
+        flow = MiningFlow(services)
+        mining_id = await flow.start(user_id="u", source="gone")
+        await flow.enqueue_fetch(mining_id, {"name": "gone"})
+        await StageWorker(flow).drain()
+        mining = await services.main.mining(mining_id)
+        assert mining["status"] == "failed" and mining["stats"]["error"] == "fetch: FileNotFoundError: no upload named gone"

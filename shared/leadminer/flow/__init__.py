@@ -6,13 +6,14 @@ dead-letter policy around it. A mode writes only its loop and its adapters
 
 from .consumer import StageWorker, deliver
 from .mining import MiningFlow, describe, interrupted
-from .services import DEFAULT_BATCH, NEXT_STAGE, STAGES, MiningServices
+from .services import DEFAULT_BATCH, NEXT_STAGE, QUEUES, STAGES, MiningServices, SourceOpener
 from .sources import FetchState, MessageSource
 from .summary import MiningProgress, MiningSummary
 
 __all__ = [
     "DEFAULT_BATCH",
     "NEXT_STAGE",
+    "QUEUES",
     "STAGES",
     "FetchState",
     "MessageSource",
@@ -20,6 +21,7 @@ __all__ = [
     "MiningProgress",
     "MiningServices",
     "MiningSummary",
+    "SourceOpener",
     "StageWorker",
     "deliver",
     "describe",

@@ -18,7 +18,7 @@ from typing import Any
 from ..queues import Delivery, Queue
 from ..storage import StoreUnavailable
 from .mining import MiningFlow, describe
-from .services import STAGES
+from .services import QUEUES
 
 log = logging.getLogger("leadminer.flow")
 
@@ -95,14 +95,16 @@ class StageWorker:
 
     async def step(self) -> int:
         """One round: dead letters first, then the stages from the last one (finishing
-        minings before starting new work). Returns how many deliveries were handled."""
+        minings before starting new work: refine … extract, fetch last). Returns how many
+        deliveries were handled."""
         handled = 0
-        for stage in reversed(STAGES):
+        stages = [stage for stage in reversed(QUEUES) if stage in self.queues]  # refine … extract, then fetch
+        for stage in stages:
             dead = self.queues[stage].dead
             for delivery in await dead.receive(self.batch):
                 handled += 1
                 await deliver(dead, delivery, self._dead_letter_handler(stage, delivery), stop=self.stop, outage=self.outage)
-        for stage in reversed(STAGES):
+        for stage in stages:
             queue = self.queues[stage]
             for delivery in await queue.receive(self.batch):
                 handled += 1

@@ -17,7 +17,7 @@ from ..contracts import RawMessage, RefinedPerson
 from ..queues import InProcessQueue
 from .consumer import StageWorker
 from .mining import MiningFlow
-from .services import STAGES, MiningServices
+from .services import QUEUES, MiningServices
 
 
 class ListSource:
@@ -35,8 +35,8 @@ class ListSource:
 
 
 def in_process_queues(max_attempts: int = 3) -> dict[str, InProcessQueue]:
-    """One in-process queue per stage (each with its dead letters)."""
-    return {stage: InProcessQueue(stage, max_attempts) for stage in STAGES}
+    """One in-process queue per stage, and ``fetch`` (each with its dead letters)."""
+    return {stage: InProcessQueue(stage, max_attempts) for stage in QUEUES}
 
 
 @asynccontextmanager

@@ -149,13 +149,37 @@ class MiningFlow:
             raise
         return True
 
+    async def enqueue_fetch(self, mining_id: str, source: dict) -> None:
+        """Queue the fetch of a started mining for a worker: ``source`` is the JSON spec the
+        mode's :class:`~leadminer.flow.services.SourceOpener` opens (never a secret)."""
+        await self.services.queues["fetch"].send({"mining_id": mining_id, "source": source})
+
     # queued stages -----------------------------------------------------------------
     async def handle(self, stage: str, body: dict) -> None:
-        """One queue message of ``stage``: an extract batch, or a later stage of a mining."""
-        if stage == "extract":
+        """One queue message of ``stage``: a fetch, an extract batch, or a later stage of a mining."""
+        if stage == "fetch":
+            await self._queued_fetch(body["mining_id"], body["source"])
+        elif stage == "extract":
             await self._extract(body["mining_id"], body["batch"])
         else:
             await self._later_stage(stage, body["mining_id"])
+
+    async def _queued_fetch(self, mining_id: str, spec: dict) -> None:
+        """A worker reads the source. Under the mining's lock, so that a redelivery (its first
+        worker died, or was slower than the claim timeout) waits, then finds the fetch over."""
+        s = self.services
+        async with s.ledger.mining_lock(mining_id):
+            run = await s.ledger.run(mining_id)
+            if run is None or run.batches is not None:
+                return  # ended, or already fetched
+            if s.sources is None:
+                raise RuntimeError("this mode opens no queued sources (no SourceOpener)")
+            try:
+                source = await s.sources.open(run.user_id, spec)
+            except Exception as exc:  # the source cannot be opened: the mining fails with why
+                await self._end_locked(mining_id, run, "failed", f"fetch: {describe(exc)}")
+                return
+        await self.fetch(mining_id, source)
 
     def _context(self, run: MiningRun) -> MiningContext:
         s = self.services
@@ -257,11 +281,15 @@ class MiningFlow:
             run = await s.ledger.run(mining_id)
             if run is None:
                 return False
-            await s.main.record_failures(await s.temp.failures(mining_id))
-            await s.main.finish_mining(mining_id, status, {"error": reason, "fetched": run.fetched})
-            await self._drop(mining_id)
-        log.log(logging.INFO if status == "canceled" else logging.ERROR, "mining %s %s: %s", mining_id, status, reason)
+            await self._end_locked(mining_id, run, status, reason)
         return True
+
+    async def _end_locked(self, mining_id: str, run: MiningRun, status: str, reason: str) -> None:
+        s = self.services
+        await s.main.record_failures(await s.temp.failures(mining_id))
+        await s.main.finish_mining(mining_id, status, {"error": reason, "fetched": run.fetched})
+        await self._drop(mining_id)
+        log.log(logging.INFO if status == "canceled" else logging.ERROR, "mining %s %s: %s", mining_id, status, reason)
 
     async def _drop(self, mining_id: str) -> None:
         s = self.services

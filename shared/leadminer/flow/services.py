@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from ..mx import MxChecker
 from ..pipeline import DEFAULT_BODY_CAP, SignatureExtractor
@@ -13,11 +14,22 @@ from ..storage import MainStore, RawBatchStore, RunLedger, TempStore
 STAGES = ("extract", "clean", "signature", "refine")
 """The queued stages, in order (the fetch feeds ``extract``)."""
 
+QUEUES = ("fetch", *STAGES)
+"""Every queue of a mode: ``fetch`` carries minings whose source a worker reads (queued by
+the API); a mode that reads sources where they are (the CLI) may leave it out."""
+
 NEXT_STAGE = dict(zip(STAGES, STAGES[1:]))
 """The stage each stage hands a mining on to; ``refine`` finishes it."""
 
 DEFAULT_BATCH = 500
 """Messages per raw batch (one ``extract`` queue message)."""
+
+
+class SourceOpener(Protocol):
+    """Opens the source a ``fetch`` message names (JSON: an uploaded file, a stored IMAP
+    source…); raises an error whose message is meant for the user when it cannot."""
+
+    async def open(self, user_id: str, spec: dict[str, Any]) -> Any: ...
 
 
 @dataclass(slots=True)
@@ -33,3 +45,4 @@ class MiningServices:
     mx: MxChecker | None = None
     signature_extractor: SignatureExtractor | None = None
     body_cap: int = DEFAULT_BODY_CAP
+    sources: SourceOpener | None = None  # for ``fetch`` messages
