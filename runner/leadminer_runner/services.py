@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from leadminer.adapters.memory import MemoryRawBatchStore
-from leadminer.adapters.sqlite import SqliteMainStore, SqliteTempStore, connect, connect_read_only
+from leadminer.adapters.sqlite import SqliteMainStore, SqliteTempStore, connect
 from leadminer.flow import MiningServices
 from leadminer.flow.memory import in_process_queues
 from leadminer.mx import DnsMxChecker, MxChecker
@@ -65,11 +65,9 @@ async def selfhost_services(
 ) -> AsyncIterator[MiningServices]:
     """PostgreSQL temp and main databases (migrated on first use), raw batches in the temp
     database, Redis Streams queues (``consumer`` names this process in their groups)."""
-    from .postgres import open_stores
     from .redis_queue import redis_queues
 
-    temp_url, main_url = settings.require_postgresql()
-    async with open_stores(temp_url, main_url) as (temp, main):
+    async with postgres_stores(settings) as (temp, main):
         async with redis_queues(settings, consumer=consumer, block_ms=block_ms) as queues:
             yield MiningServices(
                 temp=temp, ledger=temp, raw=temp, main=main, queues=queues,
@@ -78,12 +76,34 @@ async def selfhost_services(
 
 
 @asynccontextmanager
+async def postgres_stores(settings: Settings, *, migrate: bool = True) -> AsyncIterator[tuple]:
+    """The temp and main PostgreSQL stores (each on a connection that reconnects after an
+    outage), migrated on first use, or only checked (``migrate=False``: SchemaVersionError)."""
+    from .pg_connection import ReconnectingConnection
+    from .postgres import PostgresMainStore, PostgresTempStore
+
+    temp_url, main_url = settings.require_postgresql()
+    temp_conn = await ReconnectingConnection.open(temp_url)
+    try:
+        main_conn = await ReconnectingConnection.open(main_url)
+        try:
+            temp, main = PostgresTempStore(temp_conn), PostgresMainStore(main_conn)
+            for store in (temp, main):
+                await (store.migrate() if migrate else store.check_schema())
+            yield temp, main
+        finally:
+            await main_conn.close()
+    finally:
+        await temp_conn.close()
+
+
+@asynccontextmanager
 async def main_store(settings: Settings, db_path: Path) -> AsyncIterator[MainStore]:
     """The permanent store of the mode, for reading (export, minings, failures): a SQLite
     database opened read-only (never modified, not even its journal mode), or the main
     PostgreSQL database."""
     if settings.storage_mode == "sqlite":
-        conn: sqlite3.Connection = connect_read_only(db_path)
+        conn: sqlite3.Connection = connect(db_path, readonly=True)
         try:
             store = SqliteMainStore(conn)
             await store.check_schema()
@@ -91,10 +111,7 @@ async def main_store(settings: Settings, db_path: Path) -> AsyncIterator[MainSto
         finally:
             conn.close()
     elif settings.storage_mode == "postgresql":
-        from .postgres import open_main_store
-
-        _temp_url, main_url = settings.require_postgresql()
-        async with open_main_store(main_url) as store:
-            yield store
+        async with postgres_stores(settings, migrate=False) as (_temp, main):
+            yield main
     else:
         raise SettingsError("STORAGE_MODE=cloudflare keeps contacts in Supabase: read them through the API")
