@@ -1,43 +1,58 @@
-"""Contract tests of the queue adapters (``leadminer.queues.Queue``). Every adapter
-must pass them: parametrise ``make_queue`` with a new adapter to add it.
+"""Contract tests of the queue adapters (the async ``leadminer.queues.Queue`` port). Every
+adapter must pass them: parametrise ``make_queue`` with a new adapter to add it.
 
-The Redis tests use the real server at ``LEADMINER_REDIS_URL`` (default
-127.0.0.1:6379), one fresh stream per test, deleted afterwards; they skip when
-it is unreachable.
+The Redis tests use the session's Redis (tests/servers.py starts a throw-away one, or
+yours at ``LEADMINER_REDIS_URL``), one fresh stream per test, deleted afterwards; the
+outage tests start Redis servers of their own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
-import redis
+import redis.asyncio as aredis
 
-from leadminer.queues import InProcessQueue, Queue, drain
-from leadminer_runner.redis_queue import DEFAULT_REDIS_URL, RedisStreamQueue, redacted
+import servers
+from leadminer.flow import deliver
+from leadminer.flow.consumer import Outage
+from leadminer.queues import InProcessQueue, Queue
+from leadminer.settings import DEFAULT_REDIS_URL
+from leadminer.storage import StoreUnavailable
+from leadminer_runner.redis_queue import RedisStreamQueue, redacted
 
 IDLE_MS = 50  # claim_idle_ms of the tests that simulate a crashed consumer
 MakeQueue = Callable[..., Queue]
 
 
-def redis_factory(client: redis.Redis) -> tuple[MakeQueue, Callable[[], None]]:
+async def size(queue) -> int:
+    return len(queue) if isinstance(queue, InProcessQueue) else await queue.size()
+
+
+@pytest.fixture
+async def async_redis(redis_url) -> AsyncIterator[aredis.Redis]:
+    client = aredis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=5)
+    yield client
+    await client.aclose()
+
+
+def redis_factory(client: aredis.Redis) -> tuple[MakeQueue, list[str]]:
     """Queues on one fresh stream: each call is another consumer (another runner) of it."""
     name = f"test-{uuid.uuid4().hex}"
 
     def make(consumer: str | None = None, **options) -> RedisStreamQueue:
         return RedisStreamQueue(name, client, consumer=consumer or uuid.uuid4().hex, **options)
 
-    def cleanup() -> None:
-        queue = make()
-        client.delete(queue.key, queue.dead_key)
-
-    return make, cleanup
+    return make, [f"leadminer:{name}", f"leadminer:{name}:dead"]
 
 
 @pytest.fixture(params=["in_process", "redis"])
-def make_queue(request) -> Iterator[MakeQueue]:
+async def make_queue(request) -> AsyncIterator[MakeQueue]:
     """``make_queue(consumer=None, **options)``: a consumer of this test's queue. In
     process there is one consumer only (the queue itself); options it does not know
     (``claim_idle_ms``) are ignored."""
@@ -51,79 +66,83 @@ def make_queue(request) -> Iterator[MakeQueue]:
 
         yield make
     else:
-        make, cleanup = redis_factory(request.getfixturevalue("redis_client"))
+        client = request.getfixturevalue("async_redis")
+        make, keys = redis_factory(client)
         yield make
-        cleanup()
+        await client.delete(*keys)
 
 
 @pytest.fixture
-def make_redis_queue(redis_client) -> Iterator[MakeQueue]:
-    make, cleanup = redis_factory(redis_client)
+async def make_redis_queue(async_redis) -> AsyncIterator[MakeQueue]:
+    make, keys = redis_factory(async_redis)
     yield make
-    cleanup()
+    await async_redis.delete(*keys)
 
 
 def bodies(deliveries) -> list:
     return [d.body for d in deliveries]
 
 
-def test_fifo_send_receive_ack(make_queue):
+async def test_fifo_send_receive_ack(make_queue):
     queue = make_queue()
     for n in range(5):
-        queue.send(n)
-    assert len(queue) == 5
-    first = queue.receive(3)
+        await queue.send(n)
+    assert await size(queue) == 5
+    first = await queue.receive(3)
     assert bodies(first) == [0, 1, 2] and [d.attempts for d in first] == [1, 1, 1]
     for delivery in first:
-        queue.ack(delivery)
-    rest = queue.receive(10)
+        await queue.ack(delivery)
+    rest = await queue.receive(10)
     assert bodies(rest) == [3, 4]
-    assert len(queue) == 2  # received but not acked: still counted
+    assert await size(queue) == 2  # received but not acked: still counted
     for delivery in rest:
-        queue.ack(delivery)
-    assert queue.receive(10) == [] and len(queue) == 0
+        await queue.ack(delivery)
+    assert await queue.receive(10) == [] and await size(queue) == 0
 
 
-def test_retry_counts_attempts_then_dead_letters_with_the_last_error(make_queue):
+async def test_retry_counts_attempts_then_dead_letters_with_the_last_error(make_queue):
     queue = make_queue(max_attempts=3)
-    queue.send({"mining": "m1"})
+    await queue.send({"mining": "m1"})
     attempts = []
-    while batch := queue.receive():
+    while batch := await queue.receive():
         attempts.append(batch[0].attempts)
-        queue.retry(batch[0], f"OSError: try {batch[0].attempts}")
+        await queue.retry(batch[0], f"OSError: try {batch[0].attempts}")
     assert attempts == [1, 2, 3]
-    assert queue.dead_letters == [({"mining": "m1"}, "OSError: try 3")]
-    assert len(queue) == 0
+    [dead] = await queue.dead.receive(5)
+    assert (dead.body, dead.error, dead.attempts) == ({"mining": "m1"}, "OSError: try 3", 3)
+    assert await size(queue) == 0
 
 
-def test_drain_acks_successes_and_dead_letters_failures(make_queue):
+async def test_deliver_acks_successes_and_dead_letters_failures(make_queue):
     queue = make_queue(max_attempts=2)
-    queue.send("good")
-    queue.send("bad")
+    await queue.send("good")
+    await queue.send("bad")
     seen = []
 
-    def handler(body):
+    async def handler(body):
         seen.append(body)
         if body == "bad":
             raise ValueError("nope")
 
-    assert drain(queue, handler) == 1
-    assert seen == ["good", "bad", "bad"]
-    assert queue.dead_letters == [("bad", "ValueError: nope")]
-    assert isinstance(queue.last_exception, ValueError)
-    assert len(queue) == 0
+    handled = 0
+    while batch := await queue.receive(5):
+        for delivery in batch:
+            handled += await deliver(queue, delivery, handler)
+    assert handled == 1 and seen == ["good", "bad", "bad"]
+    assert [(d.body, d.error) for d in await queue.dead.receive(5)] == [("bad", "ValueError: nope")]
+    assert await size(queue) == 0
 
 
-def test_competing_consumers_never_get_the_same_entry(make_queue):
+async def test_competing_consumers_never_get_the_same_entry(make_queue):
     consumers = [make_queue("a"), make_queue("b")]
     for n in range(20):
-        consumers[0].send(n)
+        await consumers[0].send(n)
     got: list[list[int]] = [[], []]
     turn = 0
-    while batch := consumers[turn % 2].receive(3):
+    while batch := await consumers[turn % 2].receive(3):
         got[turn % 2] += bodies(batch)
         for delivery in batch:
-            consumers[turn % 2].ack(delivery)
+            await consumers[turn % 2].ack(delivery)
         turn += 1
     assert sorted(got[0] + got[1]) == list(range(20))  # each entry once, to one consumer
     assert not set(got[0]) & set(got[1])
@@ -138,72 +157,75 @@ BODIES = [
 ]
 
 
-def test_bodies_round_trip(make_queue):
+async def test_bodies_round_trip(make_queue):
     queue = make_queue()
     for body in BODIES:
-        queue.send(body)
-    deliveries = queue.receive(len(BODIES))
-    assert bodies(deliveries) == BODIES
-
-
-def test_unacked_entry_is_claimed_by_another_consumer_after_the_idle_time(make_redis_queue):
-    crashed, survivor = make_redis_queue("a", claim_idle_ms=IDLE_MS), make_redis_queue("b", claim_idle_ms=IDLE_MS)
-    crashed.send("mining-1")
-    assert [(d.body, d.attempts) for d in crashed.receive()] == [("mining-1", 1)]  # ... and "a" dies
-    assert survivor.receive() == []  # not idle long enough yet
-    time.sleep(IDLE_MS * 2 / 1000)
-    (delivery,) = survivor.receive()
-    assert (delivery.body, delivery.attempts) == ("mining-1", 2)  # the crash counts as an attempt
-    survivor.ack(delivery)
-    time.sleep(IDLE_MS * 2 / 1000)
-    assert crashed.receive() == [] and len(survivor) == 0
-
-
-def test_message_that_kills_every_consumer_ends_in_dead_letters(make_redis_queue):
-    consumers = [make_redis_queue(f"c{n}", claim_idle_ms=IDLE_MS, max_attempts=2) for n in range(3)]
-    consumers[0].send("poison")
-    consumers[0].receive()  # dies
-    time.sleep(IDLE_MS * 2 / 1000)
-    consumers[1].receive()  # dies too
-    time.sleep(IDLE_MS * 2 / 1000)
-    assert consumers[2].receive() == []  # not delivered a third time
-    [(body, error)] = consumers[2].dead_letters
-    assert body == "poison" and error.startswith("not acked after 2 deliveries")
-    assert len(consumers[2]) == 0
-
-
-def test_late_retry_of_an_entry_another_consumer_finished_adds_nothing(make_redis_queue):
-    slow, other = make_redis_queue("slow", claim_idle_ms=IDLE_MS), make_redis_queue("other", claim_idle_ms=IDLE_MS)
-    slow.send("m")
-    (late,) = slow.receive()
-    time.sleep(IDLE_MS * 2 / 1000)
-    (claimed,) = other.receive()
-    other.ack(claimed)
-    slow.retry(late, "TimeoutError: too slow")
-    assert len(slow) == 0 and slow.dead_letters == [] and other.receive() == []
+        await queue.send(body)
+    assert bodies(await queue.receive(len(BODIES))) == BODIES
 
 
 @pytest.mark.parametrize("body", [object(), b"bytes", (1, 2), {1: "int key"}, float("nan"), {"a": {1, 2}}])
-def test_redis_refuses_bodies_that_are_not_json_data_at_send(make_redis_queue, body):
-    queue = make_redis_queue()
-    with pytest.raises(TypeError, match="queue 'test-"):
-        queue.send(body)
-    assert len(queue) == 0
+async def test_bodies_that_are_not_json_data_are_refused_at_send(make_queue, body):
+    queue = make_queue()
+    with pytest.raises(TypeError, match="queue '"):
+        await queue.send(body)
+    assert await size(queue) == 0
 
 
-def test_blocking_receive_waits_for_a_new_entry(make_redis_queue):
+async def test_unacked_entry_is_claimed_by_another_consumer_after_the_idle_time(make_redis_queue, caplog):
+    crashed, survivor = make_redis_queue("a", claim_idle_ms=IDLE_MS), make_redis_queue("b", claim_idle_ms=IDLE_MS)
+    await crashed.send("mining-1")
+    assert [(d.body, d.attempts) for d in await crashed.receive()] == [("mining-1", 1)]  # ... and "a" dies
+    with caplog.at_level(logging.WARNING, logger="leadminer_runner.redis_queue"):
+        assert await survivor.receive() == []  # not idle long enough yet: said once
+        assert await survivor.receive() == []
+    waiting = [r.getMessage() for r in caplog.records if "is held by a" in r.getMessage()]
+    assert len(waiting) == 1 and "LEADMINER_CLAIM_IDLE_SECONDS" in waiting[0]
+    await asyncio.sleep(IDLE_MS * 2 / 1000)
+    (delivery,) = await survivor.receive()
+    assert (delivery.body, delivery.attempts) == ("mining-1", 2)  # the crash counts as an attempt
+    await survivor.ack(delivery)
+    await asyncio.sleep(IDLE_MS * 2 / 1000)
+    assert await crashed.receive() == [] and await survivor.size() == 0
+
+
+async def test_message_that_kills_every_consumer_ends_in_dead_letters(make_redis_queue):
+    consumers = [make_redis_queue(f"c{n}", claim_idle_ms=IDLE_MS, max_attempts=2) for n in range(3)]
+    await consumers[0].send("poison")
+    await consumers[0].receive()  # dies
+    await asyncio.sleep(IDLE_MS * 2 / 1000)
+    await consumers[1].receive()  # dies too
+    await asyncio.sleep(IDLE_MS * 2 / 1000)
+    assert await consumers[2].receive() == []  # not delivered a third time
+    [dead] = await consumers[2].dead.receive(5)
+    assert dead.body == "poison" and dead.error.startswith("not acked after 2 deliveries")
+    assert await consumers[2].size() == 0
+
+
+async def test_late_retry_of_an_entry_another_consumer_finished_adds_nothing(make_redis_queue):
+    slow, other = make_redis_queue("slow", claim_idle_ms=IDLE_MS), make_redis_queue("other", claim_idle_ms=IDLE_MS)
+    await slow.send("m")
+    (late,) = await slow.receive()
+    await asyncio.sleep(IDLE_MS * 2 / 1000)
+    (claimed,) = await other.receive()
+    await other.ack(claimed)
+    await slow.retry(late, "TimeoutError: too slow")
+    assert await slow.size() == 0 and await slow.dead.receive(5) == [] and await other.receive() == []
+
+
+async def test_blocking_receive_waits_for_a_new_entry(make_redis_queue):
     queue = make_redis_queue(block_ms=IDLE_MS)
     started = time.monotonic()
-    assert queue.receive() == []
+    assert await queue.receive() == []
     assert time.monotonic() - started >= IDLE_MS / 1000 * 0.9
 
 
-def test_a_deleted_stream_gets_its_group_back(make_redis_queue, redis_client):
+async def test_a_deleted_stream_gets_its_group_back(make_redis_queue, async_redis):
     queue = make_redis_queue()
-    queue.send("before")
-    redis_client.delete(queue.key)  # FLUSHALL, an operator: the group goes with the stream
-    queue.send("after")
-    assert bodies(queue.receive(5)) == ["after"]
+    await queue.send("before")
+    await async_redis.delete(queue.key)  # FLUSHALL, an operator: the group goes with the stream
+    await queue.send("after")
+    assert bodies(await queue.receive(5)) == ["after"]
 
 
 def test_redacted_urls_never_show_the_password():
@@ -212,3 +234,84 @@ def test_redacted_urls_never_show_the_password():
         "rediss://miner:***@cache/0?password=***&ssl_cert_reqs=none"
     )
     assert redacted(DEFAULT_REDIS_URL) == DEFAULT_REDIS_URL
+
+
+# outages: a Redis of this test's own, stopped and started again on the same port ----------------
+class OwnRedis:
+    def __init__(self, tmp_path, *, persistent: bool):
+        self.binary = servers.find_or_install(servers._redis_binary, "redis-server", "Redis")
+        self.port = servers.free_port()
+        self.dir = tmp_path
+        self.persistent = persistent
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", str(self.dir), *persistence],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                import redis
+
+                if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
+                    return
+            except Exception:
+                time.sleep(0.05)
+        raise RuntimeError("own redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def own_redis(tmp_path, request):
+    server = OwnRedis(tmp_path, persistent=getattr(request, "param", False))
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_a_consumer_rides_out_a_redis_restart(own_redis, caplog):
+    client = aredis.Redis(port=own_redis.port, socket_connect_timeout=0.5, socket_timeout=2)
+    queue = RedisStreamQueue("outage", client, consumer="w1")
+    await queue.send("before")
+    own_redis.stop()
+    with pytest.raises(StoreUnavailable, match="unreachable"):
+        await queue.receive()
+    outage = Outage(first=0.01, longest=0.05)
+    with caplog.at_level(logging.WARNING, logger="leadminer.flow"):
+        for _ in range(3):  # what a worker does meanwhile: waits, logging once
+            try:
+                await queue.receive()
+            except StoreUnavailable as exc:
+                await outage.wait(exc)
+        own_redis.start()  # without its data: streams and groups are made again
+        await queue.send("after")
+        assert bodies(await queue.receive(5)) == ["after"]
+        outage.over()
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("unreachable" in line for line in lines) == 1 and sum("reachable again" in line for line in lines) == 1
+    await client.aclose()
+
+
+@pytest.mark.parametrize("own_redis", [True], indirect=True)
+async def test_an_unacked_message_survives_a_restart_of_a_persistent_redis(own_redis):
+    client = aredis.Redis(port=own_redis.port, socket_connect_timeout=0.5, socket_timeout=2)
+    crashed = RedisStreamQueue("durable", client, consumer="w1", claim_idle_ms=IDLE_MS)
+    await crashed.send({"mining_id": "m", "batch": 0})
+    assert len(await crashed.receive()) == 1  # taken, not acked, then Redis restarts
+    own_redis.stop()
+    own_redis.start()
+    await asyncio.sleep(IDLE_MS * 2 / 1000)
+    survivor = RedisStreamQueue("durable", client, consumer="w2", claim_idle_ms=IDLE_MS)
+    (delivery,) = await survivor.receive()
+    assert delivery.body == {"mining_id": "m", "batch": 0} and delivery.attempts == 2
+    await survivor.ack(delivery)
+    assert await survivor.size() == 0
+    await client.aclose()

@@ -1,4 +1,4 @@
-"""Self-host queues: the ``leadminer.queues.Queue`` protocol on Redis Streams.
+"""Self-host queues: the async ``leadminer.queues.Queue`` port on Redis Streams (redis.asyncio).
 
 One stream per queue, ``leadminer:<name>``, read by one consumer group
 (``leadminer``); every runner process is one consumer of that group, so the
@@ -32,27 +32,48 @@ replaced) + this entry's delivery count, which counts crashes too; a claimed
 entry already delivered ``max_attempts`` times without an ack goes to the dead
 letters instead of being delivered again.
 
+Dead letters: ``queue.dead`` is a queue on ``leadminer:<name>:dead`` read by its
+own consumer group (``leadminer-failures``); its deliveries carry the error.
+
+Outages: every call that cannot reach Redis raises
+:class:`~leadminer.storage.StoreUnavailable` (the flow waits it out, logging once,
+and the client reconnects at the next call); a Redis restarted without its data
+has lost the streams and groups, which are made again (``NOGROUP``). A consumer
+whose round finds nothing new while another consumer holds unacked entries
+says so once per entry: they are taken over after ``claim_idle_ms``.
+
 Needs Redis >= 7.0 (XAUTOCLAIM that drops deleted entries), a single instance
 (not Cluster: the retry script touches two keys) and ``maxmemory-policy
 noeviction`` (an evicted stream loses its messages). No threads: the caller
-pumps ``receive``.
+pumps ``receive`` (or blocks in it with ``block_ms``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
+import redis.asyncio as aredis
 
-from leadminer.queues import Delivery
+from leadminer.flow import QUEUES
+from leadminer.queues import Delivery, encode_body
+from leadminer.settings import DEFAULT_REDIS_URL, Settings
+from leadminer.storage import StoreUnavailable
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
 KEY_PREFIX = "leadminer:"
+GROUP = "leadminer"
+FAILURES_GROUP = "leadminer-failures"
+_UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError)
 
 # Move one delivered entry out of KEYS[1] into KEYS[2] (the same stream for a
 # retry, the dead-letter stream otherwise), keeping its stored body.
@@ -79,18 +100,19 @@ class RedisStreamQueue:
     def __init__(
         self,
         name: str,
-        client: redis.Redis,
+        client: aredis.Redis,
         *,
-        group: str = "leadminer",
+        group: str = GROUP,
         consumer: str | None = None,
         max_attempts: int = 3,
         claim_idle_ms: int = 300_000,
         block_ms: int | None = None,
+        dead: RedisStreamQueue | None = None,
     ):
         """``consumer`` defaults to ``<host>-<pid>``, unique per runner process.
         ``block_ms`` makes ``receive`` wait that long for a new entry when none
-        is there (None: return at once, as ``drain`` expects); the client's
-        ``socket_timeout`` must then be longer."""
+        is there (None: return at once); the client's ``socket_timeout`` must then
+        be longer. ``dead`` is made unless this queue is itself a dead-letter queue."""
         if block_ms is not None and block_ms <= 0:
             raise ValueError("block_ms must be positive (Redis reads 0 as 'block forever') or None")
         self.name = name
@@ -101,84 +123,96 @@ class RedisStreamQueue:
         self.claim_idle_ms = claim_idle_ms
         self.block_ms = block_ms
         self.key = KEY_PREFIX + name
-        self.dead_key = self.key + ":dead"
-        self.last_exception: BaseException | None = None  # set by drain(), in this process only
         self._move = client.register_script(_MOVE)
         self._group_ready = False
         self._claim_cursor = "0-0"
+        self._told_waiting: set[str] = set()
+        if dead is None and not name.endswith(":dead"):
+            dead = RedisStreamQueue(
+                name + ":dead", client, group=FAILURES_GROUP, consumer=self.consumer,
+                max_attempts=max_attempts, claim_idle_ms=claim_idle_ms,
+            )  # fmt: skip
+        self.dead = dead
 
-    def send(self, body: Any) -> None:
-        self._ensure_group()
-        self.client.xadd(self.key, {"body": self._encode(body)})
-
-    def receive(self, max_messages: int = 1) -> list[Delivery]:
-        self._ensure_group()
+    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run a Redis operation; an unreachable server is StoreUnavailable, a stream or group
+        that vanished (a restart without data, FLUSHALL) is made again and the call repeated."""
         try:
-            return self._receive(max_messages)
-        except redis.ResponseError as exc:
-            if not str(exc).startswith("NOGROUP"):
-                raise
-            self._group_ready = False  # the stream was deleted (FLUSHALL, a test's cleanup): start again
-            self._ensure_group()
-            return self._receive(max_messages)
+            try:
+                await self._ensure_group()
+                return await operation()
+            except redis.ResponseError as exc:
+                if not str(exc).startswith("NOGROUP"):
+                    raise
+                self._group_ready = False
+                await self._ensure_group()
+                return await operation()
+        except _UNREACHABLE as exc:
+            self._group_ready = False  # a restarted server may have lost it
+            raise StoreUnavailable(f"Redis at {redacted(_client_url(self.client))} is unreachable: {exc}") from None
 
-    def ack(self, delivery: Delivery) -> None:
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xack(self.key, self.group, delivery.id)
-        pipe.xdel(self.key, delivery.id)
-        pipe.execute()
+    async def send(self, body: Any) -> None:
+        text = encode_body(self.name, body)
+        await self._call(lambda: self.client.xadd(self.key, {"body": text}))
 
-    def retry(self, delivery: Delivery, error: str) -> None:
-        if delivery.attempts >= self.max_attempts:
-            self._bury(delivery.id, delivery.attempts, error)
+    async def receive(self, max_messages: int = 1) -> list[Delivery]:
+        return await self._call(lambda: self._receive(max_messages))
+
+    async def ack(self, delivery: Delivery) -> None:
+        async def ack() -> None:
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.xack(self.key, self.group, delivery.id)
+                pipe.xdel(self.key, delivery.id)
+                await pipe.execute()
+
+        await self._call(ack)
+
+    async def retry(self, delivery: Delivery, error: str) -> None:
+        if delivery.attempts >= self.max_attempts and self.dead is not None:
+            await self._call(lambda: self._bury(delivery.id, delivery.attempts, error))
+        elif delivery.attempts >= self.max_attempts:  # a dead letter whose handling keeps failing
+            log.error("%s: dropped %s after %d attempts: %s", self.name, delivery.body, delivery.attempts, error)
+            await self.ack(delivery)
         else:
             fields = ["attempts", delivery.attempts, "error", error]
-            self._move(keys=[self.key, self.key], args=[self.group, delivery.id, *fields])
+            await self._call(lambda: self._move(keys=[self.key, self.key], args=[self.group, delivery.id, *fields]))
 
-    def entry_error(self, delivery: Delivery) -> str | None:
-        """The error stored with a delivered entry: the last one of a retried body
-        (for a consumer of a dead-letter stream: why it died)."""
-        entries = self.client.xrange(self.key, delivery.id, delivery.id)
-        return _field(entries[0][1], "error") if entries else None
-
-    @property
-    def dead_letters(self) -> list[tuple[Any, str]]:
-        """``(body, error)`` of every dead letter, oldest first (read from Redis at each access).
-        A property, not a method, so that it reads like ``InProcessQueue.dead_letters``."""
-        return [
-            (json.loads(_field(fields, "body")), _field(fields, "error"))
-            for _id, fields in self.client.xrange(self.dead_key)
-        ]
-
-    def __len__(self) -> int:
+    async def size(self) -> int:
         """Entries not acked yet (waiting or in flight): done entries are deleted at ack."""
-        return self.client.xlen(self.key)
+        return await self._call(lambda: self.client.xlen(self.key))
 
-    def _receive(self, max_messages: int) -> list[Delivery]:
-        out = self._claim_stuck(max_messages)
+    async def _receive(self, max_messages: int) -> list[Delivery]:
+        out = await self._claim_stuck(max_messages)
         if len(out) < max_messages:
-            out += self._read_new(max_messages - len(out), block=not out)
+            out += await self._read_new(max_messages - len(out), block=not out)
+        if not out:
+            await self._tell_waiting()
         return out
 
-    def _claim_stuck(self, max_messages: int) -> list[Delivery]:
+    async def _claim_stuck(self, max_messages: int) -> list[Delivery]:
         """Take over entries another consumer received and left unacked for ``claim_idle_ms``."""
-        cursor, entries, *_deleted = self.client.xautoclaim(
+        cursor, entries, *_deleted = await self.client.xautoclaim(
             self.key, self.group, self.consumer, self.claim_idle_ms, self._claim_cursor, count=max_messages
         )
         self._claim_cursor = _text(cursor)  # resume the PEL scan where it stopped; "0-0" wraps around
         if not entries:
             return []
-        pipe = self.client.pipeline(transaction=False)
-        for entry_id, _fields in entries:
-            pipe.xpending_range(self.key, self.group, entry_id, entry_id, 1)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for entry_id, _fields in entries:
+                pipe.xpending_range(self.key, self.group, entry_id, entry_id, 1)
+            pendings = await pipe.execute()
         out = []
-        for (entry_id, fields), pending in zip(entries, pipe.execute()):
+        for (entry_id, fields), pending in zip(entries, pendings):
             if not pending:  # acked by its first consumer in the meantime
                 continue
             delivery = self._delivery(entry_id, fields, pending[0]["times_delivered"])
-            if delivery.attempts > self.max_attempts:
+            log.warning(
+                "%s: took over entry %s, left unacked by %s (delivery %d)",
+                self.name, delivery.id, _text(pending[0]["consumer"]), delivery.attempts,
+            )  # fmt: skip
+            if delivery.attempts > self.max_attempts and self.dead is not None:
                 last = _field(fields, "error")
-                self._bury(
+                await self._bury(
                     delivery.id,
                     delivery.attempts - 1,
                     f"not acked after {delivery.attempts - 1} deliveries (its consumer died or hung)"
@@ -188,8 +222,8 @@ class RedisStreamQueue:
             out.append(delivery)
         return out
 
-    def _read_new(self, count: int, *, block: bool) -> list[Delivery]:
-        response = self.client.xreadgroup(
+    async def _read_new(self, count: int, *, block: bool) -> list[Delivery]:
+        response = await self.client.xreadgroup(
             self.group, self.consumer, {self.key: ">"}, count=count, block=self.block_ms if block else None
         )
         if isinstance(response, dict):  # RESP3: {key: [entries]}
@@ -198,48 +232,70 @@ class RedisStreamQueue:
             batches = [entries for _key, entries in response or []]
         return [self._delivery(entry_id, fields, 1) for entries in batches for entry_id, fields in entries]
 
+    async def _tell_waiting(self) -> None:
+        """Log, once per entry, the entries another consumer holds and that are not claimable yet."""
+        summary = await self.client.xpending(self.key, self.group)
+        if not summary or not summary.get("pending"):
+            return
+        held = await self.client.xpending_range(self.key, self.group, "-", "+", 10)
+        for entry in held:
+            entry_id, owner = _text(entry["message_id"]), _text(entry["consumer"])
+            if owner == self.consumer or entry_id in self._told_waiting:
+                continue
+            self._told_waiting.add(entry_id)
+            log.warning(
+                "%s: entry %s is held by %s (unacked for %.0f s); if that worker died, another takes it "
+                "over after %.0f s (LEADMINER_CLAIM_IDLE_SECONDS)",
+                self.name, entry_id, owner, entry["time_since_delivered"] / 1000, self.claim_idle_ms / 1000,
+            )  # fmt: skip
+
     def _delivery(self, entry_id: bytes | str, fields: dict, times_delivered: int) -> Delivery:
         prior = int(_field(fields, "attempts") or 0)
-        return Delivery(_text(entry_id), json.loads(_field(fields, "body")), prior + times_delivered)
+        return Delivery(_text(entry_id), json.loads(_field(fields, "body")), prior + times_delivered, _field(fields, "error"))
 
-    def _bury(self, entry_id: str, attempts: int, error: str) -> None:
-        self._move(
-            keys=[self.key, self.dead_key],
+    async def _bury(self, entry_id: str, attempts: int, error: str) -> None:
+        await self._move(
+            keys=[self.key, self.dead.key],
             args=[self.group, entry_id, "error", error, "attempts", attempts, "entry", entry_id],
         )
 
-    def _ensure_group(self) -> None:
+    async def _ensure_group(self) -> None:
         if self._group_ready:
             return
         try:
             # From id 0: entries sent before the group existed are delivered too.
-            self.client.xgroup_create(self.key, self.group, id="0", mkstream=True)
+            await self.client.xgroup_create(self.key, self.group, id="0", mkstream=True)
         except redis.ResponseError as exc:
             if not str(exc).startswith("BUSYGROUP"):
                 raise
         self._group_ready = True
 
-    def _encode(self, body: Any) -> str:
+
+@asynccontextmanager
+async def redis_queues(
+    settings: Settings, *, consumer: str | None = None, block_ms: int | None = None
+) -> AsyncIterator[dict[str, RedisStreamQueue]]:
+    """One queue per stage (and ``fetch``), streams ``leadminer:<prefix><stage>``, on the
+    Redis of ``settings``; refuses, with the URL's password hidden, a Redis that does not answer."""
+    timeout = 30 + (block_ms or 0) / 1000
+    client = aredis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=timeout)
+    try:
         try:
-            text = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:  # an object, bytes, a cycle, NaN
-            raise TypeError(f"queue {self.name!r}: body is not JSON data ({exc}); send ids or plain data") from exc
-        if json.loads(text) != body:
-            raise TypeError(
-                f"queue {self.name!r}: body would not come back equal from JSON "
-                "(a tuple becomes a list, a non-str dict key a string)"
-            )
-        return text
+            await client.ping()
+        except _UNREACHABLE as exc:
+            raise ConnectionError(f"cannot connect to Redis at {redacted(settings.redis_url)} (LEADMINER_REDIS_URL): {exc}") from None
+        options = {
+            "consumer": consumer, "max_attempts": settings.queue_max_attempts,
+            "claim_idle_ms": settings.claim_idle_ms, "block_ms": block_ms,
+        }  # fmt: skip
+        yield {stage: RedisStreamQueue(settings.queue_prefix + stage, client, **options) for stage in QUEUES}
+    finally:
+        await client.aclose()
 
 
 def redis_url(environ: Mapping[str, str] | None = None) -> str:
     """``LEADMINER_REDIS_URL``, or the local server. Holds a password: show it through :func:`redacted`."""
     return (os.environ if environ is None else environ).get("LEADMINER_REDIS_URL") or DEFAULT_REDIS_URL
-
-
-def client_from_env(environ: Mapping[str, str] | None = None, **kwargs: Any) -> redis.Redis:
-    """A client for :func:`redis_url`; ``kwargs`` go to ``redis.Redis`` (timeouts...)."""
-    return redis.Redis.from_url(redis_url(environ), **kwargs)
 
 
 def redacted(url: str) -> str:
@@ -252,6 +308,11 @@ def redacted(url: str) -> str:
     params = parse_qsl(parts.query, keep_blank_values=True)
     query = urlencode([(k, "***" if k == "password" else v) for k, v in params], safe="*")
     return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _client_url(client: aredis.Redis) -> str:
+    kwargs = client.connection_pool.connection_kwargs
+    return f"redis://{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
 
 
 def _text(value: bytes | str) -> str:

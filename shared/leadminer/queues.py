@@ -17,9 +17,12 @@ checked by ``tests/test_queue_contract.py``:
 from __future__ import annotations
 
 import json
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -96,6 +99,8 @@ class InProcessQueue:
             return  # already acked or retried
         if delivery.attempts >= self.max_attempts and self.dead is not None:
             self.dead._push(json.dumps(delivery.body), attempts=delivery.attempts, error=error)
+        elif delivery.attempts >= self.max_attempts:  # a dead letter whose handling keeps failing
+            log.error("%s: dropped %s after %d attempts: %s", self.name, delivery.body, delivery.attempts, error)
         else:
             delivery.attempts += 1
             delivery.error = error
