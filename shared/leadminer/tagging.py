@@ -39,6 +39,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from .addresses import DIGITS, domain_in, org_label, split_address, subdomain_labels, word_tokens
 from .clean import is_no_reply, is_role
 from .contracts import Field, MessageRecord, Tag
 
@@ -216,8 +217,6 @@ _BULK_DOMAIN_LABELS = frozenset(
     }
 )
 """Sub-domain labels of sending platforms (lists.apple.com, email.shop.com …)."""
-
-_TWO_LEVEL_SUFFIXES = frozenset({"co", "com", "net", "org", "ac", "gov", "edu", "ne", "or", "go"})
 
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|aw|sv|vs|antw|odp|r|fwd?|wg|tr|rv|enc)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
 _REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|sv|vs|antw|odp|r)\s*(?:\[\d+\])?\s*:", re.I)
@@ -407,7 +406,6 @@ BODY_HEAD, BODY_TAIL = 3000, 6000
 _MACHINE_LOCAL = re.compile(r"[#=]|^\d|^[a-z]{0,2}[-_.]\d")
 _DIGITS = re.compile(r"\d")
 _TMDA = frozenset({"dated", "exp", "confirm", "keyword", "sender"})
-_TOKEN = re.compile(r"[^._+\-\d]+|\d+")
 _LIST_LOCAL_SUFFIXES = (
     "-l", "-list", "_list", ".list", "-users", "-user", "-devel", "-dev", "-talk", "-discuss", "-general",
     "-help", "-announce", "-digest", "-request", "-owner", "-bounces", "-admin", "-forum", "-members",
@@ -423,39 +421,6 @@ _MAILTO = re.compile(r"<\s*mailto:\s*([^>?\s]+)", re.I)
 # --------------------------------------------------------------------------- helpers
 
 
-def _split_email(email: str | None) -> tuple[str, str]:
-    if not email or "@" not in email:
-        return "", ""
-    local, _at, domain = email.rpartition("@")
-    return local.lower(), domain.lower().rstrip(".")
-
-
-def _tokens(local: str) -> list[str]:
-    """Words of a local part: split at ``. _ - +`` and between letters and digits (``+tag`` dropped)."""
-    return _TOKEN.findall(local.partition("+")[0])
-
-
-def _registrable_size(labels: list[str]) -> int:
-    """How many labels the registrable domain has: 3 for ``x.co.uk``-style names, else 2
-    (an approximation without the Public Suffix List)."""
-    return 3 if len(labels) >= 3 and labels[-2] in _TWO_LEVEL_SUFFIXES and len(labels[-1]) == 2 else 2
-
-
-def _subdomain_labels(domain: str) -> list[str]:
-    """Labels left of the registrable domain."""
-    labels = domain.split(".")
-    return labels[: -_registrable_size(labels)]
-
-
-def _domain_in(domain: str, domains: frozenset[str]) -> bool:
-    """``domain`` or one of its parent domains is in ``domains``."""
-    while domain:
-        if domain in domains:
-            return True
-        domain = domain.partition(".")[2]
-    return False
-
-
 def is_generated_local(local: str) -> bool:
     """True for machine-made local parts (VERP, per-recipient tokens): ``Online#3.19578.34-Ug…``,
     ``2.20290.44-t9bs…``, ``body_216095411795471888``, ``R-1-270241-…``. TMDA-style dated
@@ -466,7 +431,7 @@ def is_generated_local(local: str) -> bool:
     digits = len(_DIGITS.findall(base))
     if digits < 4:
         return False
-    tokens = _tokens(base)
+    tokens = word_tokens(base)
     if len(tokens) > 1 and tokens[1] in _TMDA:
         return False
     if _MACHINE_LOCAL.search(base):
@@ -476,7 +441,7 @@ def is_generated_local(local: str) -> bool:
 
 def _words(local: str) -> list[str]:
     """The non-numeric tokens of a local part."""
-    return [t for t in _tokens(local) if not t.isdigit()]
+    return [t for t in word_tokens(local) if not t.isdigit()]
 
 
 def _is_broadcast_local(local: str) -> bool:
@@ -502,10 +467,10 @@ _NOTIFIER_ENDINGS = ("system", "notify", "notification", "notifications", "daemo
 def looks_like_list_address(email: str) -> bool:
     """True when an address has the shape of a mailing list (``linux-xfs@oss.sgi.com`` does not,
     ``rpm-list@…``, ``owner-announce@…``, ``*@yahoogroups.com``, ``*@lists.example.org`` do)."""
-    local, domain = _split_email(email)
+    local, domain = split_address(email)
     if not local:
         return False
-    if _domain_in(domain, _LIST_DOMAINS) or any(label in _LIST_DOMAIN_LABELS for label in _subdomain_labels(domain)):
+    if domain_in(domain, _LIST_DOMAINS) or any(label in _LIST_DOMAIN_LABELS for label in subdomain_labels(domain)):
         return True
     return local.endswith(_LIST_LOCAL_SUFFIXES) or local.startswith(_LIST_LOCAL_PREFIXES) or local.endswith("list")
 
@@ -617,7 +582,7 @@ class _Message:
         sender = sender or fallback
         self.email = sender.email.lower() if sender else ""
         self.name = (sender.name or "") if sender else ""
-        self.local, self.domain = _split_email(self.email)
+        self.local, self.domain = split_address(self.email)
         subject = record.subject or ""
         self.subject = subject
         self.is_reply = bool(record.in_reply_to or record.references or (":" in subject and _REPLY_PREFIX.match(subject)))
@@ -685,7 +650,7 @@ class _Message:
     # -- the decision list
 
     def classify(self) -> list[str]:
-        if self.flags & _SOCIAL_HEADER or _domain_in(self.domain, _SOCIAL_DOMAINS):
+        if self.flags & _SOCIAL_HEADER or domain_in(self.domain, _SOCIAL_DOMAINS):
             # a social network's mail server reporting a failed delivery is a bounce, not a notification
             return [TRANSACTIONAL] if self.delivery_report() else [SOCIAL]
         machine = self.machine_made()
@@ -730,7 +695,7 @@ class _Message:
             )
             or (bool(name and _ADMIN_NAME.match(name)) and bool(_DELIVERY_SUBJECT.search(self.lower_subject)))
             or (("bot" in local or "daemon" in local or "auto" in local or "notifier" in local)
-                and not _MACHINE_WORDS.isdisjoint(_tokens(local)))
+                and not _MACHINE_WORDS.isdisjoint(word_tokens(local)))
         )
 
     def delivery_report(self) -> bool:
@@ -964,7 +929,7 @@ class _Message:
         words = self.words
         if not words:
             return False
-        org = _org_label(self.domain)
+        org = org_label(self.domain)
         found = False
         for word in words:
             if word in _BROADCAST_WORDS:
@@ -990,7 +955,7 @@ class _Message:
         if not words:
             return False
         labels = self.domain.split(".")
-        org = _org_label(self.domain)
+        org = org_label(self.domain)
         if all((len(w) > 2 and w in org) or w in labels for w in words):
             return True
         name = self.name.strip().lower()  # the display name is the company's domain or name: "Amazon.com"
@@ -1006,7 +971,7 @@ class _Message:
         return (
             self.strong_broadcaster()
             or not _BROADCAST_WORDS.isdisjoint(self.words)
-            or not _BULK_DOMAIN_LABELS.isdisjoint(_subdomain_labels(self.domain))
+            or not _BULK_DOMAIN_LABELS.isdisjoint(subdomain_labels(self.domain))
         )
 
     def notifier(self) -> bool:
@@ -1068,11 +1033,6 @@ class _Message:
         return any(looks_like_list_address(r) for r in self.recipients)
 
 
-def _org_label(domain: str) -> str:
-    """The registrable label of a domain, which names the organisation (``mail.enron.com`` → enron)."""
-    labels = domain.split(".")
-    keep = _registrable_size(labels)
-    return labels[-keep] if len(labels) >= keep else ""
 
 _ADDRESS = re.compile(r"[\w.+=!#$%&'*/?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 _LIST_ID = re.compile(r"<([^<>\s]+)>|^\s*([^\s<>]+)\s*$")
@@ -1097,7 +1057,6 @@ _NOTIFIER_ID_START = re.compile(
 Redmine, Gerrit (and, by their domain, GitHub, GitLab, Bitbucket)."""
 _DISTRIBUTION_LOCAL = re.compile(r"(?:all|dl|everyone)(?:[._-][^@]*)?@")
 """Company-wide distribution addresses (``all.worldwide@``, ``dl-ga-all_houston@``, ``everyone@``)."""
-_DIGIT_CHARS = "0123456789"
 _BOUNCE_WORDS = frozenset({"bounce", "bounces", "bounced", "return", "returns", "bmail", "mailer", "owner"})
 """Words of envelope (Return-Path) addresses and sub-domains that collect bounces of bulk mail."""
 _PROGRAM_MAILER = re.compile(
@@ -1168,16 +1127,16 @@ _NOTIFIER_ID_FIRST = frozenset("rRbBjJgGnN")
 def _is_bounce_address(address: str) -> bool:
     """An envelope sender that collects bounces of bulk mail: generated (VERP), no-reply / bounce
     words, or a bounce sub-domain. SRS addresses of forwarders are not."""
-    local, domain = _split_email(address)
+    local, domain = split_address(address)
     if not local or local.startswith(("srs0=", "srs1=")):
         return False
     return (
         "=" in local
         or is_no_reply(local)
         or is_generated_local(local)
-        or not _BOUNCE_WORDS.isdisjoint(_tokens(local))
+        or not _BOUNCE_WORDS.isdisjoint(word_tokens(local))
         or _list_of_admin(address) is not None
-        or any(label.rstrip(_DIGIT_CHARS) in _BOUNCE_WORDS for label in _subdomain_labels(domain))
+        or any(label.rstrip(DIGITS) in _BOUNCE_WORDS for label in subdomain_labels(domain))
     )
 
 
