@@ -655,14 +655,6 @@ def test_the_senders_broadcast_shape_is_read_once_per_message(monkeypatch):
     assert len(calls) == 1
 
 
-def test_rules_run_in_their_documented_order():
-    from leadminer.tagging.rules import RULES
-
-    assert [rule.__name__ for rule in RULES] == [
-        "social_rule", "list_rule", "machine_rule", "bulk_rule", "reply_rule", "sender_rule"
-    ]
-
-
 # --------------------------------------------------------------------------- person tags
 
 

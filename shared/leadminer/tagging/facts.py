@@ -145,7 +145,13 @@ class _lazy:
 
 
 class Message:
-    """The facts about one message that the rules read (each computed once, when first needed)."""
+    """The facts about one message that the rules read.
+
+    Facts that several rules (or other facts) read on one path are lazy attributes,
+    computed when first read and then kept; facts that any one path reads at most
+    once (:meth:`machine_made`, :meth:`delivery_report`, :meth:`broadcaster` …) are
+    plain methods, which cost less than keeping them.
+    """
 
     def __init__(self, record: MessageRecord) -> None:
         self.record = record
@@ -221,7 +227,6 @@ class Message:
         """A parcel / shipment notice subject (:data:`.vocabulary.SHIPMENT_SUBJECT`)."""
         return SHIPMENT_SUBJECT.search(self.lower_bare_subject) is not None
 
-    @_lazy
     def self_declared_automated(self) -> bool:
         """The subject says a machine wrote it: "Automated …", "Undeliverable", "Do not reply"."""
         subject = self.lower_subject
@@ -246,7 +251,6 @@ class Message:
             unsubscribe_instruction(body) or NEWSLETTER_BODY.search(body) or MASTHEAD.search(body, 0, 300)
         )
 
-    @_lazy
     def notice_body(self) -> bool:
         """The body reads like a notice to one person (account or machine wording) and carries
         no newsletter sign (unsubscribe instruction, opt-out footer, masthead)."""
@@ -266,7 +270,6 @@ class Message:
     def no_reply(self) -> bool:
         return bool(self.local) and is_no_reply(self.local)
 
-    @_lazy
     def generated(self) -> bool:
         """The sender's local part is machine-made (VERP, per-recipient token)."""
         return bool(self.local) and is_generated_local(self.local)
@@ -274,24 +277,23 @@ class Message:
     @_lazy
     def notifier(self) -> bool:
         """The sender looks like a machine that sends notices (no-reply, billing@, notify@, VERP)."""
-        return self.no_reply or (bool(self.local) and (is_notifier_words(self.words) or self.generated))
+        return self.no_reply or (bool(self.local) and (is_notifier_words(self.words) or self.generated()))
 
     @_lazy
     def strong_broadcaster(self) -> bool:
         """From shapes that only one-to-many senders have: no-reply, a generated address, a local
         part whose words are all broadcast words (``newsletter@``, ``enron.announcements@``,
         ``rssfeeds@``) besides the domain's own name."""
-        return self.no_reply or self.generated or only_broadcast_words(self.words, self.domain)
+        return self.no_reply or self.generated() or only_broadcast_words(self.words, self.domain)
 
-    @_lazy
     def list_broadcaster(self) -> bool:
         """A one-to-many sender posting to a list: no-reply, generated, a strong broadcast word
         in the local part or the display name (the list headers already say bulk)."""
         return (
             self.no_reply
-            or self.generated
+            or self.generated()
             or not STRONG_BROADCAST_WORDS.isdisjoint(self.words)
-            or self.broadcast_name
+            or self.broadcast_name()
         )
 
     @_lazy
@@ -299,12 +301,10 @@ class Message:
         """The sender is the organisation itself (:func:`.shapes.is_org_sender`)."""
         return is_org_sender(self.words, self.domain, self.name)
 
-    @_lazy
     def broadcast_name(self) -> bool:
         """The display name says newsletter / news / digest … (a whole word)."""
         return is_broadcast_name(self.name)
 
-    @_lazy
     def broadcaster(self) -> bool:
         """Any sign in the address that the sender mails many people at once."""
         return (
@@ -313,7 +313,6 @@ class Message:
             or not BULK_DOMAIN_LABELS.isdisjoint(subdomain_labels(self.domain))
         )
 
-    @_lazy
     def non_person_sender(self) -> bool:
         """The From address is no person's mailbox: no-reply, generated, notifier or role words
         (``billing@``, ``info@``), broadcast words only, or the organisation's own name
@@ -333,12 +332,10 @@ class Message:
             return True
         return any(looks_like_list_address(r) or DISTRIBUTION_LOCAL.match(r) for r in recipients)
 
-    @_lazy
     def blind_copy_blast(self) -> bool:
         """Sent to the sender's own address only: everyone else was blind-copied."""
         return bool(self.email) and self.recipients == [self.email]
 
-    @_lazy
     def list_traffic_signs(self) -> bool:
         """Weak group signs: a ``[list]`` subject tag, or a list-shaped recipient."""
         if "[" in self.subject:
@@ -349,7 +346,6 @@ class Message:
 
     # -- machine-made and bulk mail
 
-    @_lazy
     def delivery_report(self) -> bool:
         """A delivery-status or disposition report (DSN, MDN, ARF), or an MTA's bounce."""
         content_type = self.h.get("content-type")
@@ -359,12 +355,11 @@ class Message:
             DELIVERY_SUBJECT.search(self.lower_subject)
         )
 
-    @_lazy
     def machine_made(self) -> bool:
         """Bounces, receipts, auto-replies and notification systems."""
         if self.flags & (AUTOMATION_HEADER | NOTIFIER_HEADER):
             return True
-        if self.delivery_report:
+        if self.delivery_report():
             return True
         h = self.h
         auto_submitted = h.get("auto-submitted")
@@ -416,4 +411,4 @@ class Message:
         envelope = first_address(h.get("return-path"))
         if envelope and envelope != self.email and is_bounce_address(envelope):
             return True
-        return self.non_person_sender
+        return self.non_person_sender()

@@ -1,13 +1,11 @@
 """Message tags: the ordered decision list over a message's facts.
 
-:data:`RULES` is tried in order; the first rule that answers (a list of tags,
-possibly empty) decides. docs/quality-tagging.md explains each rule and how it
-was measured.
+:func:`classify` tries the rules in order; the first that answers (a list of
+tags, possibly empty) decides. docs/quality-tagging.md explains each rule and
+how it was measured.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from ..addresses import domain_in
 from ..clean import is_role
@@ -63,22 +61,35 @@ def tags_and_list_addresses(record: MessageRecord) -> tuple[list[str], list[str]
 
 
 def classify(m: Message) -> list[str]:
-    """The tags of the first rule of :data:`RULES` that answers."""
-    for rule in RULES:
-        tags = rule(m)
-        if tags is not None:
-            return tags
-    return []
+    """The decision list; the first rule that answers decides.
 
+    1. A social network's header or domain: ``social`` (its mail server's bounce: ``transactional``).
+    2. Mail that came through a mailing list (:func:`list_rule`); a machine's message on a
+       discussion list is ``group`` + ``transactional``.
+    3. Machine-made mail (:meth:`.facts.Message.machine_made`): ``transactional``.
+    4. Headers of bulk senders (:func:`bulk_rule`).
+    5. A reply, never a newsletter: ``group`` with list-traffic signs, else a person's mail.
+    6. The sender's shape, the recipients, the subject and the body (:func:`sender_rule`).
 
-# --------------------------------------------------------------------------- the rules, in order
-
-
-def social_rule(m: Message) -> list[str] | None:
-    """A social network's header or domain: ``social`` (its mail server's bounce is transactional)."""
+    (The one-line rules are written out here rather than as functions in a loop: the
+    calls cost more than they do.)
+    """
     if m.flags & SOCIAL_HEADER or domain_in(m.domain, SOCIAL_DOMAINS):
-        return [TRANSACTIONAL] if m.delivery_report else [SOCIAL]
-    return None
+        return [TRANSACTIONAL] if m.delivery_report() else [SOCIAL]
+    tags = list_rule(m)
+    if tags is not None:
+        return tags
+    if m.machine_made():
+        return [TRANSACTIONAL]
+    tags = bulk_rule(m)
+    if tags is not None:
+        return tags
+    if m.is_reply:
+        return [GROUP] if m.list_traffic_signs() else []
+    return sender_rule(m)
+
+
+# --------------------------------------------------------------------------- rules 2, 4 and 6
 
 
 def list_rule(m: Message) -> list[str] | None:
@@ -103,7 +114,7 @@ def list_rule(m: Message) -> list[str] | None:
     )
     if not (discussion or from_list or (list_post and not post_open)):
         return None
-    if m.machine_made:
+    if m.machine_made():
         return [GROUP, TRANSACTIONAL] if discussion else [TRANSACTIONAL]
     announce = (
         (bool(list_post) and not post_open)
@@ -123,14 +134,9 @@ def list_rule(m: Message) -> list[str] | None:
         if OWNER_LOCAL.search(m.local):
             return [GROUP]  # the list owner posting to the list
         return [GROUP] if post_open and not DIGEST.search(m.lower_subject) else [NEWSLETTER]
-    if not post_open and m.list_broadcaster:
+    if not post_open and m.list_broadcaster():
         return [NEWSLETTER]  # e.g. newsletter@ posting to its own Majordomo list
     return [GROUP]
-
-
-def machine_rule(m: Message) -> list[str] | None:
-    """Bounces, receipts, auto-replies and notification systems (no list seen): transactional."""
-    return [TRANSACTIONAL] if m.machine_made else None
 
 
 def bulk_rule(m: Message) -> list[str] | None:
@@ -151,7 +157,7 @@ def bulk_rule(m: Message) -> list[str] | None:
         return [TRANSACTIONAL]  # relay ESP without List-Unsubscribe: a notification, not a campaign
     if m.is_reply:
         return None
-    if m.self_declared_automated:
+    if m.self_declared_automated():
         return [TRANSACTIONAL]
     errors_to = m.header("errors-to").lower()
     bulk_envelope = bulk_precedence or bool(errors_to and list_of_admin(first_address(errors_to) or "") is None)
@@ -160,16 +166,9 @@ def bulk_rule(m: Message) -> list[str] | None:
     if bulk_envelope:
         if m.transactional_subject and m.notifier:
             return [TRANSACTIONAL]
-        if m.list_traffic_signs and not m.broadcaster:
+        if m.list_traffic_signs() and not m.broadcaster():
             return [GROUP]
-        return [TRANSACTIONAL] if m.notice_body else [NEWSLETTER]
-    return None
-
-
-def reply_rule(m: Message) -> list[str] | None:
-    """A reply is never a newsletter: list traffic (``group``) or a person's mail."""
-    if m.is_reply:
-        return [GROUP] if m.list_traffic_signs else []
+        return [TRANSACTIONAL] if m.notice_body() else [NEWSLETTER]
     return None
 
 
@@ -191,13 +190,13 @@ def sender_rule(m: Message) -> list[str]:
             # a notice phrase counts from a sender without a display name: mail clients
             # send their user's name, programs often send a bare address
             return [TRANSACTIONAL]
-        return [GROUP] if m.list_traffic_signs else []
+        return [GROUP] if m.list_traffic_signs() else []
     broadcast = (
         m.strong_broadcaster
-        or (not m.is_forward and m.blind_copy_blast)
+        or (not m.is_forward and m.blind_copy_blast())
         or (m.org_sender and m.mass_addressed)  # the organisation mailing all
-        or m.broadcaster
-        or m.broadcast_name
+        or m.broadcaster()
+        or m.broadcast_name()
         or (not m.is_forward and NEWSLETTER_SUBJECT.search(m.lower_subject) is not None)
     )
     body = m.body
@@ -217,19 +216,6 @@ def sender_rule(m: Message) -> list[str]:
             return [TRANSACTIONAL]
     if broadcast:
         return [NEWSLETTER]
-    if m.list_traffic_signs:
+    if m.list_traffic_signs():
         return [GROUP]
     return []
-
-
-RULES: tuple[Callable[[Message], list[str] | None], ...] = (
-    social_rule,
-    list_rule,
-    machine_rule,
-    bulk_rule,
-    reply_rule,
-    sender_rule,
-)
-"""The decision list, first answer wins: a social network; mail through a mailing list (a
-machine's message on a discussion list is ``group`` + ``transactional``); machine-made mail;
-bulk-sender headers; a reply (never a newsletter); last, the sender's shape and the body."""
