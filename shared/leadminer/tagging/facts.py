@@ -395,7 +395,7 @@ class Message:
     @_lazy
     def sent_in_bulk(self) -> bool:
         """Header signs of one-to-many or program-sent mail, none of which decides alone:
-        a sender that is not a person's mailbox (:attr:`non_person_sender`), mass
+        a sender that is not a person's mailbox (:meth:`non_person_sender`), mass
         addressing (:attr:`mass_addressed`), a bounce-collecting envelope sender
         (VERP, bounce words or sub-domain, not the From address), an X-Mailer /
         User-Agent of a mailing library or script, an HTML-only message."""
