@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from leadminer import addresses
 from leadminer.clean import AddressCleaner, clean_batch, is_disposable, is_free_mail, is_no_reply, is_role
 from leadminer.contracts import Status
 from leadminer.mx import NOT_CHECKED, MxResult, NullMxChecker
@@ -80,6 +81,33 @@ def test_domain_kind(email, kind):
 def test_domain_helpers():
     assert is_free_mail("GMAIL.COM") and not is_free_mail("acme.com")
     assert is_disposable("mailinator.com") and is_disposable("a.b.mailinator.com") and not is_disposable("acme.com")
+
+
+def test_address_shapes_shared_with_tagging():
+    assert addresses.split_address("Jane.Doe@Mail.Example.COM.") == ("jane.doe", "mail.example.com")
+    assert addresses.split_address("no-at-sign") == ("", "")
+    # parent domains down to two labels, never the top-level domain alone
+    assert addresses.domain_in("a.b.mailinator.com", frozenset({"mailinator.com"}))
+    assert not addresses.domain_in("example.com", frozenset({"com"}))
+    assert not addresses.domain_in("", frozenset({""}))
+    # clean's tokens: lower case, +tag dropped, split at . _ - only; a leading + keeps the local part whole
+    assert addresses.separator_tokens("Sales.EMEA-2+x") == ["sales", "emea", "2"]
+    assert addresses.separator_tokens("info2") == ["info2"]
+    assert addresses.separator_tokens("+tag") == ["+tag"]
+    # tagging's words: also split between letters and digits; a leading + leaves no word
+    assert addresses.word_tokens("news2go.daily+x") == ["news", "2", "go", "daily"]
+    assert addresses.word_tokens("+tag") == []
+    assert addresses.subdomain_labels("lists.shop.co.uk") == ["lists"]
+    assert addresses.org_label("mail.enron.com") == "enron" and addresses.org_label("localhost") == ""
+
+
+@pytest.mark.parametrize(
+    "local", ["subscriber_services78044", "info2", "sales-emea", "customer.support"]
+)
+def test_role_words_keep_their_digits_until_the_end(local):
+    """Role words are whole separator tokens: splitting ``services78044`` at the digits (tagging's
+    word tokens) would lose the role."""
+    assert is_role(local)
 
 
 @pytest.mark.parametrize(

@@ -636,6 +636,27 @@ def test_extract_keeps_every_header_tagging_reads():
     assert not missing, f"extract drops headers the tagger reads: {missing}"
 
 
+def test_parent_domain_sets_hold_registrable_names_only():
+    """The shared walker (leadminer.addresses.domain_in) never looks at a top-level domain alone."""
+    from leadminer.tagging.vocabulary import LIST_DOMAINS, SOCIAL_DOMAINS
+
+    assert all("." in d for d in SOCIAL_DOMAINS | LIST_DOMAINS)
+    assert tag_message(message("jobs@mail.linkedin.com", subject="New jobs for you")) == ["social"]
+
+
+def test_the_senders_broadcast_shape_is_read_once_per_message(monkeypatch):
+    """Facts are computed once per message however many rules read them."""
+    from leadminer.tagging import facts
+
+    calls = []
+    real = facts.only_broadcast_words
+    monkeypatch.setattr(facts, "only_broadcast_words", lambda *a: calls.append(a) or real(*a))
+    bulk = message("marketing.team@shop.example", name="Shop", to=(), subject="Spring sale",
+                   body="Our spring sale starts now.\n\nTo unsubscribe click here.")
+    assert tag_message(bulk) == ["newsletter"]
+    assert len(calls) == 1
+
+
 # --------------------------------------------------------------------------- person tags
 
 

@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import base64
 import html
+import itertools
 import json
 import quopri
 import random
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -767,14 +768,17 @@ class MailboxBuilder:
         return mails
 
     # --------------------------------------------------------- categories
+    def shuffled_then_random(self, pool: Sequence[Contact]) -> Iterator[Contact]:
+        """Every contact of ``pool`` once, in an order shuffled now, then random picks."""
+        order = list(pool)
+        self.rng.shuffle(order)
+        return itertools.chain(order, iter(lambda: self.rng.choice(pool), None))
+
     def colleague_threads(self, budget: int) -> None:
         contacts = list(COLLEAGUES) + list(self.internal)
-        order = contacts[:]
-        self.rng.shuffle(order)
-        i = 0
+        mains = self.shuffled_then_random(contacts)
         while budget > 0:
-            main = order[i] if i < len(order) else self.rng.choice(contacts)
-            i += 1
+            main = next(mains)
             same_company = [c for c in contacts if c.company == main.company and c.email != main.email]
             extra = self.rng.sample(same_company, k=min(len(same_company), self.rng.choice((0, 0, 1, 2))))
             if main.company != "internal" and self.rng.random() < 0.2:
@@ -788,12 +792,9 @@ class MailboxBuilder:
                                             subject=topic, sentences=sentences))  # fmt: skip
 
     def personal_threads(self, budget: int) -> None:
-        order = list(PERSONAL)
-        self.rng.shuffle(order)
-        i = 0
+        friends = self.shuffled_then_random(PERSONAL)
         while budget > 0:
-            friend = order[i] if i < len(order) else self.rng.choice(PERSONAL)
-            i += 1
+            friend = next(friends)
             length = min(budget, self.rng.randint(1, 4))
             address = self.alias if self.rng.random() < 0.5 else self.user.email
             budget -= len(self.conversation(kind="personal", participants=[friend], length=length,

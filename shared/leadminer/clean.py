@@ -33,6 +33,7 @@ from disposable_email_domains import blocklist as _DISPOSABLE
 import email_validator
 from email_validator import EmailNotValidError, validate_email
 
+from .addresses import DIGITS, domain_in, local_base, separator_tokens
 from .contracts import CleanedAddress, Status, Tag, canonical_key
 from .data import word_list
 from .mx import MxChecker, MxResult, NullMxChecker
@@ -43,8 +44,6 @@ _FREE_MAIL = word_list("free_email_providers")
 _ROLE_TOKENS = word_list("role_local_parts")
 _ROLE_EXACT = word_list("role_exact_local_parts")
 _NO_REPLY = word_list("no_reply_local_parts") | {"daemon"}
-_SEPARATORS = re.compile(r"[._\-]+")
-_DIGITS = "0123456789"
 _NO_REPLY_ANYWHERE = re.compile("|".join(re.escape(w) for w in sorted(_NO_REPLY, key=len, reverse=True)))
 
 DEFAULT_CACHE_SIZE = 200_000
@@ -75,20 +74,11 @@ def fast_syntax(email: str) -> tuple[str, str] | None:
     return local, domain
 
 
-def _local_base(local: str) -> str:
-    """Lower-cased local part without its ``+tag``."""
-    base, _plus, _tag = local.lower().partition("+")
-    return base or local.lower()
-
-
-def _tokens(local: str) -> list[str]:
-    return [t for t in _SEPARATORS.split(_local_base(local)) if t]
-
-
 def is_role(local: str) -> bool:
     """True when the local part names a function (info, sales-emea, customer.support, info2 …)."""
-    base = _local_base(local).rstrip(_DIGITS) or _local_base(local)
-    tokens = [t.rstrip(_DIGITS) or t for t in _tokens(local)]
+    whole = local_base(local)
+    base = whole.rstrip(DIGITS) or whole
+    tokens = [t.rstrip(DIGITS) or t for t in separator_tokens(local)]
     if not tokens:
         return False
     compact = "".join(tokens)
@@ -112,27 +102,21 @@ def is_no_reply(local: str) -> bool:
     ``MAILER-DAEMON``, ``bugzilla-daemon`` match; ``bouncer``, ``replies``,
     ``notifications`` do not (notification senders often accept replies).
     """
-    tokens = _tokens(local)
+    tokens = separator_tokens(local)
     if not _NO_REPLY_ANYWHERE.search("".join(tokens)):
         return False  # cheap exit: a matching run of tokens would contain one of the words
     for start in range(len(tokens)):
         joined = ""
         for token in tokens[start:]:
             joined += token
-            if joined in _NO_REPLY or joined.rstrip(_DIGITS) in _NO_REPLY:
+            if joined in _NO_REPLY or joined.rstrip(DIGITS) in _NO_REPLY:
                 return True
     return False
 
 
-def _parent_domains(domain: str) -> Iterable[str]:
-    parts = domain.split(".")
-    for i in range(len(parts) - 1):
-        yield ".".join(parts[i:])
-
-
 def is_disposable(domain: str) -> bool:
     """True when ``domain`` (ASCII) or one of its parent domains is a throw-away service."""
-    return any(d in _DISPOSABLE for d in _parent_domains(domain.lower()))
+    return domain_in(domain.lower(), _DISPOSABLE)
 
 
 def is_free_mail(domain: str) -> bool:
