@@ -39,7 +39,7 @@ async def test_a_handler_that_returns_is_acked_and_one_that_raises_is_retried_th
         assert await deliver(queue, deliveries[0], failing) is False
     assert calls == 3 and len(queue) == 0
     [dead] = await queue.dead.receive(1)
-    assert dead.body == {"n": 1} and dead.error == "ValueError: nope" and dead.attempts == 3
+    assert dead.body == {"n": 1} and dead.error == "ValueError: nope" and dead.failed_attempts == 3
 
     await queue.send({"n": 2})
     [delivery] = await queue.receive(1)

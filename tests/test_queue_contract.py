@@ -66,10 +66,11 @@ async def make_queue(request) -> AsyncIterator[MakeQueue]:
 
         yield make
     else:
-        client = request.getfixturevalue("async_redis")
+        client = aredis.Redis.from_url(request.getfixturevalue("redis_url"), socket_connect_timeout=1, socket_timeout=5)
         make, keys = redis_factory(client)
         yield make
         await client.delete(*keys)
+        await client.aclose()
 
 
 @pytest.fixture
@@ -109,7 +110,7 @@ async def test_retry_counts_attempts_then_dead_letters_with_the_last_error(make_
         await queue.retry(batch[0], f"OSError: try {batch[0].attempts}")
     assert attempts == [1, 2, 3]
     [dead] = await queue.dead.receive(5)
-    assert (dead.body, dead.error, dead.attempts) == ({"mining": "m1"}, "OSError: try 3", 3)
+    assert (dead.body, dead.error, dead.failed_attempts, dead.attempts) == ({"mining": "m1"}, "OSError: try 3", 3, 1)
     assert await size(queue) == 0
 
 

@@ -251,12 +251,14 @@ class RedisStreamQueue:
 
     def _delivery(self, entry_id: bytes | str, fields: dict, times_delivered: int) -> Delivery:
         prior = int(_field(fields, "attempts") or 0)
-        return Delivery(_text(entry_id), json.loads(_field(fields, "body")), prior + times_delivered, _field(fields, "error"))
+        failed = int(_field(fields, "failed_attempts") or 0)
+        body = json.loads(_field(fields, "body"))
+        return Delivery(_text(entry_id), body, prior + times_delivered, _field(fields, "error"), failed)
 
     async def _bury(self, entry_id: str, attempts: int, error: str) -> None:
         await self._move(
             keys=[self.key, self.dead.key],
-            args=[self.group, entry_id, "error", error, "attempts", attempts, "entry", entry_id],
+            args=[self.group, entry_id, "error", error, "failed_attempts", attempts, "entry", entry_id],
         )
 
     async def _ensure_group(self) -> None:

@@ -8,7 +8,8 @@ checked by ``tests/test_queue_contract.py``:
 * a consumer ``ack``s a delivery once its effects are stored, or calls
   ``retry`` with the error: the body is delivered again, and after
   ``max_attempts`` it goes to the queue's dead-letter queue (``dead``), whose
-  deliveries carry that error in ``Delivery.error``;
+  deliveries carry that error in ``Delivery.error`` and the attempts it used up in
+  ``Delivery.failed_attempts``;
 * ports are async: a Worker awaits its Queue binding, the self-host runner its
   Redis connection. The policy around them (ack, retry, dead letters) is written
   once, in :mod:`leadminer.flow.consumer`.
@@ -29,8 +30,9 @@ log = logging.getLogger(__name__)
 class Delivery:
     id: int | str  # the adapter's own id: a counter in process, a stream entry id in Redis
     body: Any
-    attempts: int = 1
+    attempts: int = 1  # deliveries of this message on this queue so far (crashes included)
     error: str | None = None  # a dead letter's last error (why it died)
+    failed_attempts: int = 0  # a dead letter's attempts on the queue it died on
 
 
 class Queue(Protocol):
@@ -81,7 +83,7 @@ class InProcessQueue:
             self.dead = InProcessQueue(self.name + ":dead", self.max_attempts)
 
     async def send(self, body: Any) -> None:
-        self._push(encode_body(self.name, body), attempts=1, error=None)
+        self._push(encode_body(self.name, body))
 
     async def receive(self, max_messages: int = 1) -> list[Delivery]:
         out = []
@@ -98,7 +100,7 @@ class InProcessQueue:
         if self._in_flight.pop(delivery.id, None) is None:
             return  # already acked or retried
         if delivery.attempts >= self.max_attempts and self.dead is not None:
-            self.dead._push(json.dumps(delivery.body), attempts=delivery.attempts, error=error)
+            self.dead._push(json.dumps(delivery.body), error=error, failed_attempts=delivery.attempts)
         elif delivery.attempts >= self.max_attempts:  # a dead letter whose handling keeps failing
             log.error("%s: dropped %s after %d attempts: %s", self.name, delivery.body, delivery.attempts, error)
         else:
@@ -106,9 +108,9 @@ class InProcessQueue:
             delivery.error = error
             self._pending.append(delivery)
 
-    def _push(self, text: str, *, attempts: int, error: str | None) -> None:
+    def _push(self, text: str, *, error: str | None = None, failed_attempts: int = 0) -> None:
         self._next_id += 1
-        self._pending.append(Delivery(self._next_id, json.loads(text), attempts, error))
+        self._pending.append(Delivery(self._next_id, json.loads(text), 1, error, failed_attempts))
 
     def __len__(self) -> int:
         return len(self._pending) + len(self._in_flight)

@@ -113,7 +113,7 @@ class StageWorker:
         return handled
 
     def _dead_letter_handler(self, stage: str, delivery: Delivery) -> Callable[[Any], Awaitable[None]]:
-        return lambda body: self.flow.dead_letter(stage, body, delivery.error, delivery.attempts)
+        return lambda body: self.flow.dead_letter(stage, body, delivery.error, delivery.failed_attempts)
 
     async def drain(self) -> int:
         """Rounds until every queue is empty (the embedded and in-memory loops)."""
