@@ -72,44 +72,53 @@ def _version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
-def _check(conn: sqlite3.Connection, schema: str, database: str, hint: str) -> None:
-    found = _version(conn) if _tables(conn) else 0
-    if found != SCHEMA_VERSIONS[schema]:
-        raise version_error(database, found, schema, hint)
-
-
 def _apply(conn: sqlite3.Connection, schema: str) -> None:
     conn.execute("PRAGMA journal_mode=WAL")  # file-level setting, not part of the D1 DDL
     conn.executescript(schema_sql(schema))
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSIONS[schema]}")
 
 
-class SqliteTempStore(SqlTempStore):
-    """Temporary tables of minings (``schemas/sqlite/temp.sql``): TempStore, RunLedger and RawBatchStore."""
+class _Schema:
+    """The schema steps of one SQLite database (set by the store classes below)."""
+
+    conn: sqlite3.Connection
+    _schema: str
+    _database: str
+    _hint: str
 
     def __init__(self, conn: sqlite3.Connection):
-        super().__init__(SqliteDriver(conn))
+        super().__init__(SqliteDriver(conn))  # the store class that follows in the MRO
         self.conn = conn
+
+    def _current(self) -> bool:
+        return bool(_tables(self.conn)) and _version(self.conn) == SCHEMA_VERSIONS[self._schema]
+
+    async def check_schema(self) -> None:
+        """Raise :class:`SchemaVersionError` unless the database is this version's (changes nothing)."""
+        if not self._current():
+            found = _version(self.conn) if _tables(self.conn) else 0
+            raise version_error(self._database, found, self._schema, self._hint)
+
+
+class SqliteTempStore(_Schema, SqlTempStore):
+    """Temporary tables of minings (``schemas/sqlite/temp.sql``): TempStore, RunLedger and RawBatchStore."""
+
+    _schema, _database, _hint = TEMP_SCHEMA, "this mining database", "run `leadminer db migrate`"
 
     async def migrate(self) -> None:
         """Create the temp tables; temporary rows of another version are dropped (nothing worth keeping)."""
-        if _tables(self.conn) and _version(self.conn) == TEMP_SCHEMA_VERSION:
+        if self._current():
             return
         for table in TEMP_TABLES:
             self.conn.execute(f"DROP TABLE IF EXISTS {table}")  # noqa: S608 - fixed names
         _apply(self.conn, TEMP_SCHEMA)
 
-    async def check_schema(self) -> None:
-        """Raise :class:`SchemaVersionError` unless the temp tables are this version's (changes nothing)."""
-        _check(self.conn, TEMP_SCHEMA, "this mining database", "run `leadminer db migrate`")
 
-
-class SqliteMainStore(SqlMainStore):
+class SqliteMainStore(_Schema, SqlMainStore):
     """Permanent tables (``schemas/sqlite/main.sql``)."""
 
-    def __init__(self, conn: sqlite3.Connection):
-        super().__init__(SqliteDriver(conn))
-        self.conn = conn
+    _schema, _database = MAIN_SCHEMA, "this database"
+    _hint = "mine into a new --db (`leadminer db migrate` prepares one)"
 
     async def migrate(self) -> None:
         """Create the tables of an empty database; one of another version raises
@@ -117,7 +126,3 @@ class SqliteMainStore(SqlMainStore):
         if not _tables(self.conn):
             _apply(self.conn, MAIN_SCHEMA)
         await self.check_schema()
-
-    async def check_schema(self) -> None:
-        """Raise :class:`SchemaVersionError` unless the database is this version's (changes nothing)."""
-        _check(self.conn, MAIN_SCHEMA, "this database", "mine into a new --db (`leadminer db migrate` prepares one)")
