@@ -5,7 +5,6 @@ security, paging of big minings, NUL characters, and the stage handlers run end 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import uuid
 
 import pytest
@@ -16,6 +15,7 @@ from leadminer.contracts import FailedMessage, Field, MessageRecord, PointOfCont
 from leadminer.schemas import SchemaVersionError
 from leadminer.stages import MiningContext, handle_clean, handle_extract, handle_refine, handle_signatures
 from leadminer.storage import IndexedMessage
+from blocking import Blocking, collect
 from pg import admin, postgres_database, postgres_dsn  # noqa: F401 - fixtures
 
 psycopg = pytest.importorskip("psycopg")
@@ -49,10 +49,6 @@ async def fetchall(conn, query, params=()):
 async def migrated(store):
     await store.migrate()
     return store
-
-
-async def collect(messages) -> list[MessageRecord]:
-    return [m async for m in messages]
 
 
 def record(mid: str, date: str | None, mining: str = "m1") -> MessageRecord:
@@ -288,25 +284,6 @@ MAILS = [
     mail(6, "Ann Lee <ann+work@acme.example>", f"{ME}, Carol <carol@partner.example>", "Fri, 05 Apr 2024 08:00:00 +0000",
          "Minutes attached.\n\n--\nAnn Lee\nCTO, Acme Corp\n", reply_to_n=3),
 ]  # fmt: skip
-
-
-class Blocking:
-    """A store whose calls block on ``loop``: the stages of ``leadminer.stages`` still call the
-    ports synchronously (the async flow replaces them); async iterators come back as lists."""
-
-    def __init__(self, store, loop: asyncio.AbstractEventLoop):
-        self._store, self._loop = store, loop
-
-    def __getattr__(self, name: str):
-        method = getattr(self._store, name)
-
-        def call(*args, **kwargs):
-            result = method(*args, **kwargs)
-            if inspect.isasyncgen(result):
-                return iter(self._loop.run_until_complete(collect(result)))
-            return self._loop.run_until_complete(result)
-
-        return call
 
 
 def mine_twice(temp, main) -> list[RefinedPerson]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import datetime
 
@@ -12,6 +13,8 @@ from leadminer.contracts import Field, MessageRecord, PointOfContact, Signature
 from leadminer.refine import index_messages, refine_persons
 from leadminer.scoring import Interactions, temperature
 from leadminer.stages import MiningContext, handle_refine
+
+from blocking import Blocking
 
 ME = "me@corp.example"
 
@@ -137,10 +140,16 @@ def test_temperature_weights():
 
 @pytest.fixture
 def stores(tmp_path):
+    """Migrated SQLite stores, blocking (the stages still call the ports synchronously)."""
+    loop = asyncio.new_event_loop()
     main_conn, temp_conn = connect(tmp_path / "main.db"), connect(tmp_path / "temp.db")
-    yield SqliteMainStore(main_conn), SqliteTempStore(temp_conn)
+    main, temp = SqliteMainStore(main_conn), SqliteTempStore(temp_conn)
+    loop.run_until_complete(main.migrate())
+    loop.run_until_complete(temp.migrate())
+    yield Blocking(main, loop), Blocking(temp, loop)
     main_conn.close()
     temp_conn.close()
+    loop.close()
 
 
 def _mine(stores, mining_id, records):
