@@ -45,7 +45,15 @@ from psycopg import sql
 
 from leadminer.adapters import rows
 from leadminer.adapters.rows import Codec, Column, last_wins
-from leadminer.contracts import CleanedAddress, FailedMessage, MessageRecord, RawMessage, RefinedPerson, Signature
+from leadminer.contracts import (
+    CleanedAddress,
+    FailedMessage,
+    MessageRecord,
+    PointOfContact,
+    RawMessage,
+    RefinedPerson,
+    Signature,
+)
 from leadminer.schemas import (
     SCHEMA_VERSIONS,
     TEMP_MINING_IDS_SQL,
@@ -307,14 +315,14 @@ class PostgresTempStore(_Store):
             found = await _all(self.conn, query, (mining_id, *last, page))
             if not found:
                 return
-            points: dict[str, list[dict]] = {}
+            points: dict[str, list[PointOfContact]] = {}
             for row in await _all(
                 self.conn,
                 "SELECT message_id, field, email, name FROM mining_points "
                 "WHERE mining_id = %s AND message_id = ANY(%s) ORDER BY message_id, position",
                 (mining_id, [r[1] for r in found]),
             ):
-                points.setdefault(row[0], []).append(rows.point_dict(*row))
+                points.setdefault(row[0], []).append(rows.point_from_row(*row))
             for _date, message_id, fields, body in found:
                 yield rows.message_from_row(fields, body, points.get(message_id, []), PG)
             last = (found[-1][0], found[-1][1])

@@ -19,7 +19,9 @@ from typing import Any
 from ..contracts import (
     CleanedAddress,
     FailedMessage,
+    Field,
     MessageRecord,
+    PointOfContact,
     RawMessage,
     RefinedPerson,
     Signature,
@@ -127,16 +129,22 @@ def message_rows(records: Iterable[MessageRecord], codec: Codec) -> tuple[list[t
     return list(messages.values()), points
 
 
-def point_dict(message_id: str, field: str, email: str, name: str | None) -> dict:
-    return {"message_id": message_id, "field": field, "email": email, "name": name}
+_FIELDS = {f.value: f for f in Field}  # a dict look-up is cheaper than an enum call per point
 
 
-def message_from_row(fields: Any, body: str | None, points: list[dict], codec: Codec) -> MessageRecord:
-    """A message from its record JSON, body and point dicts (:func:`point_dict`)."""
+def point_from_row(message_id: str, field: str, email: str, name: str | None) -> PointOfContact:
+    return PointOfContact(message_id, _FIELDS.get(field) or Field(field), email, name)
+
+
+def message_from_row(fields: Any, body: str | None, points: list[PointOfContact], codec: Codec) -> MessageRecord:
+    """A message from its record JSON (read with :func:`contracts.message_from_dict`), body and points
+    (:func:`point_from_row`)."""
     data = codec.load(fields)
-    data["points"] = points
+    data["points"] = []
     data["body"] = body
-    return message_from_dict(data)
+    record = message_from_dict(data)
+    record.points = points
+    return record
 
 
 def failure_row(failure: FailedMessage, codec: Codec) -> tuple:

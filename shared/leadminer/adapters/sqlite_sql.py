@@ -17,7 +17,15 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Protocol
 
-from ..contracts import CleanedAddress, FailedMessage, MessageRecord, RawMessage, RefinedPerson, Signature
+from ..contracts import (
+    CleanedAddress,
+    FailedMessage,
+    MessageRecord,
+    PointOfContact,
+    RawMessage,
+    RefinedPerson,
+    Signature,
+)
 from ..schemas import TEMP_MINING_IDS_SQL, TEMP_TABLES
 from ..scoring import outlier_count
 from ..storage import BatchCounts, FolderState, IndexedMessage, MiningRun, Occurrence
@@ -150,9 +158,9 @@ class SqlTempStore:
             found = await self.driver.rows(query, (mining_id, *last, page))
             if not found:
                 return
-            points: dict[str, list[dict]] = {}
+            points: dict[str, list[PointOfContact]] = {}
             for row in await _rows_in(self.driver, PAGE_POINTS, (mining_id,), [r[1] for r in found]):
-                points.setdefault(row[0], []).append(rows.point_dict(*row))
+                points.setdefault(row[0], []).append(rows.point_from_row(*row))
             for _date, message_id, fields, body in found:
                 yield rows.message_from_row(fields, body, points.get(message_id, []), SQLITE)
             last = (found[-1][0], found[-1][1])
