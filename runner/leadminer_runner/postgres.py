@@ -24,7 +24,7 @@ constructor; ``check_schema()`` refuses a database of another version
 without changing it.
 
 Speed against SQLite (docs/architecture.md, ``scripts/bench_storage.py``):
-1.5× SQLite's time to add messages, 2.5× to index them.
+1.4× SQLite's time to add messages, 2.3× to index them.
 
 Lives in the runner, never in the core: the core must import under Pyodide.
 """
