@@ -8,17 +8,19 @@ each (from, to, cc; 2,000 distinct senders), added to the temp store in
 batches of 500 (the extract stage's batch) and then indexed in the main store
 in chunks of 1,000 with their 3 occurrences each (refine's chunk). The
 PostgreSQL side runs in a throw-away database created and dropped here.
-Reports the best of ``--repeat`` runs and the Postgres/SQLite time ratio.
+Reports the best of ``--repeat`` runs and the Postgres/SQLite time ratio
+(the async adapters; schemas are migrated before the clock starts).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import psycopg
@@ -60,23 +62,25 @@ def index_rows(records: list[MessageRecord]) -> list[tuple[list[IndexedMessage],
     return chunks
 
 
-def run(temp, main, records, chunks) -> tuple[float, float]:
+async def run(temp, main, records, chunks) -> tuple[float, float]:
+    await temp.migrate()
+    await main.migrate()
     started = time.perf_counter()
     for start in range(0, len(records), 500):
-        temp.add_messages("bench", records[start : start + 500])
+        await temp.add_messages("bench", records[start : start + 500])
     added = time.perf_counter()
-    main.start_mining("bench", "u", "bench")
+    await main.start_mining("bench", "u", "bench")
     for indexed, occurrences in chunks:
-        main.index_messages("u", "bench", indexed, occurrences)
+        await main.index_messages("u", "bench", indexed, occurrences)
     return added - started, time.perf_counter() - added
 
 
-def best(repeat: int, once: Callable[[], tuple[float, float]]) -> tuple[float, float]:
-    runs = [once() for _ in range(repeat)]
+async def best(repeat: int, once: Callable[[], Awaitable[tuple[float, float]]]) -> tuple[float, float]:
+    runs = [await once() for _ in range(repeat)]
     return min(r[0] for r in runs), min(r[1] for r in runs)
 
 
-def main() -> None:
+async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
@@ -85,32 +89,32 @@ def main() -> None:
     records = messages(args.messages)
     chunks = index_rows(records)
 
-    def sqlite_once() -> tuple[float, float]:
+    async def sqlite_once() -> tuple[float, float]:
         with tempfile.TemporaryDirectory() as tmp:
             temp_conn, main_conn = sqlite_connect(Path(tmp) / "x.db.mining"), sqlite_connect(Path(tmp) / "x.db")
             try:
-                return run(SqliteTempStore(temp_conn), SqliteMainStore(main_conn), records, chunks)
+                return await run(SqliteTempStore(temp_conn), SqliteMainStore(main_conn), records, chunks)
             finally:
                 temp_conn.close()
                 main_conn.close()
 
     name = f"leadminer_bench_{uuid.uuid4().hex[:12]}"
 
-    def postgres_once() -> tuple[float, float]:
+    async def postgres_once() -> tuple[float, float]:
         with psycopg.connect(f"{args.server} dbname=postgres", autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
         try:
-            conn = pg_connect(f"{args.server} dbname={name}")
+            conn = await pg_connect(f"{args.server} dbname={name}")
             try:
-                return run(PostgresTempStore(conn), PostgresMainStore(conn), records, chunks)
+                return await run(PostgresTempStore(conn), PostgresMainStore(conn), records, chunks)
             finally:
-                conn.close()
+                await conn.close()
         finally:
             with psycopg.connect(f"{args.server} dbname=postgres", autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    sqlite_add, sqlite_index = best(args.repeat, sqlite_once)
-    pg_add, pg_index = best(args.repeat, postgres_once)
+    sqlite_add, sqlite_index = await best(args.repeat, sqlite_once)
+    pg_add, pg_index = await best(args.repeat, postgres_once)
     n = args.messages
     print(f"{n} messages x 3 points, best of {args.repeat}")
     print(f"{'':10} {'add_messages':>14} {'index_messages':>16}")
@@ -121,4 +125,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import datetime
 
@@ -12,6 +13,7 @@ from leadminer.contracts import Field, MessageRecord, PointOfContact, Signature
 from leadminer.refine import index_messages, refine_persons
 from leadminer.scoring import Interactions, temperature
 from leadminer.stages import MiningContext, handle_refine
+
 
 ME = "me@corp.example"
 

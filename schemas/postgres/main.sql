@@ -25,10 +25,11 @@
 --   user. RLS protects the tables when they are exposed to end users through
 --   Supabase's API (or any non-owner role).
 --
--- Schema version: leadminer_schema_version ('main', n). The runner applies
--- this file when none of its tables exist and refuses a database whose
--- version differs from MAIN_SCHEMA_VERSION in
--- runner/leadminer_runner/postgres.py (SchemaVersionError).
+-- Schema version: leadminer_schema_version ('main', n). The migration step
+-- (`leadminer db migrate`, runner/leadminer_runner/postgres.py) applies this
+-- file when none of its tables exist and records the version of
+-- leadminer.schemas.SCHEMA_VERSIONS; a database of another version is refused
+-- (SchemaVersionError).
 
 CREATE SCHEMA IF NOT EXISTS auth;
 DO $$
@@ -170,5 +171,3 @@ BEGIN
 END
 $$;
 
-INSERT INTO leadminer_schema_version (component, version) VALUES ('main', 1)
-    ON CONFLICT (component) DO NOTHING;

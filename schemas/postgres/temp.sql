@@ -1,7 +1,6 @@
 -- Temporary tables of one mining, self-host mode (STORAGE_MODE=postgresql):
 -- the separate temp Postgres database (LEADMINER_TEMP_DATABASE_URL).
--- Same tables and columns as schemas/sqlite/temp.sql, plus
--- mining_points.position (SQLite keeps the points' order in its rowid).
+-- Same tables and columns as schemas/sqlite/temp.sql.
 --
 -- UNLOGGED: these rows are written once, read a few times and deleted within
 -- minutes. Skipping the write-ahead log makes the bulk inserts several times
@@ -14,9 +13,10 @@
 -- keyset paging use COLLATE "C": byte order, the same as SQLite's, whatever
 -- the database's locale.
 --
--- Applied by runner/leadminer_runner/postgres.py when missing; the version in
--- leadminer_schema_version must equal TEMP_SCHEMA_VERSION there. Temporary
--- rows of another version are dropped, not migrated.
+-- Applied by the migration step (runner/leadminer_runner/postgres.py), which
+-- records the version of leadminer.schemas.SCHEMA_VERSIONS in
+-- leadminer_schema_version. Temporary rows of another version are dropped,
+-- not migrated.
 
 CREATE TABLE IF NOT EXISTS leadminer_schema_version (
     component text PRIMARY KEY,             -- 'main' | 'temp'
@@ -76,8 +76,9 @@ CREATE UNLOGGED TABLE IF NOT EXISTS mining_runs (
     user_id          text NOT NULL,
     source           text NOT NULL,           -- the source label (never a secret)
     identities_json  jsonb NOT NULL DEFAULT '[]',  -- addresses given for this mining
-    fetched          integer NOT NULL DEFAULT 0,   -- set when the fetch ends
+    fetched          integer NOT NULL DEFAULT 0,   -- progress while fetching, final once batches is set
     fetch_failed     integer NOT NULL DEFAULT 0,
+    total            integer,                 -- the source's estimate of what the fetch will read
     batches          integer,                 -- raw batches sent to extract; NULL while fetching
     clean_sent       boolean NOT NULL DEFAULT false,  -- the hand-off to clean was claimed
     fetch_state_json jsonb NOT NULL DEFAULT '[]',     -- folder states to save once the mining is done
@@ -112,6 +113,3 @@ CREATE UNLOGGED TABLE IF NOT EXISTS mining_steps (    -- later stages done, with
     count     integer NOT NULL,
     PRIMARY KEY (mining_id, step)
 );
-
-INSERT INTO leadminer_schema_version (component, version) VALUES ('temp', 2)
-    ON CONFLICT (component) DO UPDATE SET version = excluded.version;

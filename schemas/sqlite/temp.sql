@@ -1,5 +1,7 @@
 -- Temporary tables of one mining. SQLite and Cloudflare D1 (D1 is SQLite):
 -- keep to plain SQLite DDL (no PRAGMA, no extensions). JSON is stored as TEXT.
+-- Applied by the migration step (leadminer.adapters.sqlite), which records the
+-- version of leadminer.schemas.SCHEMA_VERSIONS in PRAGMA user_version.
 -- Every row carries mining_id; a mining's rows are deleted when it ends
 -- (and by the cleanup job when a mining dies).
 
@@ -16,6 +18,7 @@ CREATE INDEX IF NOT EXISTS mining_messages_date ON mining_messages (mining_id, d
 CREATE TABLE IF NOT EXISTS mining_points (
     mining_id  TEXT NOT NULL,
     message_id TEXT NOT NULL,
+    position   INTEGER NOT NULL,        -- order of the point in its message
     field      TEXT NOT NULL,           -- from, to, cc, bcc, reply_to, ...
     email      TEXT NOT NULL,
     name       TEXT,
@@ -56,8 +59,9 @@ CREATE TABLE IF NOT EXISTS mining_runs (
     user_id         TEXT NOT NULL,
     source          TEXT NOT NULL,      -- the source label (never a secret)
     identities_json TEXT NOT NULL DEFAULT '[]',  -- addresses given for this mining
-    fetched         INTEGER NOT NULL DEFAULT 0,  -- set when the fetch ends
+    fetched         INTEGER NOT NULL DEFAULT 0,  -- progress while fetching, final once batches is set
     fetch_failed    INTEGER NOT NULL DEFAULT 0,
+    total           INTEGER,            -- the source's estimate of what the fetch will read
     batches         INTEGER,            -- raw batches sent to extract; NULL while fetching
     clean_sent      INTEGER NOT NULL DEFAULT 0,  -- the hand-off to clean was claimed
     fetch_state_json TEXT NOT NULL DEFAULT '[]', -- folder states to save once the mining is done

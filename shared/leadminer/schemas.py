@@ -1,4 +1,11 @@
-"""Find the SQL files of ``schemas/`` (packaged as ``leadminer/schemas`` in a wheel)."""
+"""The SQL schemas of every store: where their files are (``schemas/``, packaged as
+``leadminer/schemas`` in a wheel) and the one list of their versions.
+
+Schemas are applied by an explicit migration step (``leadminer db migrate``, and
+on first use), never by a store's constructor: each adapter has ``migrate()``
+(create, or recreate disposable temp tables) and ``check_schema()`` (refuse a
+database of another version with :class:`SchemaVersionError`, changing nothing).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,33 @@ _CANDIDATES = (
     Path(__file__).resolve().parent / "schemas",  # wheel: force-included
     Path(__file__).resolve().parents[2] / "schemas",  # source checkout / editable install
 )
+
+
+class SchemaVersionError(RuntimeError):
+    """The database was written by an incompatible version of leadminer (or was never migrated)."""
+
+
+SCHEMA_VERSIONS = {
+    "sqlite/main.sql": 1,  # kept in PRAGMA user_version
+    "sqlite/temp.sql": 3,  # 3: mining_points.position, mining_runs.total
+    "postgres/main.sql": 1,  # kept in leadminer_schema_version ('main')
+    "postgres/temp.sql": 3,  # ('temp'); 3: mining_runs.total
+}
+"""The schema version of each file of ``schemas/``: bumped whenever the file changes incompatibly.
+The migration step records it in the database; the SQL files hold no version."""
+
+
+def version_error(database: str, found: int | None, schema: str, hint: str) -> SchemaVersionError:
+    """The one sentence for a database whose schema is not ``schema``'s version."""
+    needed = SCHEMA_VERSIONS[schema]
+    if not found:
+        return SchemaVersionError(
+            f"{database} has no leadminer schema of this version (schema 0, this one needs {needed}): "
+            f"it was made by another version of leadminer or never migrated; {hint}"
+        )
+    return SchemaVersionError(
+        f"{database} was made by another version of leadminer (schema {found}, this one needs {needed}); {hint}"
+    )
 
 
 TEMP_TABLES = (
