@@ -259,6 +259,47 @@ async def test_a_killed_session_is_waited_out_and_the_store_goes_on(postgres_dsn
         assert (await main.mining("m1"))["status"] == "running"  # reconnected
 
 
+async def test_connection_errors_never_show_the_password():
+    with pytest.raises(ConnectionError) as caught:
+        await connect("postgresql://lm:s3cret@127.0.0.1:1/leadminer?connect_timeout=2")
+    assert "s3cret" not in str(caught.value) and "***" in str(caught.value)
+
+
+# the flow end to end ------------------------------------------------------------
+ME = "me@home.example"
+
+
+def mail(n: int, sender: str, to: str, date: str, body: str, *, reply_to_n: int | None = None, extra: str = "") -> bytes:
+    headers = [
+        f"From: {sender}",
+        f"To: {to}",
+        f"Date: {date}",
+        f"Message-ID: <{n}@mail.example>",
+        f"Subject: message {n}",
+    ]
+    if reply_to_n is not None:
+        headers += [f"In-Reply-To: <{reply_to_n}@mail.example>", f"References: <{reply_to_n}@mail.example>"]
+    if extra:
+        headers.append(extra)
+    return ("\r\n".join(headers) + "\r\n\r\n" + body.replace("\n", "\r\n")).encode()
+
+
+MAILS = [
+    mail(1, "Ann Lee <ann@acme.example>", f"Me <{ME}>", "Mon, 01 Apr 2024 09:00:00 +0000",
+         "Hello,\nshall we meet?\n\n--\nAnn Lee\nCTO, Acme Corp\n+1 555 555 0100\n"),
+    mail(2, f"Me <{ME}>", "Ann Lee <ann@acme.example>, bob@acme.example", "Mon, 01 Apr 2024 10:00:00 +0000",
+         "Yes, Tuesday.\n", reply_to_n=1),
+    mail(3, "Bob Stone <bob@acme.example>", f"{ME}", "Tue, 02 Apr 2024 08:00:00 +0000",
+         "Count me in.\n\nBob Stone\nSales Director\n", reply_to_n=2),
+    mail(4, "Deals <news@shop.example>", f"{ME}", "Wed, 03 Apr 2024 08:00:00 +0000",
+         "Big sale!\n", extra="List-Unsubscribe: <mailto:unsub@shop.example>\r\nPrecedence: bulk"),
+    mail(5, "noreply@bank.example", f"{ME}", "Thu, 04 Apr 2024 08:00:00 +0000", "Your statement is ready.\n"),
+    mail(6, "Ann Lee <ann+work@acme.example>", f"{ME}, Carol <carol@partner.example>", "Fri, 05 Apr 2024 08:00:00 +0000",
+         "Minutes attached.\n\n--\nAnn Lee\nCTO, Acme Corp\n", reply_to_n=3),
+]  # fmt: skip
+
+
+
 async def mine_twice(services) -> list[RefinedPerson]:
     """Two minings through the flow: the first half of the mail, then all of it (incremental,
     re-mined mail skipped)."""
