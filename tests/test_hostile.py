@@ -155,7 +155,7 @@ def test_export_to_a_fifo_writes_in_place(mined_db, tmp_path):
     reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
     result = invoke("export", "--db", str(mined_db), "--format", "json", "-o", str(fifo))
     out, _ = reader.communicate(timeout=20)
-    assert result.exit_code == 0 and len(json.loads(out)) == 5
+    assert result.exit_code == 0 and len(json.loads(out)) == 6  # 5 senders and their recipient
     assert stat.S_ISFIFO(fifo.stat().st_mode)
 
 
@@ -177,7 +177,7 @@ def test_a_read_only_database_is_exported_and_listed_without_being_touched(mined
     copy_dir.chmod(0o555)
     try:
         before = snapshot(copy_dir)
-        assert len(json.loads(invoke("export", "--db", str(copy)).stdout)) == 5
+        assert len(json.loads(invoke("export", "--db", str(copy)).stdout)) == 6
         assert invoke("minings", "--db", str(copy)).exit_code == 0
         assert invoke("failures", "--db", str(copy)).exit_code == 0
         assert snapshot(copy_dir) == before  # no -wal, -shm or lock file, same bytes
@@ -239,21 +239,27 @@ def test_bad_imap_urls_are_refused_before_any_password_prompt(tmp_path, url, exp
 
 
 # interrupts -----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def big_mbox(tmp_path_factory) -> Path:
+    """An mbox long enough to interrupt mid-mining (about 5 s of work)."""
+    path = tmp_path_factory.mktemp("big") / "big.mbox"
+    with path.open("wb") as out:
+        for n in range(30_000):
+            out.write(b"From ann@example.com Mon Jul  1 10:00:00 2024\n" + message(n, sender=f"p{n % 300}@example.com") + b"\n")
+    return path
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupt_ends_the_mining_with_a_reason_and_a_rerun_completes_it(tmp_path, sig):
-    source = tmp_path / "mail"
-    source.mkdir()
-    for n in range(6_000):
-        (source / f"{n}.eml").write_bytes(message(n, sender=f"p{n % 300}@example.com"))
+def test_an_interrupt_ends_the_mining_with_a_reason_and_a_rerun_completes_it(tmp_path, sig, big_mbox):
     db = tmp_path / "m.db"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-    command = [sys.executable, "-m", "leadminer_runner.cli", "mine", str(source), "--db", str(db)]
+    command = [sys.executable, "-m", "leadminer_runner.cli", "mine", str(big_mbox), "--db", str(db)]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+    temp = db.with_name(db.name + ".mining")
     deadline = time.monotonic() + 60
-    while not db.exists() or os.path.getsize(db) == 0:  # the mining has started once the database is written
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.05)
-    time.sleep(0.3)
+    while sum(p.stat().st_size for p in tmp_path.glob("m.db.mining*")) < 200_000:  # extract is under way
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.02)
     process.send_signal(sig)
     _out, err = process.communicate(timeout=60)
     assert process.returncode == EXIT_INTERRUPTED, err
@@ -261,8 +267,9 @@ def test_an_interrupt_ends_the_mining_with_a_reason_and_a_rerun_completes_it(tmp
     minings = [json.loads(line) for line in invoke("minings", "--db", str(db)).stdout.splitlines()]
     assert [m["status"] for m in minings] == ["interrupted"]
     assert minings[0]["stats"]["error"] == "interrupted by the user"
-    rerun = invoke("mine", str(source), "--db", str(db), "--quiet", "--json")
-    assert rerun.exit_code == 0 and summary_of(rerun)["extracted"] + summary_of(rerun)["already_mined"] == 6_000
+    assert temp.exists()
+    rerun = invoke("mine", str(big_mbox), "--db", str(db), "--quiet", "--json")
+    assert rerun.exit_code == 0 and summary_of(rerun)["extracted"] + summary_of(rerun)["already_mined"] == 30_000
 
 
 def test_an_unreachable_imap_server_is_a_clear_error(tmp_path):

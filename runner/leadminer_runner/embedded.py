@@ -70,6 +70,24 @@ def exclusive(db_path: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+@contextmanager
+def unchanging(db_path: Path) -> Iterator[bool]:
+    """While no mining runs on the database, keep it so (a shared lock): True when held,
+    False when a mining is running (its writes may then be read as they come)."""
+    import fcntl
+
+    fd = os.open(db_path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
 def mine(source: MessageSource, **options) -> MiningSummary:
     """:func:`mine_async` for synchronous callers."""
     return asyncio.run(mine_async(source, **options))

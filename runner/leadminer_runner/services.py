@@ -39,19 +39,24 @@ async def embedded_services(
     signature_extractor: SignatureExtractor | None = None,
 ) -> AsyncIterator[MiningServices]:
     """SQLite main and temp databases (migrated on first use), raw batches in memory,
-    in-process queues."""
-    main_conn, temp_conn = connect(db_path), connect(temp_db_path)
+    in-process queues. The main database is checked first: a file that is not this
+    project's database is refused before anything is created beside it."""
+    main_conn = connect(db_path)
     try:
-        main, temp = SqliteMainStore(main_conn), SqliteTempStore(temp_conn)
+        main = SqliteMainStore(main_conn)
         await main.migrate()
-        await temp.migrate()
-        yield MiningServices(
-            temp=temp, ledger=temp, raw=MemoryRawBatchStore(), main=main, queues=in_process_queues(),
-            mx=mx, signature_extractor=signature_extractor,
-        )  # fmt: skip
+        temp_conn = connect(temp_db_path)
+        try:
+            temp = SqliteTempStore(temp_conn)
+            await temp.migrate()
+            yield MiningServices(
+                temp=temp, ledger=temp, raw=MemoryRawBatchStore(), main=main, queues=in_process_queues(),
+                mx=mx, signature_extractor=signature_extractor,
+            )  # fmt: skip
+        finally:
+            temp_conn.close()
     finally:
         main_conn.close()
-        temp_conn.close()
 
 
 @asynccontextmanager
@@ -103,13 +108,16 @@ async def main_store(settings: Settings, db_path: Path) -> AsyncIterator[MainSto
     database opened read-only (never modified, not even its journal mode), or the main
     PostgreSQL database."""
     if settings.storage_mode == "sqlite":
-        conn: sqlite3.Connection = connect(db_path, readonly=True)
-        try:
-            store = SqliteMainStore(conn)
-            await store.check_schema()
-            yield store
-        finally:
-            conn.close()
+        from .embedded import unchanging
+
+        with unchanging(db_path) as no_mining_runs:
+            conn: sqlite3.Connection = connect(db_path, readonly=True, unchanging=no_mining_runs)
+            try:
+                store = SqliteMainStore(conn)
+                await store.check_schema()
+                yield store
+            finally:
+                conn.close()
     elif settings.storage_mode == "postgresql":
         async with postgres_stores(settings, migrate=False) as (_temp, main):
             yield main

@@ -27,15 +27,17 @@ MAIN_SCHEMA_VERSION = SCHEMA_VERSIONS[MAIN_SCHEMA]
 TEMP_SCHEMA_VERSION = SCHEMA_VERSIONS[TEMP_SCHEMA]
 
 
-def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
+def connect(path: str | Path, *, readonly: bool = False, unchanging: bool = False) -> sqlite3.Connection:
     """A connection to the database file ``path``; ``readonly`` opens it with ``mode=ro``:
     it must exist and is never written (SQLite may still create its WAL index files
-    beside a WAL database; in a read-only folder that has none, the file is opened
-    ``immutable``: no writer can be using it there)."""
+    beside a WAL database). ``unchanging`` (the caller knows no writer can be using it:
+    it holds the file's lock, or the folder is read-only and has no WAL index) opens it
+    ``immutable``: nothing at all is created beside it."""
     if readonly:
         file = Path(path).resolve()
         uri = f"file:{quote(str(file))}?mode=ro"
-        if not os.access(file.parent, os.W_OK) and not file.with_name(file.name + "-shm").exists():
+        no_writer_here = not os.access(file.parent, os.W_OK) and not file.with_name(file.name + "-shm").exists()
+        if unchanging or no_writer_here:
             uri += "&immutable=1"
         return sqlite3.connect(uri, uri=True, timeout=30)
     conn = sqlite3.connect(str(path), timeout=30)

@@ -80,6 +80,7 @@ async def deliver(
             return False
         outage.over()
         await queue.ack(delivery)
+        await asyncio.sleep(0)  # a point where a cancellation (Ctrl-C, SIGTERM) gets in
         return True
 
 

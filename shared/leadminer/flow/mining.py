@@ -122,6 +122,7 @@ class MiningFlow:
                 await s.ledger.fetch_progress(mining_id, fetched=fetched, failed=failed, total=total)
                 if on_batch is not None:
                     await on_batch(await self.progress(mining_id))
+                await asyncio.sleep(0)  # a point where a cancellation (Ctrl-C, SIGTERM) gets in
                 return await s.ledger.run(mining_id) is not None
 
             async for item in aiter_items(source.iter_messages(mining_id, state)):
