@@ -316,3 +316,17 @@ async def test_an_unacked_message_survives_a_restart_of_a_persistent_redis(own_r
     await survivor.ack(delivery)
     assert await survivor.size() == 0
     await client.aclose()
+
+
+async def test_a_retry_delivers_the_body_as_sent_under_a_new_id(make_queue):
+    queue = make_queue()
+    await queue.send({"mining_id": "m", "batch": 1})
+    (first,) = await queue.receive()
+    first.body["batch"] = 99  # a handler that changed its body, then failed
+    await queue.retry(first, "ValueError: x")
+    (second,) = await queue.receive()
+    assert second.body == {"mining_id": "m", "batch": 1} and second.id != first.id and second.attempts == 2
+    await queue.ack(first)  # a late ack of the old delivery acks nothing
+    assert await size(queue) == 1
+    await queue.ack(second)
+    assert await size(queue) == 0

@@ -74,8 +74,8 @@ class InProcessQueue:
     name: str
     max_attempts: int = 3
     dead: InProcessQueue | None = None  # dead letters; made at construction unless this is one
-    _pending: deque[Delivery] = field(default_factory=deque)
-    _in_flight: dict[int, Delivery] = field(default_factory=dict)
+    _pending: deque[tuple[Delivery, str]] = field(default_factory=deque)
+    _in_flight: dict[int, tuple[Delivery, str]] = field(default_factory=dict)  # id → (delivery, body as sent)
     _next_id: int = 0
 
     def __post_init__(self) -> None:
@@ -88,8 +88,8 @@ class InProcessQueue:
     async def receive(self, max_messages: int = 1) -> list[Delivery]:
         out = []
         while self._pending and len(out) < max_messages:
-            delivery = self._pending.popleft()
-            self._in_flight[delivery.id] = delivery
+            delivery, text = self._pending.popleft()
+            self._in_flight[delivery.id] = (delivery, text)
             out.append(delivery)
         return out
 
@@ -97,20 +97,22 @@ class InProcessQueue:
         self._in_flight.pop(delivery.id, None)
 
     async def retry(self, delivery: Delivery, error: str) -> None:
-        if self._in_flight.pop(delivery.id, None) is None:
+        """Deliver the body as it was sent (not as a handler may have changed it) again, as a
+        new delivery with a new id (a late ack of the old one acks nothing), or bury it."""
+        taken = self._in_flight.pop(delivery.id, None)
+        if taken is None:
             return  # already acked or retried
+        _delivery, text = taken
         if delivery.attempts >= self.max_attempts and self.dead is not None:
-            self.dead._push(json.dumps(delivery.body), error=error, failed_attempts=delivery.attempts)
+            self.dead._push(text, error=error, failed_attempts=delivery.attempts)
         elif delivery.attempts >= self.max_attempts:  # a dead letter whose handling keeps failing
-            log.error("%s: dropped %s after %d attempts: %s", self.name, delivery.body, delivery.attempts, error)
+            log.error("%s: dropped %s after %d attempts: %s", self.name, text, delivery.attempts, error)
         else:
-            delivery.attempts += 1
-            delivery.error = error
-            self._pending.append(delivery)
+            self._push(text, attempts=delivery.attempts + 1, error=error)
 
-    def _push(self, text: str, *, error: str | None = None, failed_attempts: int = 0) -> None:
+    def _push(self, text: str, *, attempts: int = 1, error: str | None = None, failed_attempts: int = 0) -> None:
         self._next_id += 1
-        self._pending.append(Delivery(self._next_id, json.loads(text), 1, error, failed_attempts))
+        self._pending.append((Delivery(self._next_id, json.loads(text), attempts, error, failed_attempts), text))
 
     def __len__(self) -> int:
         return len(self._pending) + len(self._in_flight)
