@@ -129,9 +129,11 @@ async def _run(
 
     try:
         if await flow.fetch(mining_id, source, batch_size=batch_size, on_batch=extract_batch):
-            while await worker.step():  # one stage message per round: show each stage as it starts
+            while True:  # one stage message per round: show each stage as it starts
                 if (progress := await flow.progress(mining_id)) is not None:
                     notify(progress)
+                if not await worker.step():
+                    break
     except BaseException as exc:
         if interrupted(exc):  # during the later stages (the fetch ends the mining itself)
             await flow.end(mining_id, "interrupted", describe(exc))
