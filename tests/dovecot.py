@@ -35,6 +35,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import servers
+
 HOST = "127.0.0.1"
 SPECIAL_FOLDERS = {"Drafts": "\\Drafts", "Junk": "\\Junk", "Sent": "\\Sent", "Trash": "\\Trash"}
 _APPENDUID = re.compile(rb"APPENDUID (\d+) (\d+)")
@@ -47,45 +49,19 @@ class DovecotUnavailable(RuntimeError):
 # --------------------------------------------------------------------------- install
 
 
+def _dovecot_binary() -> str | None:
+    for candidate in (shutil.which("dovecot"), "/usr/sbin/dovecot"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
 def find_dovecot(install: bool = True) -> str:
     """Path of the ``dovecot`` binary; installs the Debian/Ubuntu package when missing."""
-    for candidate in (shutil.which("dovecot"), "/usr/sbin/dovecot"):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    if not install:
-        raise DovecotUnavailable("Dovecot is not installed")
-    _apt_install("dovecot-imapd")
-    for candidate in (shutil.which("dovecot"), "/usr/sbin/dovecot"):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    raise DovecotUnavailable("dovecot-imapd was installed but no dovecot binary was found")
-
-
-def _apt_install(package: str) -> None:
-    if not shutil.which("apt-get"):
-        raise DovecotUnavailable(f"Dovecot is not installed and apt-get is not available to install {package}")
-    if os.geteuid() == 0:
-        prefix: list[str] = []
-    elif shutil.which("sudo"):
-        prefix = ["sudo", "-n"]
-    else:
-        raise DovecotUnavailable(f"Dovecot is not installed; installing {package} needs root or sudo")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [*prefix, "apt-get", "install", "-y", "-q", "--no-install-recommends", package]
-    update = [*prefix, "apt-get", "update", "-q"]
-    output = ""
-    for commands in ([install], [update, install]):
-        try:
-            for command in commands:
-                done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-                output = (done.stdout + done.stderr)[-2000:]
-                if done.returncode != 0:
-                    break
-            else:
-                return
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            output = str(exc)
-    raise DovecotUnavailable(f"Dovecot is not installed and `apt-get install {package}` failed: {output.strip()}")
+    try:
+        return servers.find_or_install(_dovecot_binary, "dovecot-imapd", "Dovecot", install=install)
+    except servers.ServerUnavailable as exc:
+        raise DovecotUnavailable(str(exc)) from None
 
 
 def dovecot_version(binary: str) -> tuple[int, ...]:
