@@ -78,8 +78,9 @@ class Server:
             return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
         return ""
 
-    def stop(self) -> None:
-        """Stop a throw-away server (our own child process only) and delete its folder; the user's own is left alone."""
+    def stop(self, *, keep_data: bool = False) -> None:
+        """Stop a throw-away server (our own child process only) and delete its folder (unless
+        ``keep_data``: a restart follows); the user's own is left alone."""
         if self.process is not None and self.process.poll() is None:
             if self.kind == "PostgreSQL":
                 self.process.send_signal(signal.SIGINT)  # "fast" shutdown; SIGTERM ("smart") waits for clients
@@ -91,7 +92,7 @@ class Server:
                 self.process.kill()
                 self.process.wait(timeout=5)
         self.process = None
-        if self.base_dir is not None:
+        if self.base_dir is not None and not keep_data:
             shutil.rmtree(self.base_dir, ignore_errors=True)
 
 
@@ -277,21 +278,30 @@ def postgres_from_url(url: str) -> Server:
     return _answering(server, _postgres_version(server), POSTGRES_URL_VARIABLE)
 
 
-def start_redis(*, install: bool = True) -> Server:
-    """A fresh ``redis-server`` on a free loopback port that keeps nothing on disk."""
+def start_redis(*, install: bool = True, port: int | None = None, base_dir: Path | None = None, persistent: bool = False) -> Server:
+    """A fresh ``redis-server`` on a free loopback port that keeps nothing on disk; or, to
+    restart one, on ``port`` with its data in ``base_dir`` (``persistent``: an append-only
+    file synced at every write, so nothing acknowledged is lost by the restart)."""
     binary = find_or_install(_redis_binary, "redis-server", "Redis", install)
-    base_dir = Path(tempfile.mkdtemp(prefix="leadminer-redis-"))
-    port = free_port()
+    base_dir = base_dir or Path(tempfile.mkdtemp(prefix="leadminer-redis-"))
+    port = port or free_port()
     server = Server("Redis", f"redis://{HOST}:{port}/0", HOST, port, base_dir=base_dir, log_path=base_dir / "redis.log")
-    with open(server.log_path, "wb") as log:
+    persistence = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
+    with open(server.log_path, "ab") as log:
         server.process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
+            [binary, "--port", str(port), "--bind", HOST, "--save", "", *persistence,
              "--dir", str(base_dir), "--daemonize", "no"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=base_dir,
         )  # fmt: skip
     _wait_until(server, lambda: _redis_version(server) is not None)
     server.version = _redis_version(server) or "?"
     return server
+
+
+def restart_redis(server: Server, *, persistent: bool = False) -> Server:
+    """Stop ``server`` (a throw-away one) and start it again on the same port and folder."""
+    server.stop(keep_data=True)
+    return start_redis(port=server.port, base_dir=server.base_dir, persistent=persistent)
 
 
 def _redis_version(server: Server) -> str | None:

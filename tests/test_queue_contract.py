@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -24,7 +23,7 @@ from leadminer.flow.consumer import Outage
 from leadminer.queues import InProcessQueue, Queue
 from leadminer.settings import DEFAULT_REDIS_URL
 from leadminer.storage import StoreUnavailable
-from leadminer_runner.redis_queue import RedisStreamQueue, redacted
+from leadminer_runner.redis_queue import RedisStreamQueue, redacted, redis_client
 
 IDLE_MS = 50  # claim_idle_ms of the tests that simulate a crashed consumer
 MakeQueue = Callable[..., Queue]
@@ -238,51 +237,18 @@ def test_redacted_urls_never_show_the_password():
 
 
 # outages: a Redis of this test's own, stopped and started again on the same port ----------------
-class OwnRedis:
-    def __init__(self, tmp_path, *, persistent: bool):
-        self.binary = servers.find_or_install(servers._redis_binary, "redis-server", "Redis")
-        self.port = servers.free_port()
-        self.dir = tmp_path
-        self.persistent = persistent
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", str(self.dir), *persistence],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                import redis
-
-                if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
-                    return
-            except Exception:
-                time.sleep(0.05)
-        raise RuntimeError("own redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
 @pytest.fixture
-def own_redis(tmp_path, request):
-    server = OwnRedis(tmp_path, persistent=getattr(request, "param", False))
-    server.start()
+def own_redis(request):
+    server = servers.start_redis(persistent=getattr(request, "param", False))
     yield server
     server.stop()
 
 
 async def test_a_consumer_rides_out_a_redis_restart(own_redis, caplog):
-    client = aredis.Redis(port=own_redis.port, socket_connect_timeout=0.5, socket_timeout=2)
+    client = redis_client(own_redis.url, socket_connect_timeout=0.5, socket_timeout=2)
     queue = RedisStreamQueue("outage", client, consumer="w1")
     await queue.send("before")
-    own_redis.stop()
+    own_redis.stop(keep_data=True)
     with pytest.raises(StoreUnavailable, match="unreachable"):
         await queue.receive()
     outage = Outage(first=0.01, longest=0.05)
@@ -292,7 +258,8 @@ async def test_a_consumer_rides_out_a_redis_restart(own_redis, caplog):
                 await queue.receive()
             except StoreUnavailable as exc:
                 await outage.wait(exc)
-        own_redis.start()  # without its data: streams and groups are made again
+        # started again without its data: the stream and the group are made again
+        own_redis.process = servers.start_redis(port=own_redis.port, base_dir=own_redis.base_dir).process
         await queue.send("after")
         assert bodies(await queue.receive(5)) == ["after"]
         outage.over()
@@ -307,8 +274,8 @@ async def test_an_unacked_message_survives_a_restart_of_a_persistent_redis(own_r
     crashed = RedisStreamQueue("durable", client, consumer="w1", claim_idle_ms=IDLE_MS)
     await crashed.send({"mining_id": "m", "batch": 0})
     assert len(await crashed.receive()) == 1  # taken, not acked, then Redis restarts
-    own_redis.stop()
-    own_redis.start()
+    restarted = servers.restart_redis(own_redis, persistent=True)
+    own_redis.process = restarted.process  # stopped by the fixture
     await asyncio.sleep(IDLE_MS * 2 / 1000)
     survivor = RedisStreamQueue("durable", client, consumer="w2", claim_idle_ms=IDLE_MS)
     (delivery,) = await survivor.receive()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from leadminer.contracts import to_dict
 from leadminer.flow import MiningFlow, MiningServices, StageWorker
 from leadminer.settings import Settings
 from leadminer_runner.demo import generate_demo_mailbox
+import servers
 from pg import SERVER, admin, postgres_database  # noqa: F401 - fixtures
 
 redis = pytest.importorskip("redis")
@@ -288,6 +290,39 @@ async def test_the_barrier_is_claimed_once_by_concurrent_runners(env):
     gate.set()
     await asyncio.gather(*tasks)
     assert sorted(claims) == [False] * 7 + [True]
+
+
+async def test_a_worker_rides_out_a_redis_restart_mid_mining(env, embedded, caplog):
+    own = servers.start_redis(persistent=True)  # a Redis of this test's own, restarted mid-mining
+    try:
+        settings = dataclasses.replace(env.settings, redis_url=own.url)
+        async with selfhost_services(settings, consumer="w1") as services:
+            mining_id = await start(env, services)
+            flow = MiningFlow(services)
+            worker = StageWorker(flow)
+            for _ in range(3):  # some batches extracted, then Redis goes away
+                await worker.step()
+            own.stop(keep_data=True)
+
+            async def restart_later() -> None:
+                await asyncio.sleep(1.0)
+                own.process = servers.start_redis(port=own.port, base_dir=own.base_dir, persistent=True).process
+
+            state = "running"
+
+            async def watch() -> None:
+                nonlocal state
+                state = await status(services, mining_id)
+
+            restarter = asyncio.create_task(restart_later())
+            with caplog.at_level(logging.WARNING, logger="leadminer.flow"):
+                await asyncio.wait_for(worker.run(lambda: state != "running", idle_wait=0.01, on_round=watch), TIMEOUT)
+            await restarter
+            await assert_same_as_embedded(services, mining_id, embedded)
+        lines = [r.getMessage() for r in caplog.records]
+        assert sum("unreachable" in line for line in lines) == 1 and sum("reachable again" in line for line in lines) == 1
+    finally:
+        own.stop()
 
 
 # command line ------------------------------------------------------------------------

@@ -273,6 +273,16 @@ class RedisStreamQueue:
         self._group_ready = True
 
 
+def redis_client(url: str, **options: Any) -> aredis.Redis:
+    """An async client of ``url`` that tries a failed command once more at once and then
+    raises: waiting out an outage (and saying so once) is the flow's job, not redis-py's
+    retries with their own back-off."""
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    return aredis.Redis.from_url(url, retry=Retry(NoBackoff(), 1), **options)
+
+
 @asynccontextmanager
 async def redis_queues(
     settings: Settings, *, consumer: str | None = None, block_ms: int | None = None
@@ -280,7 +290,7 @@ async def redis_queues(
     """One queue per stage (and ``fetch``), streams ``leadminer:<prefix><stage>``, on the
     Redis of ``settings``; refuses, with the URL's password hidden, a Redis that does not answer."""
     timeout = 30 + (block_ms or 0) / 1000
-    client = aredis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=timeout)
+    client = redis_client(settings.redis_url, socket_connect_timeout=3, socket_timeout=timeout)
     try:
         try:
             await client.ping()
