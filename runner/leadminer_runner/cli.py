@@ -452,6 +452,33 @@ def selfhost_cleanup_command(
         typer.echo(mining_id)
 
 
+# HTTP API --------------------------------------------------------------------------
+API_SHUTDOWN_SECONDS = 10
+
+
+@app.command("api")
+def api_command(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the HTTP API (self-host mode: LEADMINER_DATABASE_URL, LEADMINER_TEMP_DATABASE_URL,
+    LEADMINER_REDIS_URL, SUPABASE_JWT_SECRET). It only accepts, validates and queues: start
+    `leadminer selfhost worker`s to mine. SIGTERM: in-flight requests finish (within 10 s), exit 0."""
+    import uvicorn
+
+    from leadminer_api.app import create_app
+
+    settings = _settings()
+    if not settings.supabase_jwt_secret:
+        raise UserError("the API needs SUPABASE_JWT_SECRET (the secret that signs your users' tokens; docs/env.md)")
+    settings.require_postgresql()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_level="info", timeout_graceful_shutdown=API_SHUTDOWN_SECONDS,
+        server_header=False,
+    )  # fmt: skip
+
+
 # database ------------------------------------------------------------------------
 db_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The databases of the mode (STORAGE_MODE).")
 app.add_typer(db_app, name="db")

@@ -36,6 +36,21 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     return value
 
 
+def _rate(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """``N/SECONDS`` (e.g. ``10/60``): N requests per window of SECONDS."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    count, _, seconds = raw.partition("/")
+    try:
+        rate = (int(count), int(seconds))
+    except ValueError:
+        raise SettingsError(f"{name} must look like 10/60 (requests/seconds), not {raw!r}") from None
+    if rate[0] < 1 or rate[1] < 1:
+        raise SettingsError(f"{name} must be positive, not {raw!r}")
+    return rate
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     storage_mode: str = "sqlite"
@@ -49,6 +64,12 @@ class Settings:
     llm_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
+    # the HTTP API
+    supabase_jwt_secret: str | None = field(default=None, repr=False)  # verifies the users' tokens (HS256)
+    spool_dir: str = "leadminer-spool"  # uploaded mailboxes, read by the workers (a folder they share)
+    upload_limit_mb: float = 2048.0
+    mining_rate: tuple[int, int] = (10, 60)  # mining routes: requests per seconds, per user
+    contacts_rate: tuple[int, int] = (100, 900)  # contact routes: requests per seconds, per user
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +89,11 @@ class Settings:
             llm_url=env.get("LEADMINER_LLM_URL") or None,
             llm_model=env.get("LEADMINER_LLM_MODEL") or None,
             llm_api_key=env.get("LEADMINER_LLM_API_KEY") or None,
+            supabase_jwt_secret=env.get("SUPABASE_JWT_SECRET") or None,
+            spool_dir=env.get("LEADMINER_SPOOL_DIR") or "leadminer-spool",
+            upload_limit_mb=_number(env, "LEADMINER_UPLOAD_LIMIT_MB", 2048.0, minimum=0.001),
+            mining_rate=_rate(env, "LEADMINER_MINING_RATE", (10, 60)),
+            contacts_rate=_rate(env, "LEADMINER_CONTACTS_RATE", (100, 900)),
         )
 
     def require_postgresql(self) -> tuple[str, str]:

@@ -1,0 +1,345 @@
+"""The ASGI app: Leadminer's mining routes over the mining flow.
+
+``create_app(settings, backend)`` is written against :class:`~leadminer_api.backend.MiningBackend`
+only; the self-host backend (PostgreSQL + Redis) is the default. The app only accepts,
+validates and enqueues: a worker reads every source (an uploaded mailbox from the spool
+folder, an IMAP account) and runs every stage. No mining state lives in this process.
+"""
+
+# no `from __future__ import annotations`: FastAPI reads the route signatures, whose
+# dependency aliases are local to create_app
+import asyncio
+import hashlib
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Request, UploadFile
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from leadminer.flow import MiningFlow
+from leadminer.settings import Settings
+
+from . import envelope
+from .auth import require_same_user, user_from_token
+from .backend import IdempotencyConflict, MiningBackend
+from .envelope import ApiError, ok
+from .events import Snapshot, changes, ending
+
+VERSION = "0.1.0"
+PROGRESS_POLL_SECONDS = 0.5
+UPLOAD_CHUNK = 1 << 20
+
+
+def _git_revision() -> str | None:
+    try:
+        root = Path(__file__).resolve().parents[2]
+        done = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
+class MiningSourceRef(BaseModel):
+    email: str
+
+
+class ImapMiningRequest(BaseModel):
+    miningSource: MiningSourceRef  # noqa: N815 - Leadminer's field names
+    boxes: list[str] | None = None
+    extractSignatures: bool = True  # noqa: N815
+    cleaningEnabled: bool = True  # noqa: N815
+    since: str | None = None
+
+
+class StopRequest(BaseModel):
+    processes: list[str] = Field(default_factory=list)
+    endEntireTask: bool = True  # noqa: N815
+
+
+def create_app(settings: Settings | None = None, backend: MiningBackend | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if backend is None:
+            from .selfhost import SelfHostBackend
+
+            app.state.backend = SelfHostBackend(settings)
+        else:
+            app.state.backend = backend
+        if hasattr(app.state.backend, "open"):
+            await app.state.backend.open()
+        try:
+            yield
+        finally:
+            if hasattr(app.state.backend, "close"):
+                await app.state.backend.close()
+
+    app = FastAPI(title="Leadminer mining API", version=VERSION, lifespan=lifespan)
+    envelope.install(app)
+    revision = _git_revision()
+
+    def get_backend(request: Request) -> MiningBackend:
+        return request.app.state.backend
+
+    async def current_user(authorization: Annotated[str | None, Header()] = None) -> str:
+        return user_from_token(authorization, settings.supabase_jwt_secret)
+
+    def limited(kind: str):
+        count, window = settings.mining_rate if kind == "mining" else settings.contacts_rate
+
+        async def check(user: Annotated[str, Depends(current_user)], backend: Annotated[MiningBackend, Depends(get_backend)]) -> str:
+            wait = await backend.hit(f"{kind}:{user}", count, window)
+            if wait is not None:
+                raise ApiError(429, "rate_limited", f"too many requests: {count} per {window} s", {"Retry-After": str(wait)})
+            return user
+
+        return check
+
+    MiningUser = Annotated[str, Depends(limited("mining"))]
+    ContactsUser = Annotated[str, Depends(limited("contacts"))]
+    Backend = Annotated[MiningBackend, Depends(get_backend)]
+
+    async def owned_mining(backend: MiningBackend, user: str, mining_id: str) -> dict:
+        async with backend.services() as services:
+            mining = await services.main.mining(mining_id)
+        if mining is None or mining["user_id"] != user:
+            raise ApiError(404, "not_found", "no such mining")
+        return mining
+
+    def accepted(mining_id: str, kind: str) -> Any:
+        return ok(
+            {"miningId": mining_id, "statusUrl": f"/api/imap/mine/{kind}/{mining_id}",
+             "progressUrl": f"/api/imap/mine/{kind}/{mining_id}/progress"},
+            status=202,
+        )  # fmt: skip
+
+    # health ----------------------------------------------------------------------------------
+    @app.get("/health")
+    async def health(backend: Backend) -> Any:
+        checks = await backend.health()
+        healthy = all(check["ok"] for check in checks.values())
+        return ok({"version": VERSION, "revision": revision, "dependencies": checks}, status=200 if healthy else 503)
+
+    # minings ----------------------------------------------------------------------------------
+    @app.post("/api/imap/mine/file/{user_id}", status_code=202)
+    async def mine_file(
+        user_id: str,
+        file: UploadFile,
+        user: MiningUser,
+        backend: Backend,
+        idempotency_key: Annotated[str | None, Header()] = None,
+    ) -> Any:
+        """Mine an uploaded mailbox (mbox, .eml, .zip/.tar.gz of messages or a Maildir):
+        streamed to the spool folder under the size limit, checked to be mail, then queued."""
+        require_same_user(user_id, user)
+        path, digest = await _spool(backend.spool_dir, file, settings.upload_limit_mb)
+        label = f"upload:{os.path.basename(file.filename or 'mailbox')}"
+
+        async def start() -> str:
+            async with backend.services() as services:
+                flow = MiningFlow(services)
+                mining_id = await flow.start(user_id=user, source=label)
+                await flow.enqueue_fetch(mining_id, {"kind": "file", "path": str(path)})
+                return mining_id
+
+        mining_id = await _idempotent(backend, user, idempotency_key, f"file:{digest}", start, cleanup=path)
+        return accepted(mining_id, "file")
+
+    @app.get("/api/imap/mine/{user_id}")
+    async def list_minings(user_id: str, user: MiningUser, backend: Backend) -> Any:
+        """The user's minings, running and recent, with counters and a state per stage."""
+        require_same_user(user_id, user)
+        async with backend.services() as services:
+            minings = [m for m in await services.main.minings() if m["user_id"] == user][-50:]
+            flow = MiningFlow(services)
+            out = []
+            for mining in reversed(minings):
+                progress = await flow.progress(mining["id"]) if mining["status"] == "running" else None
+                out.append(_mining_view(mining, progress))
+        return ok(out)
+
+    @app.get("/api/imap/mine/{kind}/{mining_id}")
+    async def mining_status(kind: str, mining_id: str, user: MiningUser, backend: Backend) -> Any:
+        mining = await owned_mining(backend, user, mining_id)
+        async with backend.services() as services:
+            progress = await MiningFlow(services).progress(mining_id) if mining["status"] == "running" else None
+        return ok(_mining_view(mining, progress))
+
+    @app.get("/api/imap/mine/{kind}/{mining_id}/progress")
+    async def progress_stream(
+        kind: str,
+        mining_id: str,
+        user: Annotated[str, Depends(current_user)],
+        backend: Backend,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> StreamingResponse:
+        """Server-Sent Events of the mining's counters until it ends (``mining-completed`` or
+        ``mining-failed``). Read from the run ledger at each poll: any API process can serve
+        any client, and a client reconnecting with ``Last-Event-ID`` gets only what is new."""
+        await owned_mining(backend, user, mining_id)
+        resume_from = int(last_event_id) if last_event_id and last_event_id.isdigit() else -1
+
+        async def events() -> AsyncIterator[str]:
+            sent = Snapshot()
+            while True:
+                async with backend.services() as services:
+                    flow = MiningFlow(services)
+                    progress = await flow.progress(mining_id)
+                    if progress is None:  # ended
+                        mining = await services.main.mining(mining_id)
+                        yield ending(mining, await flow.summary(mining_id))
+                        return
+                now = Snapshot.of(progress)
+                if now.version > resume_from:
+                    for event in changes(mining_id, sent, now):
+                        yield event
+                    sent = now
+                await asyncio.sleep(PROGRESS_POLL_SECONDS)
+
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+    @app.post("/api/imap/mine/{kind}/{user_id}/{mining_id}")
+    async def stop_mining(kind: str, user_id: str, mining_id: str, user: MiningUser, backend: Backend, body: StopRequest | None = None) -> Any:
+        """Stop a mining: the fetch stops at its next batch, queued work of the mining is
+        dropped, its temporary rows go; contacts already refined stay."""
+        require_same_user(user_id, user)
+        await owned_mining(backend, user, mining_id)
+        async with backend.services() as services:
+            stopped = await MiningFlow(services).stop(mining_id)
+            mining = await services.main.mining(mining_id)
+        if not stopped:
+            raise ApiError(409, "conflict", f"the mining has already ended ({mining['status']})")
+        return ok(_mining_view(mining, None))
+
+    # contacts -----------------------------------------------------------------------------------
+    @app.post("/api/contacts/export/{fmt}")
+    async def export_contacts(fmt: str, user: ContactsUser, backend: Backend, request: Request) -> StreamingResponse:
+        """The user's contacts as csv, vcard or json: the same bytes as ``leadminer export``."""
+        from leadminer.export import FORMATS, render
+
+        if fmt not in FORMATS:
+            raise ApiError(400, "bad_request", f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        body = await _json_body(request)
+        async with backend.services() as services:
+            persons = await services.main.persons(user)
+        wanted = body.get("ids")
+        if wanted and not body.get("exportAllContacts"):
+            keep = {str(e).lower() for e in wanted}
+            persons = [p for p in persons if p.email in keep]
+        text = render(persons, fmt)
+        media = {"csv": "text/csv", "vcard": "text/vcard", "json": "application/json"}.get(fmt, "text/plain")
+        filename = {"vcard": "contacts.vcf"}.get(fmt, f"contacts.{fmt}")
+        return StreamingResponse(
+            iter([text.encode("utf-8")]),
+            media_type=f"{media}; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+    return app
+
+
+def _mining_view(mining: dict, progress: Any) -> dict:
+    """A mining as Leadminer's web app reads it: counters and a state per stage."""
+    stats = mining.get("stats") or {}
+    stages = ("fetch", "extract", "clean", "signature", "refine")
+    if progress is not None:
+        done = {"fetch"} if progress.fetch_done else set()
+        if progress.fetch_done and progress.stage != "extract":
+            done.add("extract")
+        done |= set(progress.steps)
+        state = {s: "done" if s in done else "running" if s == progress.stage else "waiting" for s in stages}
+        counters = {"fetched": progress.fetched, "total": progress.total, "extracted": progress.extracted,
+                    "failed": progress.failed, "contacts": progress.contacts}  # fmt: skip
+    else:
+        final = "done" if mining["status"] == "done" else mining["status"]
+        state = dict.fromkeys(stages, final)
+        counters = {k: stats.get(k) for k in ("fetched", "extracted", "failed", "persons", "signatures") if k in stats}
+    return {
+        "miningId": mining["id"], "userId": mining["user_id"], "source": mining["source"], "status": mining["status"],
+        "startedAt": mining["started_at"], "finishedAt": mining["finished_at"], "stages": state, "counters": counters,
+        "error": stats.get("error"),
+    }  # fmt: skip
+
+
+async def _json_body(request: Request) -> dict:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "bad_request", "the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "the body must be a JSON object")
+    return body
+
+
+async def _spool(spool_dir: Path, upload: UploadFile, limit_mb: float) -> tuple[Path, str]:
+    """Write the upload to the spool folder in chunks, refusing it past the size limit
+    (413) or when it is not a mailbox (415); returns its path and sha256."""
+    from leadminer.sources import SourceError, open_source
+
+    limit = int(limit_mb * 1024 * 1024)
+    suffix = "".join(Path(os.path.basename(upload.filename or "")).suffixes[-2:])[:16]
+    folder = spool_dir / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    path = folder / f"mailbox{suffix}"
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("wb") as out:
+            while chunk := await upload.read(UPLOAD_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, "too_large", f"the upload is larger than the limit of {limit_mb:g} MB")
+                digest.update(chunk)
+                out.write(chunk)
+        if size == 0:
+            raise ApiError(415, "unsupported_media_type", "the upload is empty")
+        try:
+            open_source(path)
+        except SourceError:
+            raise ApiError(
+                415, "unsupported_media_type",
+                "the upload is not a mailbox: send an mbox file, an .eml message, or a .zip / .tar.gz of messages or a Maildir",
+            ) from None  # fmt: skip
+    except BaseException:
+        _remove(folder)
+        raise
+    return path, digest.hexdigest()
+
+
+def _remove(folder: Path) -> None:
+    for item in folder.glob("*"):
+        item.unlink(missing_ok=True)
+    folder.rmdir()
+
+
+async def _idempotent(backend: MiningBackend, user: str, key: str | None, fingerprint: str, create, *, cleanup: Path | None = None) -> str:
+    if not key:
+        return await create()
+    first = False
+
+    async def creating() -> str:
+        nonlocal first
+        first = True
+        return await create()
+
+    try:
+        result = await backend.once(f"start:{user}", key, fingerprint, creating)
+    except IdempotencyConflict:
+        if cleanup is not None:
+            _remove(cleanup.parent)
+        raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with another request") from None
+    if not first and cleanup is not None:
+        _remove(cleanup.parent)  # the retried upload is not needed: the first one is being mined
+    return result

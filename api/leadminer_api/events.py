@@ -1,0 +1,76 @@
+"""Server-Sent Events of a mining's progress, with the names Leadminer's web app listens for.
+
+Pure functions of two snapshots (the last one sent and the current one), so any API
+process can resume a stream from the run ledger: counters only grow, and an event
+is sent only when its value changed. Each event's id is the snapshot's version (a
+number that only grows with the counters), so a client reconnecting with
+``Last-Event-ID`` gets nothing it already has.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from leadminer.flow import MiningProgress, MiningSummary
+
+STEP_EVENTS = {"clean": "verifiedContacts", "signature": "signatures", "refine": "createdContacts"}
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What a client has been told about one mining."""
+
+    counters: dict[str, int] = field(default_factory=dict)  # event name → value
+    finished: list[str] = field(default_factory=list)  # stages finished, in order
+
+    @property
+    def version(self) -> int:
+        return sum(self.counters.values()) + 1_000_000 * len(self.finished)
+
+    @classmethod
+    def of(cls, progress: MiningProgress) -> Snapshot:
+        counters = {
+            "fetched": progress.fetched,
+            "extracted": progress.extracted,
+        }
+        if progress.total is not None:
+            counters["totalMessages"] = progress.total
+        for stage, name in STEP_EVENTS.items():
+            if stage in progress.steps:
+                counters[name] = progress.steps[stage]
+        finished = []
+        if progress.fetch_done:
+            finished.append("fetch")
+            if progress.stage != "extract":
+                finished.append("extract")
+        finished += [stage for stage in ("clean", "signature", "refine") if stage in progress.steps]
+        return cls(counters, finished)
+
+
+def sse(event: str, data: object, event_id: int | None = None) -> str:
+    """One Server-Sent Event (the data as JSON on one line)."""
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
+
+
+def changes(mining_id: str, before: Snapshot, now: Snapshot) -> list[str]:
+    """The events that take a client from ``before`` to ``now``."""
+    version = now.version
+    out = [
+        sse(f"{name}-{mining_id}", value, version)
+        for name, value in now.counters.items()
+        if before.counters.get(name) != value and value >= before.counters.get(name, 0)
+    ]
+    out += [sse(f"{stage}-finished-{mining_id}", True, version) for stage in now.finished if stage not in before.finished]
+    return out
+
+
+def ending(mining: dict, summary: MiningSummary | None) -> str:
+    """The last event of a stream: ``mining-completed`` with the summary, or ``mining-failed``
+    with the reason (failed, interrupted or canceled)."""
+    if summary is not None:
+        data = {name: getattr(summary, name) for name in summary.__slots__ if name != "failures"}
+        return sse("mining-completed", {"miningId": mining["id"], **data})
+    reason = (mining.get("stats") or {}).get("error") or mining["status"]
+    return sse("mining-failed", {"miningId": mining["id"], "status": mining["status"], "reason": reason})

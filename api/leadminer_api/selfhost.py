@@ -1,0 +1,106 @@
+"""The self-host backend of the API: a small pool of services (PostgreSQL stores and
+Redis Streams queues from :mod:`leadminer_runner.services`) and Redis for the rate
+limits and idempotency keys, so they hold across API processes. No mining state in
+process memory: any number of API processes can serve the same clients."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+from leadminer.flow import MiningServices
+from leadminer.settings import Settings
+
+from .backend import IdempotencyConflict
+
+KEY_PREFIX = "leadminer:api:"
+
+
+class SelfHostBackend:
+    def __init__(self, settings: Settings, *, pool_size: int = 4):
+        self.settings = settings
+        self.pool_size = pool_size
+        self.spool_dir = Path(settings.spool_dir)
+        self._stack = AsyncExitStack()
+        self._pool: asyncio.Queue[MiningServices] = asyncio.Queue()
+        self._redis = None
+        self._prefix = f"{KEY_PREFIX}{settings.queue_prefix}"  # installations apart, as their queues
+
+    async def open(self) -> None:
+        from leadminer_runner.redis_queue import redis_client
+        from leadminer_runner.services import selfhost_services
+
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        consumer = f"api-{uuid.uuid4().hex[:8]}"  # the API only sends; it never consumes
+        for n in range(self.pool_size):
+            services = await self._stack.enter_async_context(selfhost_services(self.settings, consumer=f"{consumer}-{n}"))
+            self._pool.put_nowait(services)
+        self._redis = redis_client(self.settings.redis_url, socket_connect_timeout=3, socket_timeout=10)
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+        await self._stack.aclose()
+
+    @asynccontextmanager
+    async def services(self) -> AsyncIterator[MiningServices]:
+        services = await self._pool.get()
+        try:
+            yield services
+        finally:
+            self._pool.put_nowait(services)
+
+    async def health(self) -> dict[str, dict]:
+        async def timed(check: Callable[[], Awaitable[object]]) -> dict:
+            started = time.perf_counter()
+            try:
+                await asyncio.wait_for(check(), 5)
+            except Exception as exc:  # reported, never raised: /health answers 503
+                return {"ok": False, "latency_ms": round((time.perf_counter() - started) * 1000, 2), "error": str(exc)}
+            return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+        async with self.services() as services:
+            return {
+                "redis": await timed(lambda: self._redis.ping()),
+                "temp_db": await timed(lambda: services.temp.conn.execute("SELECT 1")),
+                "main_db": await timed(lambda: services.main.conn.execute("SELECT 1")),
+            }
+
+    async def hit(self, key: str, limit: int, window_seconds: int) -> int | None:
+        """A fixed window per key: INCR, with the expiry set by the first hit."""
+        window = int(time.time() // window_seconds)
+        redis_key = f"{self._prefix}rate:{key}:{window}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(redis_key)
+            pipe.expire(redis_key, window_seconds + 1)
+            count, _ = await pipe.execute()
+        if count > limit:
+            return max(1, (window + 1) * window_seconds - int(time.time()))
+        return None
+
+    async def once(self, scope: str, key: str, fingerprint: str, create: Callable[[], Awaitable[str]]) -> str:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        redis_key = f"{self._prefix}idem:{scope}:{digest}"
+        claimed = await self._redis.set(redis_key, f"{fingerprint}\n", nx=True, ex=86_400)
+        if not claimed:
+            for _ in range(100):  # the first request may still be creating it
+                stored = (await self._redis.get(redis_key) or b"").decode()
+                first, _, result = stored.partition("\n")
+                if first != fingerprint:
+                    raise IdempotencyConflict(key)
+                if result:
+                    return result
+                await asyncio.sleep(0.05)
+            raise IdempotencyConflict(key)
+        try:
+            result = await create()
+        except BaseException:
+            await self._redis.delete(redis_key)
+            raise
+        await self._redis.set(redis_key, f"{fingerprint}\n{result}", ex=86_400)
+        return result

@@ -1,0 +1,244 @@
+"""The HTTP API (``leadminer_api``) over the self-host backend, on the session's real
+PostgreSQL and Redis: auth, uploads, idempotency, SSE progress, stop, exports, rate limits,
+health. Workers run in the test's own event loop over their own connections."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import jwt
+import pytest
+from fastapi.testclient import TestClient
+
+from leadminer.export import render
+from leadminer.flow import MiningFlow, StageWorker
+from leadminer.settings import Settings
+from leadminer_runner.demo import generate_demo_mailbox
+from leadminer_runner.services import selfhost_services
+from leadminer_runner.sources import FileMessageSource
+from pg import SERVER, admin, postgres_database  # noqa: F401 - fixtures
+
+from leadminer_api.app import create_app
+
+SECRET = "test-secret-of-at-least-32-bytes-for-hs256"
+TIMEOUT = 30.0
+
+
+def token(user: str, *, secret: str = SECRET, expires_in: int = 600, audience: str = "authenticated") -> str:
+    claims = {"sub": user, "aud": audience, "exp": int(time.time()) + expires_in, "role": "authenticated"}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def auth(user: str, **options) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(user, **options)}"}
+
+
+class SpoolOpener:
+    """The worker side of an upload: the spooled file, as a message source."""
+
+    async def open(self, user_id: str, spec: dict):
+        assert spec["kind"] == "file"
+        return FileMessageSource(spec["path"])
+
+
+@pytest.fixture(scope="module")
+def mailbox(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("mail") / "demo.mbox"
+    generate_demo_mailbox(path, seed=5, messages=80)
+    return path
+
+
+@pytest.fixture
+def settings(postgres_database, redis_url, tmp_path) -> Iterator[Settings]:  # noqa: F811 - fixture
+    schemas = [f"t_{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    with admin(postgres_database) as conn:
+        for schema in schemas:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    dsn = [f"{SERVER} dbname={postgres_database} options='-c search_path={s}'" for s in schemas]
+    yield Settings(
+        storage_mode="postgresql", temp_database_url=dsn[0], database_url=dsn[1], redis_url=redis_url,
+        queue_prefix=f"t{uuid.uuid4().hex[:12]}:", supabase_jwt_secret=SECRET, spool_dir=str(tmp_path / "spool"),
+        upload_limit_mb=1.0,
+    )  # fmt: skip
+    with admin(postgres_database) as conn:
+        for schema in schemas:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def client(settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def work_until_ended(settings: Settings, mining_id: str) -> dict:
+    """A worker (its own connections, its own event loop) until the mining ended."""
+
+    async def run() -> dict:
+        async with selfhost_services(settings, consumer=uuid.uuid4().hex) as services:
+            services.sources = SpoolOpener()
+            worker = StageWorker(MiningFlow(services))
+            deadline = time.monotonic() + TIMEOUT
+            while (mining := await services.main.mining(mining_id))["status"] == "running":
+                assert time.monotonic() < deadline, "the mining did not end in time"
+                await worker.step()
+            return mining
+
+    return asyncio.run(run())
+
+
+def upload(client: TestClient, user: str, path: Path, **headers: str):
+    with path.open("rb") as handle:
+        return client.post(
+            f"/api/imap/mine/file/{user}", files={"file": (path.name, handle, "application/mbox")}, headers={**auth(user), **headers}
+        )
+
+
+def sse_events(text: str) -> list[tuple[str, object]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+# ------------------------------------------------------------------------------------------------
+def test_health_names_each_dependency_without_auth(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert set(data["dependencies"]) == {"redis", "temp_db", "main_db"} and all(d["ok"] for d in data["dependencies"].values())
+    assert data["version"]
+
+
+def test_an_uploaded_mailbox_is_mined_by_a_worker_and_followed_over_sse(client, settings, mailbox):
+    response = upload(client, "ann", mailbox)
+    assert response.status_code == 202, response.text
+    data = response.json()["data"]
+    mining_id = data["miningId"]
+    assert data["progressUrl"] == f"/api/imap/mine/file/{mining_id}/progress"
+    listed = client.get("/api/imap/mine/ann", headers=auth("ann")).json()["data"]
+    assert [m["miningId"] for m in listed] == [mining_id] and listed[0]["status"] == "running"
+
+    assert work_until_ended(settings, mining_id)["status"] == "done"
+    stream = client.get(data["progressUrl"], headers=auth("ann"))
+    assert stream.status_code == 200 and stream.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(stream.text)
+    assert events[-1][0] == "mining-completed" and events[-1][1]["fetched"] == 80
+
+    exported = client.post("/api/contacts/export/json", headers=auth("ann"), json={"exportAllContacts": True})
+    assert exported.status_code == 200
+
+    async def expected() -> str:
+        async with selfhost_services(settings, consumer="check") as services:
+            return render(await services.main.persons("ann"), "json")
+
+    assert exported.text == asyncio.run(expected()) and len(json.loads(exported.text)) > 5
+
+
+def test_sse_sends_growing_counters_while_running_and_resumes_after_last_event_id(client, settings, mailbox):
+    mining_id = upload(client, "ann", mailbox).json()["data"]["miningId"]
+
+    async def half_mined() -> None:  # the fetch and the extract, not the later stages
+        async with selfhost_services(settings, consumer=uuid.uuid4().hex) as services:
+            services.sources = SpoolOpener()
+            flow = MiningFlow(services)
+            await flow.handle("fetch", (await services.queues["fetch"].receive(1))[0].body)
+            while deliveries := await services.queues["extract"].receive(10):
+                for delivery in deliveries:
+                    await flow.handle("extract", delivery.body)
+                    await services.queues["extract"].ack(delivery)
+
+    asyncio.run(half_mined())
+    url = f"/api/imap/mine/file/{mining_id}/progress"
+    with client.stream("GET", url, headers=auth("ann")) as stream:
+        lines = []
+        for line in stream.iter_lines():
+            lines.append(line)
+            if line.startswith("data:") and any(f"extract-finished-{mining_id}" in x for x in lines):
+                break
+    text = "\n".join(lines) + "\n\n"
+    names = [name for name, _ in sse_events(text)]
+    assert f"fetched-{mining_id}" in names and f"extracted-{mining_id}" in names and f"fetch-finished-{mining_id}" in names
+    last_id = [line.split(": ", 1)[1] for line in lines if line.startswith("id: ")][-1]
+    assert work_until_ended(settings, mining_id)["status"] == "done"
+    resumed = sse_events(client.get(url, headers={**auth("ann"), "Last-Event-ID": last_id}).text)
+    assert resumed[-1][0] == "mining-completed"
+
+
+def test_auth_is_required_checked_and_scoped_to_the_user(client, mailbox):
+    assert client.get("/api/imap/mine/ann").status_code == 401
+    expired = client.get("/api/imap/mine/ann", headers=auth("ann", expires_in=-10))
+    assert expired.status_code == 401 and expired.json()["error"]["code"] == "token_expired"
+    forged = client.get("/api/imap/mine/ann", headers=auth("ann", secret="another-secret-of-at-least-32-bytes!!"))
+    assert forged.status_code == 401 and forged.json()["data"] is None
+    wrong_audience = client.get("/api/imap/mine/ann", headers=auth("ann", audience="anon"))
+    assert wrong_audience.status_code == 401
+    assert client.get("/api/imap/mine/ann", headers=auth("bob")).status_code == 403
+    mining_id = upload(client, "ann", mailbox).json()["data"]["miningId"]
+    for path in (f"/api/imap/mine/file/{mining_id}", f"/api/imap/mine/file/{mining_id}/progress"):
+        response = client.get(path, headers=auth("bob"))
+        assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_an_upload_that_is_not_mail_or_too_large_is_refused_and_nothing_is_queued(client, settings, tmp_path):
+    junk = tmp_path / "photo.jpg"
+    junk.write_bytes(b"\xff\xd8\xff\xe0" + bytes(2000))
+    response = upload(client, "ann", junk)
+    assert response.status_code == 415 and "not a mailbox" in response.json()["error"]["message"]
+    big = tmp_path / "big.mbox"
+    big.write_bytes(b"From a@b Mon Jan  1 00:00:00 2024\nFrom: a@b.example\n\n" + b"x" * (2 * 1024 * 1024))
+    response = upload(client, "ann", big)
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_large"
+    assert client.get("/api/imap/mine/ann", headers=auth("ann")).json()["data"] == []
+    assert list(Path(settings.spool_dir).iterdir()) == []  # nothing left in the spool
+
+
+def test_the_same_idempotency_key_returns_the_same_mining_and_another_body_conflicts(client, mailbox, tmp_path):
+    first = upload(client, "ann", mailbox, **{"Idempotency-Key": "k1"})
+    again = upload(client, "ann", mailbox, **{"Idempotency-Key": "k1"})
+    assert first.status_code == again.status_code == 202
+    assert first.json()["data"]["miningId"] == again.json()["data"]["miningId"]
+    other = tmp_path / "other.mbox"
+    other.write_bytes(mailbox.read_bytes()[: len(mailbox.read_bytes()) // 2])
+    conflict = upload(client, "ann", other, **{"Idempotency-Key": "k1"})
+    assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "idempotency_conflict"
+    assert len(client.get("/api/imap/mine/ann", headers=auth("ann")).json()["data"]) == 1
+
+
+def test_stop_cancels_the_mining_and_its_queued_work(client, settings, mailbox):
+    mining_id = upload(client, "ann", mailbox).json()["data"]["miningId"]
+    stop = client.post(f"/api/imap/mine/file/ann/{mining_id}", headers=auth("ann"), json={"endEntireTask": True})
+    assert stop.status_code == 200 and stop.json()["data"]["status"] == "canceled"
+    again = client.post(f"/api/imap/mine/file/ann/{mining_id}", headers=auth("ann"), json={})
+    assert again.status_code == 409
+    assert work_until_ended(settings, mining_id)["status"] == "canceled"  # the queued fetch does nothing
+    events = sse_events(client.get(f"/api/imap/mine/file/{mining_id}/progress", headers=auth("ann")).text)
+    assert events == [("mining-failed", {"miningId": mining_id, "status": "canceled", "reason": "stopped by the user"})]
+
+
+def test_rate_limits_hold_across_app_processes(settings, mailbox):
+    limited = dataclasses.replace(settings, mining_rate=(2, 60))
+    with TestClient(create_app(limited)) as one, TestClient(create_app(limited)) as two:
+        assert one.get("/api/imap/mine/ann", headers=auth("ann")).status_code == 200
+        assert two.get("/api/imap/mine/ann", headers=auth("ann")).status_code == 200
+        refused = one.get("/api/imap/mine/ann", headers=auth("ann"))
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+        assert two.get("/api/imap/mine/bob", headers=auth("bob")).status_code == 200  # per user
+
+
+def test_errors_are_json_in_the_envelope(client):
+    response = client.post("/api/contacts/export/xlsx", headers=auth("ann"), json={})
+    assert response.status_code == 400 and response.json() == {
+        "error": {"message": "unknown format 'xlsx'; choose one of json, csv, vcard, vcf", "code": "bad_request"},
+        "data": None,
+    }
+    missing = client.post("/api/imap/mine/file/ann", headers=auth("ann"))
+    assert missing.status_code == 422 and missing.json()["error"]["code"] == "invalid"
+    assert client.get("/nowhere").json()["error"]["code"] == "not_found"
