@@ -168,8 +168,10 @@ def test_sse_sends_growing_counters_while_running_and_resumes_after_last_event_i
     assert f"fetched-{mining_id}" in names and f"extracted-{mining_id}" in names and f"fetch-finished-{mining_id}" in names
     last_id = [line.split(": ", 1)[1] for line in lines if line.startswith("id: ")][-1]
     assert work_until_ended(settings, mining_id)["status"] == "done"
-    resumed = sse_events(client.get(url, headers={**auth("ann"), "Last-Event-ID": last_id}).text)
+    with TestClient(create_app(settings)) as another_process:  # the client reconnects elsewhere
+        resumed = sse_events(another_process.get(url, headers={**auth("ann"), "Last-Event-ID": last_id}).text)
     assert resumed[-1][0] == "mining-completed"
+    assert f"fetched-{mining_id}" not in [name for name, _ in resumed]  # already had it
 
 
 def test_auth_is_required_checked_and_scoped_to_the_user(client, mailbox):

@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import json
 import os
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,12 +37,22 @@ UPLOAD_CHUNK = 1 << 20
 
 
 def _git_revision() -> str | None:
+    """``LEADMINER_REVISION`` (set by a deploy), else the checkout's commit read from ``.git``
+    (files only: no subprocess, so the app imports where none can start, as in a Worker)."""
+    if revision := os.environ.get("LEADMINER_REVISION"):
+        return revision
+    git = Path(__file__).resolve().parents[2] / ".git"
     try:
-        root = Path(__file__).resolve().parents[2]
-        done = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
+        head = (git / "HEAD").read_text().strip()
+        if head.startswith("ref: "):
+            ref = head[5:]
+            if (git / ref).is_file():
+                return (git / ref).read_text().strip()[:12]
+            packed = (git / "packed-refs").read_text() if (git / "packed-refs").is_file() else ""
+            return next((line.split()[0][:12] for line in packed.splitlines() if line.endswith(" " + ref)), None)
+        return head[:12]
+    except OSError:  # not a checkout (a wheel, a Worker bundle)
         return None
-    return done.stdout.strip() or None
 
 
 class MiningSourceRef(BaseModel):
