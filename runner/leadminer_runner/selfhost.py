@@ -21,6 +21,7 @@ from leadminer.flow import DEFAULT_BATCH, MessageSource, MiningFlow, MiningServi
 log = logging.getLogger(__name__)
 
 CLEANUP_INTERVAL_SECONDS = 60.0
+CLEANUP_LOCK = "leadminer:cleanup"  # taken as a mining lock: one worker cleans up at a time
 
 
 async def enqueue_mining(
@@ -57,7 +58,9 @@ async def run_worker(
         if stale_seconds is None or time.monotonic() < next_cleanup:
             return
         next_cleanup = time.monotonic() + CLEANUP_INTERVAL_SECONDS
-        for mining_id in await flow.cleanup(stale_seconds=stale_seconds):
+        async with services.ledger.mining_lock(CLEANUP_LOCK):  # one worker at a time
+            ended = await flow.cleanup(stale_seconds=stale_seconds)
+        for mining_id in ended:
             log.warning("mining %s ended as interrupted: no progress for %.0f s", mining_id, stale_seconds)
 
     return await StageWorker(flow).run(stop, idle_wait=idle_wait, on_round=cleanup_when_due)
