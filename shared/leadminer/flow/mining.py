@@ -45,7 +45,7 @@ from ..stages import (
     handle_signatures,
     mining_identity_keys,
 )
-from ..storage import BatchCounts, FolderState, MiningRun
+from ..storage import BatchCounts, FolderState, MiningRun, StoreUnavailable
 from .services import DEFAULT_BATCH, NEXT_STAGE, MiningServices
 from .sources import FetchState, MessageSource, aiter_items
 from .summary import MiningProgress, MiningSummary
@@ -142,6 +142,8 @@ class MiningFlow:
             await s.ledger.end_fetch(mining_id, batches=batches, fetched=fetched, failed=failed, fetch_state=state.rows())
             if await s.ledger.claim_clean(mining_id):  # every batch was extracted already (or there was none)
                 await s.queues["clean"].send({"mining_id": mining_id})
+        except StoreUnavailable:
+            raise  # not the source's fault: the worker waits the outage out and fetches again
         except BaseException as exc:
             if interrupted(exc):
                 await self.end(mining_id, "interrupted", describe(exc))
@@ -166,8 +168,11 @@ class MiningFlow:
             await self._later_stage(stage, body["mining_id"])
 
     async def _queued_fetch(self, mining_id: str, spec: dict) -> None:
-        """A worker reads the source. Under the mining's lock, so that a redelivery (its first
-        worker died, or was slower than the claim timeout) waits, then finds the fetch over."""
+        """A worker reads the source. The check that the fetch is still to do is made under the
+        mining's lock, the fetch itself outside it (it may be long, and ending a mining takes
+        the lock). A redelivery after the fetch ended does nothing; one while it still runs
+        (its worker was slower than the claim timeout) fetches again: raw batches and extract
+        messages keep their numbers, so nothing is doubled."""
         s = self.services
         async with s.ledger.mining_lock(mining_id):
             run = await s.ledger.run(mining_id)
