@@ -5,9 +5,7 @@ Dovecot (tests/dovecot.py)."""
 from __future__ import annotations
 
 import asyncio
-import mailbox
 import socket
-from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -15,7 +13,6 @@ from cryptography.fernet import Fernet
 from leadminer.flow import MiningFlow, StageWorker
 from leadminer.flow.memory import memory_services
 from leadminer_fetcher.imap import ImapFolder
-from leadminer_runner.demo import generate_demo_mailbox
 from leadminer_runner.embedded import mine_async
 from leadminer_runner.imap_accounts import (
     TimedOut,
@@ -30,6 +27,7 @@ from leadminer_runner.mailbox_sources import MailboxSource, SecretBox, sqlite_so
 from leadminer_runner.source_opener import StoredSourceOpener
 from leadminer_runner.sources import ImapMessageSource, SourceSpecError
 from test_embedded import facts, persons_of
+from test_imap_embedded import demo_files  # noqa: F401 - fixture
 
 
 def _closed_port() -> int:
@@ -109,23 +107,10 @@ def test_folders_nest_by_their_delimiter_with_totals():
 # --------------------------------------------------------------------------- the workers' opener
 
 
-@pytest.fixture(scope="module")
-def demo_files(tmp_path_factory) -> tuple[list[str], list[Path]]:
-    folder = tmp_path_factory.mktemp("demo-eml")
-    info = generate_demo_mailbox(folder / "demo.mbox", seed=7, messages=120)
-    files = []
-    for i, message in enumerate(mailbox.mbox(info.path)):
-        path = folder / "eml" / f"{i:04d}.eml"
-        path.parent.mkdir(exist_ok=True)
-        path.write_bytes(message.as_bytes())
-        files.append(path)
-    return info.identities, files
-
-
 async def test_a_stored_mailbox_is_mined_by_the_flow_like_the_cli_does(dovecot_server, dovecot_account, demo_files, tmp_path):
     identities, files = demo_files
-    dovecot_server.fill_folder(dovecot_account, "INBOX", files[:80])
-    dovecot_server.fill_folder(dovecot_account, "Sent", files[80:])
+    dovecot_server.fill_folder(dovecot_account, "INBOX", files[:160])
+    dovecot_server.fill_folder(dovecot_account, "Sent", files[160:])
     email = f"{dovecot_account.user}@example.com"
     login = await check_login(email, dovecot_account.host, dovecot_account.port, "plain", dovecot_account.password)
 

@@ -164,3 +164,21 @@ async def test_a_version_1_postgres_database_is_upgraded_and_keeps_its_rows(post
         await postgres_sources(conn, SecretBox([KEY])).save("u1", SOURCE, PASSWORD)
     finally:
         await conn.close()
+
+
+async def test_the_services_factory_builds_the_store_and_the_workers_opener(tmp_path):
+    from leadminer_runner.services import mailbox_sources, source_opener
+    from leadminer_runner.sources import SourceSpecError
+
+    conn = connect(tmp_path / "main.db")
+    main = SqliteMainStore(conn)
+    await main.migrate()
+    settings = Settings.from_env({"LEADMINER_SECRET_KEY": KEY, "LEADMINER_SPOOL_DIR": str(tmp_path)})
+    await mailbox_sources(settings, main).save("u1", SOURCE, PASSWORD)
+    assert (await sqlite_sources(conn, SecretBox([KEY])).get("u1", SOURCE.email))[1] == PASSWORD
+    assert source_opener(settings, main).spool_dir == tmp_path.resolve()
+    with pytest.raises(SettingsError, match="LEADMINER_SECRET_KEY"):
+        mailbox_sources(Settings.from_env({}), main)
+    with pytest.raises(SourceSpecError, match="LEADMINER_SECRET_KEY"):  # a worker without the key
+        await source_opener(Settings.from_env({}), main).open("u1", {"kind": "imap", "email": SOURCE.email})
+    conn.close()
