@@ -32,7 +32,7 @@ from leadminer_runner.services import postgres_stores  # noqa: E402
 
 MAIN_TABLES = {
     "leadminer_schema_version", "minings", "fetch_state", "failed_messages", "user_identities", "message_index",
-    "occurrences", "refined_persons",
+    "occurrences", "refined_persons", "mining_sources",
 }  # fmt: skip
 
 

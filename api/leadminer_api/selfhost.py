@@ -25,7 +25,7 @@ class SelfHostBackend:
     def __init__(self, settings: Settings, *, pool_size: int = 4):
         self.settings = settings
         self.pool_size = pool_size
-        self.spool_dir = Path(settings.spool_dir)
+        self.spool_dir = Path(settings.require_spool_dir())
         self._stack = AsyncExitStack()
         self._pool: asyncio.Queue[MiningServices] = asyncio.Queue()
         self._redis = None

@@ -62,6 +62,7 @@ __all__ = [
     "ImapError",
     "ImapFolder",
     "ImapSource",
+    "ImapTimeoutError",
     "ImapUrl",
     "parse_imap_url",
 ]
@@ -117,6 +118,14 @@ class ImapAuthError(ImapError):
 
 class ImapConnectionError(ImapError):
     """The server could not be reached, timed out, or dropped the connection."""
+
+
+class ImapTimeoutError(ImapConnectionError):
+    """The server did not answer in time (connecting, or during a command)."""
+
+
+def _network_error(exc: BaseException) -> type[ImapConnectionError]:
+    return ImapTimeoutError if isinstance(exc, socket.timeout) else ImapConnectionError
 
 
 class _FetchRefused(Exception):
@@ -315,6 +324,25 @@ class ImapSource:
         with self._session() as box:
             return self._list(box)
 
+    def folder_counts(self) -> list[tuple[ImapFolder, int | None]]:
+        """Every folder with its message count (STATUS MESSAGES; None when it cannot be selected
+        or the server refuses the STATUS)."""
+        with self._session() as box:
+            counted = []
+            for folder in self._list(box):
+                count = None
+                if folder.selectable:
+                    try:
+                        count = self._guard(lambda: box.folder.status(folder.name, ("MESSAGES",))).get("MESSAGES")
+                    except UnexpectedCommandStatusError:
+                        pass
+                counted.append((folder, count))
+            return counted
+
+    def skips(self, folder: ImapFolder) -> bool:
+        """Whether a mining without ``folders`` leaves this folder out (special use, or not selectable)."""
+        return not folder.selectable or folder.special_use in self.exclude_special
+
     def count(self, state_store: FetchStateStore | None = None, user_id: str = "", source_key: str | None = None) -> int:
         """Messages a call to :meth:`iter_messages` would read (STATUS; an upper bound when incremental)."""
         key = source_key or self.source_key
@@ -488,10 +516,9 @@ class ImapSource:
             if missing:
                 raise ImapError(f"No such folder on {self.host}: {', '.join(missing)}")
             return [by_name[name] for name in self.folders]
-        excluded = set(self.exclude_special)
-        chosen = [f for f in folders if f.selectable and f.special_use not in excluded]
+        chosen = [f for f in folders if not self.skips(f)]
         chosen.sort(key=lambda f: f.name.upper() != "INBOX")  # INBOX first, then the server's order
-        skipped = [f.name for f in folders if f.selectable and f.special_use in excluded]
+        skipped = [f.name for f in folders if f.selectable and self.skips(f)]
         if skipped:
             log.info("Skipping special-use folders: %s", ", ".join(skipped))
         return chosen
@@ -504,7 +531,7 @@ class ImapSource:
         try:
             return call()
         except _NETWORK_ERRORS as exc:
-            raise ImapConnectionError(self._scrub(
+            raise _network_error(exc)(self._scrub(
                 f"Lost connection to IMAP server {self.host}:{self.port}: {_describe(exc)}"
             )) from None
 
@@ -523,7 +550,7 @@ class ImapSource:
                 if self.security == "starttls" else f"IMAP server {address} refused the connection: {_describe(exc)}"
             ) from None
         except socket.timeout:
-            raise ImapConnectionError(f"Cannot connect to IMAP server {address}: timed out after {self.timeout:g} s") from None
+            raise ImapTimeoutError(f"Cannot connect to IMAP server {address}: timed out after {self.timeout:g} s") from None
         except ssl.SSLError as exc:
             raise ImapConnectionError(f"TLS handshake with IMAP server {address} failed: {_describe(exc)}") from None
         except (OSError, EOFError) as exc:
@@ -545,7 +572,7 @@ class ImapSource:
         except imaplib.IMAP4.error as exc:
             raise ImapAuthError(self._scrub(f"IMAP login failed for {who}: {exc}")) from None
         except _NETWORK_ERRORS as exc:
-            raise ImapConnectionError(self._scrub(f"Lost connection to IMAP server {self.host}:{self.port} during login: {_describe(exc)}")) from None
+            raise _network_error(exc)(self._scrub(f"Lost connection to IMAP server {self.host}:{self.port} during login: {_describe(exc)}")) from None
 
     def _scrub(self, text: str) -> str:
         for secret in (self._password, self._oauth2_token):

@@ -472,6 +472,7 @@ def api_command(
     if not settings.supabase_jwt_secret:
         raise UserError("the API needs SUPABASE_JWT_SECRET (the secret that signs your users' tokens; docs/env.md)")
     settings.require_postgresql()
+    settings.require_spool_dir()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(
         create_app(settings), host=host, port=port, log_level="info", timeout_graceful_shutdown=API_SHUTDOWN_SECONDS,

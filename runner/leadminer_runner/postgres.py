@@ -58,6 +58,7 @@ from leadminer.schemas import (
     TEMP_TABLES,
     SchemaVersionError,
     schema_sql,
+    upgradable,
     version_error,
 )
 from leadminer.scoring import outlier_count
@@ -78,6 +79,7 @@ MAIN_SCHEMA_VERSION = SCHEMA_VERSIONS[MAIN_SCHEMA]
 TEMP_SCHEMA_VERSION = SCHEMA_VERSIONS[TEMP_SCHEMA]
 _MAIN_TABLES = (
     "minings", "fetch_state", "failed_messages", "user_identities", "message_index", "occurrences", "refined_persons",
+    "mining_sources",
 )  # fmt: skip
 _PAGE = 500
 # pg_advisory_xact_lock key: two runners migrating at once apply a schema only once.
@@ -477,11 +479,14 @@ class PostgresMainStore(_Store):
     _database, _hint = f"the database {MAIN_DSN_ENV}", f"use a new database for {MAIN_DSN_ENV}"
 
     async def migrate(self) -> None:
-        """Create the tables of an empty database; one of another version raises
+        """Create the tables of an empty database, upgrade one of an older version that
+        :data:`~leadminer.schemas.SCHEMA_UPGRADES` names; one of another version raises
         :class:`SchemaVersionError` and is left as it was."""
         async with self.conn.transaction():
             await self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
-            if await _version(self.conn, "main") is None and not await _existing(self.conn, _MAIN_TABLES):
+            version = await _version(self.conn, "main")
+            empty = version is None and not await _existing(self.conn, _MAIN_TABLES)
+            if empty or upgradable(MAIN_SCHEMA, version):
                 await _apply(self.conn, MAIN_SCHEMA, "main")
         await self.check_schema()
 

@@ -9,15 +9,20 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from leadminer.adapters.memory import MemoryRawBatchStore
 from leadminer.adapters.sqlite import SqliteMainStore, SqliteTempStore, connect
 from leadminer.flow import MiningServices
+from leadminer.flow.services import SourceOpener
 from leadminer.flow.memory import in_process_queues
 from leadminer.mx import DnsMxChecker, MxChecker
 from leadminer.pipeline import SignatureExtractor
 from leadminer.settings import Settings, SettingsError
 from leadminer.storage import MainStore
+
+if TYPE_CHECKING:
+    from .mailbox_sources import MailboxSourceStore
 
 
 def mx_checker(check_mx: bool) -> MxChecker | None:
@@ -76,8 +81,29 @@ async def selfhost_services(
         async with redis_queues(settings, consumer=consumer, block_ms=block_ms) as queues:
             yield MiningServices(
                 temp=temp, ledger=temp, raw=temp, main=main, queues=queues,
-                mx=mx, signature_extractor=signature_extractor,
+                mx=mx, signature_extractor=signature_extractor, sources=source_opener(settings, main),
             )  # fmt: skip
+
+
+def mailbox_sources(settings: Settings, main: MainStore) -> MailboxSourceStore:
+    """The stored mailboxes (``mining_sources``) in the database of ``main`` (a migrated SQLite
+    or PostgreSQL main store), passwords encrypted with ``LEADMINER_SECRET_KEY`` (SettingsError
+    when it is unset)."""
+    from .mailbox_sources import SecretBox, postgres_sources, sqlite_sources
+
+    secrets = SecretBox.from_settings(settings)
+    if isinstance(main, SqliteMainStore):
+        return sqlite_sources(main.conn, secrets)
+    return postgres_sources(main.conn, secrets)
+
+
+def source_opener(settings: Settings, main: MainStore) -> SourceOpener:
+    """What a worker opens queued ``fetch`` sources with: the stored mailboxes (when
+    ``LEADMINER_SECRET_KEY`` is set) and the files spooled into ``LEADMINER_SPOOL_DIR``."""
+    from .source_opener import StoredSourceOpener
+
+    sources = mailbox_sources(settings, main) if settings.secret_keys else None
+    return StoredSourceOpener(sources, settings.spool_dir)
 
 
 @asynccontextmanager

@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from leadminer.contracts import SKIPPED_PREFIX, FailedMessage, RawMessage
 from leadminer.pipeline import DEFAULT_BODY_CAP
 from leadminer.sources import SourceError, open_source, printable_path
 from leadminer.storage import FetchStateStore
+
+if TYPE_CHECKING:
+    from leadminer_fetcher.imap import ImapUrl
 
 PASSWORD_VARIABLE = "IMAP_PASSWORD"
 OAUTH2_VARIABLE = "IMAP_OAUTH2_TOKEN"
@@ -45,14 +49,25 @@ class FileMessageSource:
 class ImapMessageSource:
     """An IMAP account; remembers UIDVALIDITY + highest UID per folder through the state store."""
 
-    def __init__(self, url: str, user_id: str, *, password: str | None = None, oauth2_token: str | None = None):
+    def __init__(
+        self,
+        url: str | ImapUrl,
+        user_id: str,
+        *,
+        password: str | None = None,
+        oauth2_token: str | None = None,
+        folders: list[str] | None = None,
+    ):
+        """``url``: an ``imap[s]://`` URL, or its parsed form (a stored mailbox: host, port,
+        security and login without a URL); ``folders`` restricts the mining to these folders."""
         from leadminer_fetcher.imap import ImapSource, parse_imap_url
 
         try:
-            parsed = parse_imap_url(url)
+            parsed = url if not isinstance(url, str) else parse_imap_url(url)
         except ValueError as exc:
             raise SourceSpecError(str(exc)) from None
-        self._imap = ImapSource.from_url(parsed, password, oauth2_token=oauth2_token)
+        options = {"folders": folders} if folders is not None else {}
+        self._imap = ImapSource.from_url(parsed, password, oauth2_token=oauth2_token, **options)
         self.label = parsed.label  # imap[s]://user@host:port[/folder] — never a secret
         self.user = parsed.user
         self.user_id = user_id

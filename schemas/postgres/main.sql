@@ -28,7 +28,9 @@
 -- Schema version: leadminer_schema_version ('main', n). The migration step
 -- (`leadminer db migrate`, runner/leadminer_runner/postgres.py) applies this
 -- file when none of its tables exist and records the version of
--- leadminer.schemas.SCHEMA_VERSIONS; a database of another version is refused
+-- leadminer.schemas.SCHEMA_VERSIONS; a database of an older version named in
+-- leadminer.schemas.SCHEMA_UPGRADES is upgraded by applying this file again
+-- (every statement is idempotent); any other version is refused
 -- (SchemaVersionError).
 
 CREATE SCHEMA IF NOT EXISTS auth;
@@ -152,6 +154,22 @@ CREATE TABLE IF NOT EXISTS refined_persons (
     PRIMARY KEY (user_id, email)
 );
 
+-- The mailboxes a user mines from the API: the IMAP server, the login it accepted
+-- (the full address, or its local part) and the password encrypted with
+-- LEADMINER_SECRET_KEY (Fernet token): never in clear. Schema 2.
+CREATE TABLE IF NOT EXISTS mining_sources (
+    user_id             text NOT NULL,
+    email               text COLLATE "C" NOT NULL,  -- as given, lower-cased
+    host                text NOT NULL,
+    port                integer NOT NULL,
+    security            text NOT NULL,      -- ssl | starttls | plain (the API's "secure")
+    login               text NOT NULL,      -- the user name the server accepted
+    password_ciphertext text NOT NULL,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    updated_at          timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, email)
+);
+
 -- Row level security: each user reaches only their own rows (see the header).
 -- The version table has RLS and no policy: invisible to every non-owner role.
 ALTER TABLE leadminer_schema_version ENABLE ROW LEVEL SECURITY;
@@ -160,7 +178,7 @@ DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['minings', 'fetch_state', 'failed_messages', 'user_identities',
-                             'message_index', 'occurrences', 'refined_persons']
+                             'message_index', 'occurrences', 'refined_persons', 'mining_sources']
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('DROP POLICY IF EXISTS own_rows ON %I', t);

@@ -101,3 +101,19 @@ CREATE TABLE IF NOT EXISTS refined_persons (
     updated_at            TEXT NOT NULL,
     PRIMARY KEY (user_id, email)
 );
+
+-- The mailboxes a user mines from the API (self-host): the IMAP server, the login it
+-- accepted (the full address, or its local part) and the password encrypted with
+-- LEADMINER_SECRET_KEY (Fernet token): never in clear. Schema 2.
+CREATE TABLE IF NOT EXISTS mining_sources (
+    user_id             TEXT NOT NULL,
+    email               TEXT NOT NULL,      -- as given, lower-cased
+    host                TEXT NOT NULL,
+    port                INTEGER NOT NULL,
+    security            TEXT NOT NULL,      -- ssl | starttls | plain (the API's "secure")
+    login               TEXT NOT NULL,      -- the user name the server accepted
+    password_ciphertext TEXT NOT NULL,
+    created_at          TEXT NOT NULL,
+    updated_at          TEXT NOT NULL,
+    PRIMARY KEY (user_id, email)
+);

@@ -22,18 +22,37 @@ class SchemaVersionError(RuntimeError):
 
 
 SCHEMA_VERSIONS = {
-    "sqlite/main.sql": 1,  # kept in PRAGMA user_version
+    "sqlite/main.sql": 2,  # kept in PRAGMA user_version; 2: mining_sources
     "sqlite/temp.sql": 3,  # 3: mining_points.position, mining_runs.total
-    "postgres/main.sql": 1,  # kept in leadminer_schema_version ('main')
+    "postgres/main.sql": 2,  # kept in leadminer_schema_version ('main'); 2: mining_sources
     "postgres/temp.sql": 3,  # ('temp'); 3: mining_runs.total
 }
 """The schema version of each file of ``schemas/``: bumped whenever the file changes incompatibly.
 The migration step records it in the database; the SQL files hold no version."""
 
+SCHEMA_UPGRADES = {
+    "sqlite/main.sql": frozenset({1}),
+    "postgres/main.sql": frozenset({1}),
+}
+"""The older versions of a permanent schema that ``migrate()`` upgrades in place, by applying
+its file again: every statement of the main files is idempotent (``IF NOT EXISTS``, policies
+dropped and created again) and each version since those only added tables (2: ``mining_sources``).
+A version not listed here is refused. Temp schemas need none: their rows are disposable."""
+
+
+def upgradable(schema: str, found: int | None) -> bool:
+    """Whether ``migrate()`` brings a database of version ``found`` of ``schema`` up to date."""
+    return found in SCHEMA_UPGRADES.get(schema, ())
+
 
 def version_error(database: str, found: int | None, schema: str, hint: str) -> SchemaVersionError:
     """The one sentence for a database whose schema is not ``schema``'s version."""
     needed = SCHEMA_VERSIONS[schema]
+    if upgradable(schema, found):
+        return SchemaVersionError(
+            f"{database} was made by an older version of leadminer (schema {found}, this one needs {needed}): "
+            "run `leadminer db migrate` to upgrade it"
+        )
     if not found:
         return SchemaVersionError(
             f"{database} has no leadminer schema of this version (schema 0, this one needs {needed}): "

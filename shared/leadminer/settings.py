@@ -11,6 +11,8 @@ Pure Python, so a Worker builds it from its bindings' variables too.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,6 +53,26 @@ def _rate(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[
     return rate
 
 
+def _secret_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``LEADMINER_SECRET_KEY``: Fernet keys (url-safe base64 of 32 bytes), comma-separated;
+    checked here without the cryptography package (the core runs under Pyodide)."""
+    keys = tuple(key.strip() for key in (env.get("LEADMINER_SECRET_KEY") or "").split(",") if key.strip())
+    for n, key in enumerate(keys, 1):
+        try:
+            valid = len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            valid = False
+        if not valid:  # never the key itself in the message
+            raise SettingsError(
+                f"LEADMINER_SECRET_KEY: key {n} of {len(keys)} is not a Fernet key (url-safe base64 of 32 bytes); "
+                f"make one with {GENERATE_SECRET_KEY}"
+            )
+    return keys
+
+
+GENERATE_SECRET_KEY = 'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     storage_mode: str = "sqlite"
@@ -66,10 +88,12 @@ class Settings:
     llm_api_key: str | None = field(default=None, repr=False)
     # the HTTP API
     supabase_jwt_secret: str | None = field(default=None, repr=False)  # verifies the users' tokens (HS256)
-    spool_dir: str = "leadminer-spool"  # uploaded mailboxes, read by the workers (a folder they share)
     upload_limit_mb: float = 2048.0
     mining_rate: tuple[int, int] = (10, 60)  # mining routes: requests per seconds, per user
     contacts_rate: tuple[int, int] = (100, 900)  # contact routes: requests per seconds, per user
+    # Fernet keys that encrypt stored mailbox passwords: the first encrypts, all decrypt (rotation)
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
+    spool_dir: str | None = None  # folder the API spools uploaded files into, for the workers
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -90,11 +114,28 @@ class Settings:
             llm_model=env.get("LEADMINER_LLM_MODEL") or None,
             llm_api_key=env.get("LEADMINER_LLM_API_KEY") or None,
             supabase_jwt_secret=env.get("SUPABASE_JWT_SECRET") or None,
-            spool_dir=env.get("LEADMINER_SPOOL_DIR") or "leadminer-spool",
             upload_limit_mb=_number(env, "LEADMINER_UPLOAD_LIMIT_MB", 2048.0, minimum=0.001),
             mining_rate=_rate(env, "LEADMINER_MINING_RATE", (10, 60)),
             contacts_rate=_rate(env, "LEADMINER_CONTACTS_RATE", (100, 900)),
+
+
+            secret_keys=_secret_keys(env),
+            spool_dir=env.get("LEADMINER_SPOOL_DIR") or None,
         )
+
+    def require_secret_keys(self) -> tuple[str, ...]:
+        """The keys that encrypt stored mailbox passwords, or a clear error when unset."""
+        if not self.secret_keys:
+            raise SettingsError(
+                f"LEADMINER_SECRET_KEY is needed to store mailbox passwords encrypted; make one with {GENERATE_SECRET_KEY}"
+            )
+        return self.secret_keys
+
+    def require_spool_dir(self) -> str:
+        """The folder uploaded files are spooled into, or a clear error when unset."""
+        if not self.spool_dir:
+            raise SettingsError("LEADMINER_SPOOL_DIR (the folder the API spools uploaded files into) is not set")
+        return self.spool_dir
 
     def require_postgresql(self) -> tuple[str, str]:
         """The temp and main database URLs of the self-host mode, or a clear error."""

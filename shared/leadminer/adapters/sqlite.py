@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from ..schemas import TEMP_TABLES, SchemaVersionError, SCHEMA_VERSIONS, schema_sql, version_error
+from ..schemas import TEMP_TABLES, SchemaVersionError, SCHEMA_VERSIONS, schema_sql, upgradable, version_error
 from .sqlite_sql import SqlMainStore, SqlTempStore, Write
 
 __all__ = ["SchemaVersionError", "SqliteMainStore", "SqliteTempStore", "connect"]
@@ -123,8 +123,9 @@ class SqliteMainStore(_Schema, SqlMainStore):
     _hint = "mine into a new --db (`leadminer db migrate` prepares one)"
 
     async def migrate(self) -> None:
-        """Create the tables of an empty database; one of another version raises
+        """Create the tables of an empty database, upgrade one of an older version that
+        :data:`~leadminer.schemas.SCHEMA_UPGRADES` names; one of another version raises
         :class:`SchemaVersionError` and is left as it was."""
-        if not _tables(self.conn):
+        if not _tables(self.conn) or upgradable(MAIN_SCHEMA, _version(self.conn)):
             _apply(self.conn, MAIN_SCHEMA)
         await self.check_schema()
