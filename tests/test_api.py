@@ -21,7 +21,6 @@ from leadminer.flow import MiningFlow, StageWorker
 from leadminer.settings import Settings
 from leadminer_runner.demo import generate_demo_mailbox
 from leadminer_runner.services import selfhost_services
-from leadminer_runner.sources import FileMessageSource
 from pg import SERVER, admin, postgres_database  # noqa: F401 - fixtures
 
 from leadminer_api.app import create_app
@@ -37,14 +36,6 @@ def token(user: str, *, secret: str = SECRET, expires_in: int = 600, audience: s
 
 def auth(user: str, **options) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(user, **options)}"}
-
-
-class SpoolOpener:
-    """The worker side of an upload: the spooled file, as a message source."""
-
-    async def open(self, user_id: str, spec: dict):
-        assert spec["kind"] == "file"
-        return FileMessageSource(spec["path"])
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +73,6 @@ def work_until_ended(settings: Settings, mining_id: str) -> dict:
 
     async def run() -> dict:
         async with selfhost_services(settings, consumer=uuid.uuid4().hex) as services:
-            services.sources = SpoolOpener()
             worker = StageWorker(MiningFlow(services))
             deadline = time.monotonic() + TIMEOUT
             while (mining := await services.main.mining(mining_id))["status"] == "running":
@@ -147,7 +137,6 @@ def test_sse_sends_growing_counters_while_running_and_resumes_after_last_event_i
 
     async def half_mined() -> None:  # the fetch and the extract, not the later stages
         async with selfhost_services(settings, consumer=uuid.uuid4().hex) as services:
-            services.sources = SpoolOpener()
             flow = MiningFlow(services)
             await flow.handle("fetch", (await services.queues["fetch"].receive(1))[0].body)
             while deliveries := await services.queues["extract"].receive(10):
