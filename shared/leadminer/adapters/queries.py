@@ -194,8 +194,32 @@ def user_tables(schema: str) -> UserTables:
     return UserTables(tuple(by_user), tuple(by_mining))
 
 
-class PersonsForExport:
-    """``MainStore.persons_for_export`` over ``persons`` and ``persons_by_email`` (both adapters)."""
+class PersonReads:
+    """``MainStore.persons_page`` and ``persons_for_export``, written once: an adapter gives
+    its :class:`Dialect` and ``_read`` (every row of one statement), and has ``persons``
+    and ``persons_by_email``."""
+
+    dialect: Dialect
+
+    async def _read(self, query: str, params: Sequence) -> list[tuple]:
+        raise NotImplementedError
+
+    async def persons_page(
+        self,
+        user_id: str,
+        *,
+        after: str | None = None,
+        limit: int = 100,
+        sort: str = "temperature",
+        tags: Sequence[str] = (),
+        min_temperature: int | None = None,
+        search: str | None = None,
+    ) -> tuple[list[RefinedPerson], str | None]:
+        query, params = persons_page_query(
+            self.dialect, user_id, after=after, limit=limit, sort=sort, tags=tags, min_temperature=min_temperature,
+            search=search,
+        )  # fmt: skip
+        return persons_page(await self._read(query, params), limit, sort, self.dialect.codec)
 
     async def persons_for_export(self, user_id: str, emails: Sequence[str] | None = None) -> list[RefinedPerson]:
         if emails is None:

@@ -313,8 +313,13 @@ DELETE_USER = {
 }  # noqa: S608 - table names from our schema
 
 
-class SqlMainStore(queries.PersonsForExport):
+class SqlMainStore(queries.PersonReads):
     """MainStore in SQLite-dialect tables (``schemas/sqlite/main.sql``)."""
+
+    dialect = DIALECT
+
+    async def _read(self, query: str, params: Sequence) -> list[tuple]:
+        return await self.driver.rows(query, params)
 
     def __init__(self, driver: SqlDriver):
         self.driver = driver
@@ -430,23 +435,6 @@ class SqlMainStore(queries.PersonsForExport):
     async def person(self, user_id: str, email: str) -> RefinedPerson | None:
         found = await self.driver.rows(PERSON, (user_id, email))
         return rows.person_from_row(found[0], SQLITE) if found else None
-
-    async def persons_page(
-        self,
-        user_id: str,
-        *,
-        after: str | None = None,
-        limit: int = 100,
-        sort: str = "temperature",
-        tags: Sequence[str] = (),
-        min_temperature: int | None = None,
-        search: str | None = None,
-    ) -> tuple[list[RefinedPerson], str | None]:
-        query, params = queries.persons_page_query(
-            DIALECT, user_id, after=after, limit=limit, sort=sort, tags=tags, min_temperature=min_temperature,
-            search=search,
-        )  # fmt: skip
-        return queries.persons_page(await self.driver.rows(query, params), limit, sort, SQLITE)
 
     # a user's data -------------------------------------------------------------
     async def delete_user(self, user_id: str) -> dict[str, int]:
