@@ -580,3 +580,16 @@ async def test_clean_is_claimed_once_when_the_fetch_ended_and_every_batch_is_ext
     await temp_store.start_run("m2", "u1", "src", [])
     await temp_store.end_fetch("m2", batches=0, fetched=0, failed=0, fetch_state=[])
     assert await temp_store.claim_clean("m2")  # an empty source goes straight on
+
+
+@pytest.mark.parametrize("schema", ["sqlite/main.sql", "postgres/main.sql"])
+def test_delete_user_finds_every_table_of_the_schema_with_a_user_id(schema):
+    from leadminer.adapters.queries import user_tables
+    from leadminer.schemas import schema_sql
+
+    text = schema_sql(schema)
+    found = user_tables(text)
+    assert {*found.by_user, *found.by_mining} >= {"minings", "failed_messages", "refined_persons", "occurrences"}
+    assert found.by_user[-1] == "minings" and "leadminer_schema_version" not in found.by_user
+    added = user_tables(text + "\nCREATE TABLE IF NOT EXISTS sources (\n    user_id text NOT NULL, -- owner\n    id text\n);\n")
+    assert added.by_user == ("sources", *found.by_user)  # declared last: emptied first

@@ -181,6 +181,8 @@ $$;
 -- created here, NOLOGIN, and the migrating role (the runner's) becomes a member
 -- of it so that it may SET ROLE to it. It may only read and delete rows.
 DO $$
+DECLARE
+    t name;
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'authenticated') THEN
         BEGIN
@@ -202,7 +204,9 @@ BEGIN
     IF NOT has_schema_privilege('authenticated', 'auth', 'USAGE') THEN
         GRANT USAGE ON SCHEMA auth TO authenticated;  -- auth.uid(), in the policies
     END IF;
-    GRANT SELECT, DELETE ON minings, fetch_state, failed_messages, user_identities, message_index, occurrences,
-        refined_persons TO authenticated;
+    -- every table under the own_rows policy (above: all those with a user_id)
+    FOR t IN SELECT tablename FROM pg_policies WHERE schemaname = current_schema() AND policyname = 'own_rows' LOOP
+        EXECUTE format('GRANT SELECT, DELETE ON %I TO authenticated', t);
+    END LOOP;
 END
 $$;

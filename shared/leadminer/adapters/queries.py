@@ -168,7 +168,7 @@ def minings_filter(
 
 
 # a user's tables ---------------------------------------------------------------------
-_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", re.S)
+_TABLE = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+) \((.*?)\n\);", re.S | re.I)
 
 
 @dataclass(frozen=True, slots=True)
