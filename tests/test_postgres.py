@@ -193,6 +193,74 @@ async def test_every_main_table_has_rls_and_a_user_sees_only_own_rows(conn):
         await conn.execute(f'DROP ROLE "{role}"')
 
 
+async def _two_users(main) -> None:
+    for user in ("user-a", "user-b"):
+        await main.start_mining(f"m-{user}", user, "src")
+        await main.upsert_persons([RefinedPerson(user, f"{n}@{user}.example", name=n, tags=["professional"]) for n in "xyz"])
+        await main.record_failures([FailedMessage(f"m-{user}", "INBOX", "1", "no header block")])
+        await main.add_identities(user, [f"me@{user}.example"])
+
+
+async def test_as_user_reads_and_deletes_only_that_users_rows_whatever_id_is_passed(conn):
+    main = await migrated(PostgresMainStore(conn))
+    await _two_users(main)
+    ((owner,),) = await fetchall(conn, "SELECT current_user")
+    async with main.as_user("user-a") as store:
+        assert await fetchall(conn, "SELECT current_user, auth.uid()") == [("authenticated", "user-a")]
+        assert await store.persons_page("user-b") == ([], None)
+        assert await store.persons_page("user-b", tags=["professional"], search="x") == ([], None)
+        page, cursor = await store.persons_page("user-a", limit=2)
+        assert [p.email for p in page] == ["x@user-a.example", "y@user-a.example"] and cursor
+        assert [p.email for p in (await store.persons_page("user-a", after=cursor))[0]] == ["z@user-a.example"]
+        assert await store.person("user-b", "x@user-b.example") is None
+        assert await store.person("user-a", "x@user-a.example") is not None
+        assert await store.persons("user-b") == [] and await store.persons_for_export("user-b") == []
+        assert await store.persons_for_export("user-b", ["x@user-b.example"]) == []
+        assert [m["id"] for m in await store.minings()] == ["m-user-a"]
+        assert await store.minings(user_id="user-b") == [] and await store.mining("m-user-b") is None
+        assert [f.mining_id for f in await store.failures()] == ["m-user-a"]
+        assert await store.identities("user-b") == set()
+        assert set((await store.delete_user("user-b")).values()) == {0}
+    assert await fetchall(conn, "SELECT current_user, auth.uid()") == [(owner, None)]  # the role ended with the block
+    assert len(await main.persons("user-b")) == 3 and len(await main.minings()) == 2  # nothing of B's went
+
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):  # reads and deletes only
+        async with main.as_user("user-a") as store:
+            await store.upsert_persons([RefinedPerson("user-a", "new@user-a.example")])
+    assert await main.person("user-a", "new@user-a.example") is None
+
+    async with main.as_user("user-a") as store:
+        counts = await store.delete_user("user-a")
+    assert counts["refined_persons"] == 3 and counts["minings"] == 1 and counts["failed_messages"] == 1
+    assert await main.persons("user-a") == [] and await main.minings(user_id="user-a") == []
+    assert len(await main.persons("user-b")) == 3 and [m["id"] for m in await main.minings()] == ["m-user-b"]
+
+
+async def test_a_non_owner_login_role_sees_only_the_rows_of_its_claims(conn, postgres_dsn):
+    main = await migrated(PostgresMainStore(conn))
+    await _two_users(main)
+    role = f"lm_test_{uuid.uuid4().hex[:12]}"
+    await conn.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD 'lm-test' IN ROLE authenticated")
+    try:
+        other = await connect(f"{postgres_dsn} user={role} password=lm-test")
+        try:
+            store = PostgresMainStore(other)
+            assert await store.persons("user-a") == [] and await store.minings() == []  # no claims: nothing
+            await other.execute("SELECT set_config('request.jwt.claim.sub', 'user-b', false)")
+            assert await store.persons_page("user-a") == ([], None)
+            assert [p.email for p in (await store.persons_page("user-b"))[0]] == [f"{n}@user-b.example" for n in "xyz"]
+            assert [m["id"] for m in await store.minings()] == ["m-user-b"]
+            async with store.as_user("user-a") as as_a:  # claims are trusted: the API sets them from a checked JWT
+                assert [m["id"] for m in await as_a.minings()] == ["m-user-a"]
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                await store.add_identities("user-b", ["spoof@user-b.example"])
+        finally:
+            await other.close()
+    finally:
+        await conn.execute(f'DROP OWNED BY "{role}"')
+        await conn.execute(f'DROP ROLE "{role}"')
+
+
 # big minings, odd text ------------------------------------------------------------
 async def test_iter_messages_pages_through_a_big_mining_in_date_order(conn):
     store = await migrated(PostgresTempStore(conn))

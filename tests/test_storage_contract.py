@@ -194,6 +194,182 @@ async def test_persons_and_minings(main_store):
     assert (await main_store.minings())[0]["stats"] == {"fetched": 3} and await main_store.minings("running") == []
 
 
+# the API's reads -----------------------------------------------------------------------
+NAMES = ["Alice", "alice", "Bob", "Émile", "Zoë", "bob", "Carol Ann", None, None]
+TAGS = [[], ["professional"], ["professional", "newsletter"], ["newsletter"], ["group", "professional"]]
+
+
+def crowd(user: str, n: int) -> list[RefinedPerson]:
+    """``n`` persons with ties on every sort key (temperature, occurrence, last_seen, name)."""
+    return [
+        RefinedPerson(
+            user, f"p{(i * 7919) % n:05d}@{'xy'[i % 2]}.example", name=NAMES[i % len(NAMES)], temperature=(i * 37) % 101,
+            occurrence=i % 5, last_seen=None if i % 11 == 0 else f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}T00:00:00+00:00",
+            tags=TAGS[i % len(TAGS)], organization="ACME_Corp" if i % 13 == 0 else None,
+            job_title="CTO" if i % 17 == 0 else None,
+        )  # fmt: skip
+        for i in range(n)
+    ]
+
+
+def _ascii_lower(text: str) -> str:
+    return "".join(c.lower() if c.isascii() else c for c in text)
+
+
+EXPECTED_ORDER = {
+    "temperature": lambda p: (-p.temperature, -p.occurrence, p.email),
+    "last_seen": None,  # descending date, then ascending email: two stable sorts below
+    "name": lambda p: (p.name is None, _ascii_lower(p.name or ""), p.email),
+    "email": lambda p: p.email,
+}
+
+
+def expected(persons: list[RefinedPerson], sort: str) -> list[str]:
+    if sort == "last_seen":
+        by_email = sorted(persons, key=lambda p: p.email)
+        return [p.email for p in sorted(by_email, key=lambda p: p.last_seen or "", reverse=True)]
+    return [p.email for p in sorted(persons, key=EXPECTED_ORDER[sort])]
+
+
+async def all_pages(store, user: str, limit: int = 100, **options) -> list[list[str]]:
+    pages, cursor = [], None
+    while True:
+        page, cursor = await store.persons_page(user, after=cursor, limit=limit, **options)
+        pages.append([p.email for p in page])
+        if cursor is None:
+            return pages
+        assert isinstance(cursor, str) and len(pages) < 10_000
+
+
+@pytest.mark.parametrize("sort", ["temperature", "last_seen", "name", "email"])
+async def test_pages_of_persons_come_back_once_each_in_order(main_store, sort):
+    persons = crowd("u", 2_501)
+    await main_store.upsert_persons([*persons, *crowd("other", 50)])
+    pages = await all_pages(main_store, "u", sort=sort)
+    assert [len(p) for p in pages] == [100] * 25 + [1]
+    emails = [e for page in pages for e in page]
+    assert emails == expected(persons, sort) and len(set(emails)) == 2_501
+    if sort == "temperature":  # the order of persons() and of the export
+        assert emails == [p.email for p in await main_store.persons("u")]
+    page, cursor = await main_store.persons_page("u", sort=sort, limit=2_501)
+    assert len(page) == 2_501 and cursor is None
+    assert (await main_store.persons_page("u", sort=sort, limit=1))[0][0] == next(p for p in persons if p.email == emails[0])
+    assert await main_store.persons_page("nobody", sort=sort) == ([], None)
+
+
+async def test_pages_of_persons_filter_by_tags_temperature_and_text(main_store):
+    persons = crowd("u", 300)
+    await main_store.upsert_persons([*persons, *[RefinedPerson("other", p.email, name=p.name, tags=p.tags) for p in persons]])
+
+    async def emails(**options) -> list[str]:
+        found = [e for page in await all_pages(main_store, "u", limit=7, **options) for e in page]
+        assert found == expected([p for p in persons if p.email in set(found)], options.get("sort", "temperature"))
+        return sorted(found)
+
+    def where(test) -> list[str]:
+        return sorted(p.email for p in persons if test(p))
+
+    both = where(lambda p: {"professional", "newsletter"} <= set(p.tags))
+    assert both and await emails(tags=["professional", "newsletter"]) == both
+    assert await emails(tags=["newsletter", "professional", "newsletter"]) == both
+    assert await emails(tags=["professional"]) == where(lambda p: "professional" in p.tags) != both
+    assert await emails(tags=["nobody-has-it"]) == []
+    assert await emails(min_temperature=90) == where(lambda p: p.temperature >= 90) != []
+    assert await emails(search="ALICE") == where(lambda p: (p.name or "").lower() == "alice") != []
+    assert await emails(search="ÉMI") == where(lambda p: p.name == "Émile") != []  # non-ASCII: same case in every adapter
+    assert await emails(search="p0001") == where(lambda p: "p0001" in p.email) != []
+    assert await emails(search="@Y.EXAMPLE") == where(lambda p: p.email.endswith("@y.example")) != []
+    assert await emails(search="acme_") == where(lambda p: p.organization) != []  # "_" is no wildcard
+    assert await emails(search="acme%corp") == [] and await emails(search="%") == []
+    assert await emails(search="cto") == where(lambda p: p.job_title) != []
+    combined = await emails(tags=["professional"], min_temperature=50, search="bob")
+    assert combined == where(lambda p: "professional" in p.tags and p.temperature >= 50 and p.name in ("Bob", "bob")) != []
+    fields = ("email", "name", "organization", "job_title")
+    assert await emails(sort="name", search="o") == where(lambda p: any("o" in (getattr(p, f) or "").lower() for f in fields))
+
+
+async def test_a_bad_cursor_sort_or_limit_is_refused(main_store):
+    await main_store.upsert_persons(crowd("u", 30))
+    _, cursor = await main_store.persons_page("u", limit=10)
+    _, by_name = await main_store.persons_page("u", limit=10, sort="name")
+    assert cursor and by_name
+    for bad in ("", "not a cursor!", "eyJh", cursor[:-3], by_name):
+        with pytest.raises(ValueError, match="invalid cursor"):
+            await main_store.persons_page("u", after=bad, limit=10)
+    import base64, json
+
+    forged = base64.urlsafe_b64encode(json.dumps(["temperature", "90", 1, "a"]).encode()).decode()
+    with pytest.raises(ValueError, match="invalid cursor"):
+        await main_store.persons_page("u", after=forged)
+    with pytest.raises(ValueError, match="unknown sort"):
+        await main_store.persons_page("u", sort="temperature; DROP TABLE refined_persons")
+    with pytest.raises(ValueError, match="limit"):
+        await main_store.persons_page("u", limit=0)
+    assert len((await main_store.persons_page("u", after=cursor, limit=10))[0]) == 10  # still readable
+
+
+async def test_persons_for_export_keep_the_order_of_persons(main_store):
+    persons = crowd("u", 40)
+    await main_store.upsert_persons([*persons, RefinedPerson("other", "secret@z.example", temperature=100)])
+    everyone = await main_store.persons("u")
+    assert await main_store.persons_for_export("u") == everyone == await main_store.persons_for_export("u", None)
+    chosen = [p.email for p in persons[::3]][::-1]
+    assert await main_store.persons_for_export("u", [*chosen, chosen[0], "secret@z.example", "zz"]) == [
+        p for p in everyone if p.email in chosen
+    ]
+    assert await main_store.persons_for_export("u", []) == []
+
+
+async def test_minings_of_one_user_newest_first(main_store):
+    for mining, user in (("m1", "u"), ("m2", "v"), ("m3", "u"), ("m4", "u")):
+        await main_store.start_mining(mining, user, "src")
+    await main_store.finish_mining("m1", "done", {})
+    assert [m["id"] for m in await main_store.minings()] == ["m1", "m2", "m3", "m4"]
+    assert [m["id"] for m in await main_store.minings(user_id="u")] == ["m1", "m3", "m4"]
+    assert [m["id"] for m in await main_store.minings("running", user_id="u")] == ["m3", "m4"]
+    assert [m["id"] for m in await main_store.minings(user_id="u", newest_first=True, limit=2)] == ["m4", "m3"]
+    assert [m["id"] for m in await main_store.minings("done")] == ["m1"]
+    assert await main_store.minings(user_id="nobody") == []
+
+
+async def _fill_user(store, user: str) -> None:
+    mining = f"{user}-m"
+    await store.start_mining(mining, user, "src")
+    await store.save_folder_state(user, "src", "INBOX", FolderState(1, 5))
+    await store.add_identities(user, [f"{user}@me.example", f"{user}@alias.example"])
+    await store.index_messages(
+        user, mining,
+        [IndexedMessage(f"{user}-1", "t", "2024-01-01T00:00:00+00:00", "a@x", False, None, [])],
+        [Occurrence(f"{user}-1", "a@x", "a@x", "from", "A"), Occurrence(f"{user}-1", "b@x", "b@x", "to", None)],
+    )  # fmt: skip
+    await store.record_failures([FailedMessage(mining, "INBOX", "9", "no header block")])
+    await store.upsert_persons(crowd(user, 3))
+    await store.finish_mining(mining, "done", {})
+
+
+async def _user_rows(store, user: str) -> tuple:
+    return (
+        await store.minings(user_id=user), await store.folder_states(user, "src"), await store.identities(user),
+        await store.lookup_threads(user, [f"{user}-1"]), await store.history(user, ["a@x"]),
+        await store.failures(f"{user}-m"), await store.persons(user),
+    )  # fmt: skip
+
+
+async def test_delete_user_removes_every_row_of_the_user_only(main_store):
+    await _fill_user(main_store, "a")
+    await _fill_user(main_store, "b")
+    kept = await _user_rows(main_store, "b")
+    counts = await main_store.delete_user("a")
+    assert counts == {
+        "failed_messages": 1, "minings": 1, "fetch_state": 1, "user_identities": 2, "message_index": 1,
+        "occurrences": 2, "refined_persons": 3,
+    }  # fmt: skip
+    assert await _user_rows(main_store, "a") == ([], {}, set(), {}, ([], []), [], [])
+    assert await _user_rows(main_store, "b") == kept
+    assert all(kept)
+    assert set((await main_store.delete_user("a")).values()) == {0}
+
+
 async def test_messages_without_bodies_on_request(temp_store):
     await temp_store.add_messages("m1", [record("1")])
     (full,) = await collect(temp_store.iter_messages("m1"))
@@ -404,3 +580,16 @@ async def test_clean_is_claimed_once_when_the_fetch_ended_and_every_batch_is_ext
     await temp_store.start_run("m2", "u1", "src", [])
     await temp_store.end_fetch("m2", batches=0, fetched=0, failed=0, fetch_state=[])
     assert await temp_store.claim_clean("m2")  # an empty source goes straight on
+
+
+@pytest.mark.parametrize("schema", ["sqlite/main.sql", "postgres/main.sql"])
+def test_delete_user_finds_every_table_of_the_schema_with_a_user_id(schema):
+    from leadminer.adapters.queries import user_tables
+    from leadminer.schemas import schema_sql
+
+    text = schema_sql(schema)
+    found = user_tables(text)
+    assert {*found.by_user, *found.by_mining} >= {"minings", "failed_messages", "refined_persons", "occurrences"}
+    assert found.by_user[-1] == "minings" and "leadminer_schema_version" not in found.by_user
+    added = user_tables(text + "\nCREATE TABLE IF NOT EXISTS sources (\n    user_id text NOT NULL, -- owner\n    id text\n);\n")
+    assert added.by_user == ("sources", *found.by_user)  # declared last: emptied first

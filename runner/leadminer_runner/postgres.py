@@ -41,7 +41,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from leadminer.adapters import rows
+from leadminer.adapters import queries, rows
 from leadminer.adapters.rows import Codec, Column, last_wins
 from leadminer.contracts import (
     CleanedAddress,
@@ -467,16 +467,30 @@ _PERSONS = _select(rows.PERSON_COLUMNS)
 _INDEX = _select(rows.INDEX_COLUMNS)
 
 
+DIALECT = queries.Dialect(
+    mark="%s", collate=' COLLATE "C"', like="ILIKE", codec=PG,
+    all_tags=lambda tags: ("tags_json @> %s::jsonb", [_json(list(tags))]),
+)  # fmt: skip
+"""PostgreSQL's spelling of :mod:`leadminer.adapters.queries`."""
+USER_ROLE = "authenticated"
+"""The non-owner role :meth:`PostgresMainStore.as_user` reads as (Supabase's; ``main.sql`` creates it on plain PostgreSQL)."""
+_USER_TABLES = queries.user_tables(schema_sql(MAIN_SCHEMA))
+
+
 def _iso(moment: datetime | None) -> str | None:
     """timestamptz as the SQLite adapter writes times: ISO 8601 UTC, whole seconds."""
     return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else None
 
 
-class PostgresMainStore(_Store):
+class PostgresMainStore(queries.PersonReads, _Store):
     """Permanent tables (``schemas/postgres/main.sql``)."""
 
     _schema, _component, _tables = MAIN_SCHEMA, "main", _MAIN_TABLES
     _database, _hint = f"the database {MAIN_DSN_ENV}", f"use a new database for {MAIN_DSN_ENV}"
+    dialect = DIALECT
+
+    async def _read(self, query: str, params: Sequence) -> list[tuple]:
+        return await _all(self.conn, query, params)
 
     async def migrate(self) -> None:
         """Create the tables of an empty database, upgrade one of an older version that
@@ -505,17 +519,22 @@ class PostgresMainStore(_Store):
             (status, _json(stats), mining_id),
         )
 
-    async def minings(self, status: str | None = None) -> list[dict]:
-        return await self._minings(sql.SQL("WHERE status = %s" if status else ""), (status,) if status else ())
+    async def minings(
+        self, status: str | None = None, *, user_id: str | None = None, newest_first: bool = False, limit: int | None = None
+    ) -> list[dict]:
+        where, order, params = queries.minings_filter(
+            "%s", status=status, user_id=user_id, newest_first=newest_first, limit=limit
+        )
+        return await self._minings(where, params, order)
 
     async def mining(self, mining_id: str) -> dict | None:
         """One mining as :meth:`minings` lists it, or None."""
-        return next(iter(await self._minings(sql.SQL("WHERE id = %s"), (mining_id,))), None)
+        return next(iter(await self._minings("WHERE id = %s", (mining_id,))), None)
 
-    async def _minings(self, where: sql.SQL, params: tuple) -> list[dict]:
+    async def _minings(self, where: str, params: Sequence, order: str = "ORDER BY started_at, id") -> list[dict]:
         query = sql.SQL(
-            "SELECT id, user_id, source, status, started_at, finished_at, stats_json FROM minings {} ORDER BY started_at, id"
-        ).format(where)
+            "SELECT id, user_id, source, status, started_at, finished_at, stats_json FROM minings {} {}"
+        ).format(sql.SQL(where), sql.SQL(order))
         return [rows.mining_from_row(r, PG, _iso) for r in await _all(self.conn, query, params)]
 
     # fetch state -------------------------------------------------------------
@@ -683,3 +702,34 @@ class PostgresMainStore(_Store):
         query = sql.SQL("SELECT {} FROM refined_persons WHERE user_id = %s AND email = %s").format(_PERSONS)
         row = await _one(self.conn, query, (user_id, _text(email)))
         return rows.person_from_row(row, PG) if row else None
+
+    # a user's data -------------------------------------------------------------
+    async def delete_user(self, user_id: str) -> dict[str, int]:
+        """Every table of main.sql with a user_id (failed_messages has one here), in one transaction.
+        Inside :meth:`as_user`, row level security limits it to the claimed user's rows."""
+        counts: dict[str, int] = {}
+        async with self.conn.transaction(), self.conn.cursor() as cur:
+            for table in _USER_TABLES.by_user:
+                await cur.execute(sql.SQL("DELETE FROM {} WHERE user_id = %s").format(sql.Identifier(table)), (user_id,))
+                counts[table] = cur.rowcount
+        return counts
+
+    @asynccontextmanager
+    async def as_user(self, user_id: str, *, role: str = USER_ROLE) -> AsyncIterator[PostgresMainStore]:
+        """This store, reading as ``user_id`` through row level security: the block runs in
+        one transaction under ``SET LOCAL ROLE role`` (a non-owner role, so the policies
+        apply) with the claims PostgREST sets (``request.jwt.claims`` and
+        ``request.jwt.claim.sub``, read by ``auth.uid()``). Whatever user id the code then
+        passes, only ``user_id``'s rows are seen (reads) or deleted (:meth:`delete_user`);
+        writes other than deletes are refused (the role may only SELECT and DELETE).
+
+        The connection is taken for the whole block: give each request a store (connection)
+        of its own rather than sharing one across concurrent tasks."""
+        claims = json.dumps({"sub": user_id, "role": role})
+        async with self.conn.transaction():
+            await self.conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+            await self.conn.execute(
+                "SELECT set_config('request.jwt.claims', %s, true), set_config('request.jwt.claim.sub', %s, true)",
+                (claims, user_id),
+            )
+            yield self

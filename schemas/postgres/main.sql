@@ -189,3 +189,42 @@ BEGIN
 END
 $$;
 
+
+-- Reading as a user (added with the contacts API; no new schema version: it is
+-- idempotent, and an existing database can be given it by running this block).
+-- PostgresMainStore.as_user(user_id) reads in a transaction under
+-- SET LOCAL ROLE authenticated with the JWT claims of that user, so that the
+-- policies above apply even to the backend's own reads. Supabase has the role
+-- (and grants it everything on public tables); on plain PostgreSQL it is
+-- created here, NOLOGIN, and the migrating role (the runner's) becomes a member
+-- of it so that it may SET ROLE to it. It may only read and delete rows.
+DO $$
+DECLARE
+    t name;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'authenticated') THEN
+        BEGIN
+            CREATE ROLE authenticated NOLOGIN;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;  -- created meanwhile by a migration of another database of the cluster
+        END;
+    END IF;
+    IF NOT pg_has_role(current_user, 'authenticated', 'MEMBER') THEN
+        BEGIN
+            EXECUTE format('GRANT authenticated TO %I', current_user);
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE WARNING 'leadminer: % cannot be made a member of the role authenticated: as_user() will fail', current_user;
+        END;
+    END IF;
+    IF NOT has_schema_privilege('authenticated', current_schema(), 'USAGE') THEN
+        EXECUTE format('GRANT USAGE ON SCHEMA %I TO authenticated', current_schema());
+    END IF;
+    IF NOT has_schema_privilege('authenticated', 'auth', 'USAGE') THEN
+        GRANT USAGE ON SCHEMA auth TO authenticated;  -- auth.uid(), in the policies
+    END IF;
+    -- every table under the own_rows policy (above: all those with a user_id)
+    FOR t IN SELECT tablename FROM pg_policies WHERE schemaname = current_schema() AND policyname = 'own_rows' LOOP
+        EXECUTE format('GRANT SELECT, DELETE ON %I TO authenticated', t);
+    END LOOP;
+END
+$$;

@@ -18,7 +18,7 @@ every adapter passes the contract tests in ``tests/test_storage_contract.py``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -228,8 +228,12 @@ class MainStore(Protocol):
 
     async def finish_mining(self, mining_id: str, status: str, stats: dict) -> None: ...
 
-    async def minings(self, status: str | None = None) -> list[dict]:
-        """Minings (id, user_id, source, status, started_at, finished_at, stats), oldest first."""
+    async def minings(
+        self, status: str | None = None, *, user_id: str | None = None, newest_first: bool = False, limit: int | None = None
+    ) -> list[dict]:
+        """Minings (id, user_id, source, status, started_at, finished_at, stats), oldest first
+        (``newest_first``: the other way), of one ``user_id`` and ``status`` when given, at most
+        ``limit``. A user's active and recent minings: ``minings(user_id=u, newest_first=True, limit=n)``."""
         ...
 
     async def mining(self, mining_id: str) -> dict | None: ...
@@ -288,4 +292,39 @@ class MainStore(Protocol):
 
     async def persons_by_email(self, user_id: str, emails: Iterable[str]) -> dict[str, RefinedPerson]:
         """The stored persons among ``emails``, by email (one query per chunk, not per person)."""
+        ...
+
+    async def persons_page(
+        self,
+        user_id: str,
+        *,
+        after: str | None = None,
+        limit: int = 100,
+        sort: str = "temperature",
+        tags: Sequence[str] = (),
+        min_temperature: int | None = None,
+        search: str | None = None,
+    ) -> tuple[list[RefinedPerson], str | None]:
+        """One page of the user's persons (keyset pagination, no OFFSET) and the cursor of
+        the next page, None on the last one; ``after`` takes such a cursor back (an opaque
+        string: a cursor that is not one of ``sort``'s raises ``ValueError``).
+
+        ``sort``: ``temperature`` (descending, then occurrence descending, then email: the
+        order of :meth:`persons`), ``last_seen`` (descending, never seen last, then email),
+        ``name`` (ASCII case-insensitive, persons without a name last, then email) or
+        ``email``; text compares in byte order. Filters: persons carrying every tag of
+        ``tags``, with a temperature of at least ``min_temperature``, and whose email, name,
+        organization or job title holds ``search`` (case-insensitive; SQLite folds ASCII
+        letters only). An unknown ``sort`` or a ``limit`` below 1 raises ``ValueError``."""
+        ...
+
+    async def persons_for_export(self, user_id: str, emails: Sequence[str] | None = None) -> list[RefinedPerson]:
+        """The persons to export in the order of :meth:`persons` (that of ``leadminer export``):
+        every one (``emails`` None) or the stored ones among ``emails``."""
+        ...
+
+    async def delete_user(self, user_id: str) -> dict[str, int]:
+        """Delete every row of the user in every main table (minings and their failed messages,
+        fetch state, identities, message index, occurrences, persons, and any table of the
+        main schema with a user_id), atomically; how many rows went, by table."""
         ...

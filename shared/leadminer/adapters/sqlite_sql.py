@@ -26,10 +26,10 @@ from ..contracts import (
     RefinedPerson,
     Signature,
 )
-from ..schemas import TEMP_MINING_IDS_SQL, TEMP_TABLES
+from ..schemas import TEMP_MINING_IDS_SQL, TEMP_TABLES, schema_sql
 from ..scoring import outlier_count
 from ..storage import BatchCounts, FolderState, IndexedMessage, MiningRun, Occurrence
-from . import rows
+from . import queries, rows
 from .rows import SQLITE, names
 
 CHUNK = 500  # keeps "IN (…)" lists under SQLite's bound-parameter limit
@@ -261,10 +261,7 @@ _PERSONS = names(rows.PERSON_COLUMNS)
 _INDEX = names(rows.INDEX_COLUMNS)
 START_MINING = "INSERT OR REPLACE INTO minings (id, user_id, source, status, started_at) VALUES (?,?,?,'running',?)"
 FINISH_MINING = "UPDATE minings SET status = ?, finished_at = ?, stats_json = ? WHERE id = ?"
-MININGS = (
-    "SELECT id, user_id, source, status, started_at, finished_at, stats_json FROM minings {where} "
-    "ORDER BY started_at, id"
-)
+MININGS = "SELECT id, user_id, source, status, started_at, finished_at, stats_json FROM minings {where} {order}"
 FOLDER_STATES = "SELECT folder, uidvalidity, highest_uid FROM fetch_state WHERE user_id = ? AND source = ?"
 SAVE_FOLDER_STATE = (
     "INSERT OR REPLACE INTO fetch_state (user_id, source, folder, uidvalidity, highest_uid, updated_at) "
@@ -302,10 +299,27 @@ UPDATE_TEMPERATURE = "UPDATE refined_persons SET temperature = ? WHERE user_id =
 PERSONS = f"SELECT {_PERSONS} FROM refined_persons WHERE user_id = ? ORDER BY temperature DESC, occurrence DESC, email"
 PERSONS_BY_EMAIL = f"SELECT {_PERSONS} FROM refined_persons WHERE user_id = ? AND email IN ({{marks}})"
 PERSON = f"SELECT {_PERSONS} FROM refined_persons WHERE user_id = ? AND email = ?"
+DIALECT = queries.Dialect(
+    mark="?", collate="", like="LIKE", codec=SQLITE,
+    all_tags=lambda tags: (
+        " AND ".join("EXISTS (SELECT 1 FROM json_each(tags_json) WHERE value = ?)" for _ in tags), list(tags)
+    ),
+)  # fmt: skip
+"""SQLite's spelling of :mod:`leadminer.adapters.queries` (LIKE folds ASCII letters only)."""
+USER_TABLES = queries.user_tables(schema_sql("sqlite/main.sql"))
+DELETE_USER = {
+    **{t: f"DELETE FROM {t} WHERE mining_id IN (SELECT id FROM minings WHERE user_id = ?)" for t in USER_TABLES.by_mining},
+    **{t: f"DELETE FROM {t} WHERE user_id = ?" for t in USER_TABLES.by_user},
+}  # noqa: S608 - table names from our schema
 
 
-class SqlMainStore:
+class SqlMainStore(queries.PersonReads):
     """MainStore in SQLite-dialect tables (``schemas/sqlite/main.sql``)."""
+
+    dialect = DIALECT
+
+    async def _read(self, query: str, params: Sequence) -> list[tuple]:
+        return await self.driver.rows(query, params)
 
     def __init__(self, driver: SqlDriver):
         self.driver = driver
@@ -317,15 +331,21 @@ class SqlMainStore:
     async def finish_mining(self, mining_id: str, status: str, stats: dict) -> None:
         await self.driver.write([(FINISH_MINING, [(status, now_iso(), SQLITE.dump(stats), mining_id)])])
 
-    async def minings(self, status: str | None = None) -> list[dict]:
-        return await self._minings("WHERE status = ?" if status else "", (status,) if status else ())
+    async def minings(
+        self, status: str | None = None, *, user_id: str | None = None, newest_first: bool = False, limit: int | None = None
+    ) -> list[dict]:
+        where, order, params = queries.minings_filter(
+            "?", status=status, user_id=user_id, newest_first=newest_first, limit=limit
+        )
+        return await self._minings(where, params, order)
 
     async def mining(self, mining_id: str) -> dict | None:
         """One mining as :meth:`minings` lists it, or None."""
         return next(iter(await self._minings("WHERE id = ?", (mining_id,))), None)
 
-    async def _minings(self, where: str, params: tuple) -> list[dict]:
-        return [rows.mining_from_row(r, SQLITE) for r in await self.driver.rows(MININGS.format(where=where), params)]
+    async def _minings(self, where: str, params: Sequence, order: str = "ORDER BY started_at, id") -> list[dict]:
+        found = await self.driver.rows(MININGS.format(where=where, order=order), params)
+        return [rows.mining_from_row(r, SQLITE) for r in found]
 
     # fetch state -------------------------------------------------------------
     async def folder_states(self, user_id: str, source: str) -> dict[str, FolderState]:
@@ -415,3 +435,8 @@ class SqlMainStore:
     async def person(self, user_id: str, email: str) -> RefinedPerson | None:
         found = await self.driver.rows(PERSON, (user_id, email))
         return rows.person_from_row(found[0], SQLITE) if found else None
+
+    # a user's data -------------------------------------------------------------
+    async def delete_user(self, user_id: str) -> dict[str, int]:
+        counts = await self.driver.write([(sql, [(user_id,)]) for sql in DELETE_USER.values()])
+        return dict(zip(DELETE_USER, counts, strict=True))
