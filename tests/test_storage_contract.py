@@ -362,7 +362,7 @@ async def test_delete_user_removes_every_row_of_the_user_only(main_store):
     counts = await main_store.delete_user("a")
     assert counts == {
         "failed_messages": 1, "minings": 1, "fetch_state": 1, "user_identities": 2, "message_index": 1,
-        "occurrences": 2, "refined_persons": 3,
+        "occurrences": 2, "refined_persons": 3, "mining_sources": 0,
     }  # fmt: skip
     assert await _user_rows(main_store, "a") == ([], {}, set(), {}, ([], []), [], [])
     assert await _user_rows(main_store, "b") == kept
