@@ -14,6 +14,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
 from leadminer.export import render
@@ -55,7 +56,7 @@ def settings(postgres_database, redis_url, tmp_path) -> Iterator[Settings]:  # n
     yield Settings(
         storage_mode="postgresql", temp_database_url=dsn[0], database_url=dsn[1], redis_url=redis_url,
         queue_prefix=f"t{uuid.uuid4().hex[:12]}:", supabase_jwt_secret=SECRET, spool_dir=str(tmp_path / "spool"),
-        upload_limit_mb=1.0,
+        upload_limit_mb=1.0, secret_keys=(Fernet.generate_key().decode(),),
     )  # fmt: skip
     with admin(postgres_database) as conn:
         for schema in schemas:
@@ -75,10 +76,12 @@ def work_until_ended(settings: Settings, mining_id: str) -> dict:
         async with selfhost_services(settings, consumer=uuid.uuid4().hex) as services:
             worker = StageWorker(MiningFlow(services))
             deadline = time.monotonic() + TIMEOUT
-            while (mining := await services.main.mining(mining_id))["status"] == "running":
+            while (mining := await services.main.mining(mining_id)) is not None and mining["status"] == "running":
                 assert time.monotonic() < deadline, "the mining did not end in time"
                 await worker.step()
-            return mining
+            while await worker.step():  # what is left queued (of an ended mining: dropped)
+                pass
+            return mining or {"status": None}
 
     return asyncio.run(run())
 
@@ -233,3 +236,108 @@ def test_errors_are_json_in_the_envelope(client):
     missing = client.post("/api/imap/mine/file/ann", headers=auth("ann"))
     assert missing.status_code == 422 and missing.json()["error"]["code"] == "invalid"
     assert client.get("/nowhere").json()["error"]["code"] == "not_found"
+
+
+# mailboxes (the session's Dovecot) -------------------------------------------------------------------
+def account_body(account, password: str | None = None, port: int | None = None) -> dict:
+    return {"email": f"{account.user}@example.com", "host": account.host, "port": port or account.port,
+            "secure": "plain", "password": password or account.password}  # fmt: skip
+
+
+def test_a_mailbox_is_checked_stored_without_its_password_listed_and_mined(client, settings, dovecot_account, tmp_path):
+    box = generate_demo_mailbox(tmp_path / "box.mbox", seed=3, messages=60)
+    import mailbox as mailboxes
+
+    for message in mailboxes.mbox(box.path):
+        dovecot_account.append("INBOX", message.as_bytes())
+    wrong = client.post("/api/imap/mine/sources/imap", headers=auth("ann"), json=account_body(dovecot_account, "nope-xyz"))
+    assert wrong.status_code == 401 and "nope-xyz" not in wrong.text
+    saved = client.post("/api/imap/mine/sources/imap", headers=auth("ann"), json=account_body(dovecot_account))
+    assert saved.status_code == 201, saved.text
+    assert saved.json()["data"]["login"] == dovecot_account.user  # the local part, after the full address was refused
+    listed = client.get("/api/imap/mine/sources", headers=auth("ann")).json()["data"]
+    assert [s["email"] for s in listed] == [f"{dovecot_account.user}@example.com"]
+    assert dovecot_account.password not in json.dumps(listed)
+    assert client.get("/api/imap/mine/sources", headers=auth("bob")).json()["data"] == []
+    tree = client.post("/api/imap/boxes", headers=auth("ann"), json={"email": f"{dovecot_account.user}@example.com"})
+    assert tree.status_code == 200 and tree.json()["data"][0]["path"] == "INBOX" and tree.json()["data"][0]["messages"] == 60
+
+    started = client.post(
+        "/api/imap/mine/email/ann", headers=auth("ann"),
+        json={"miningSource": {"email": f"{dovecot_account.user}@example.com"}, "extractSignatures": True},
+    )  # fmt: skip
+    assert started.status_code == 202, started.text
+    mining = work_until_ended(settings, started.json()["data"]["miningId"])
+    assert mining["status"] == "done" and mining["stats"]["fetched"] == 60
+    page = client.get("/api/contacts/ann", headers=auth("ann"), params={"limit": 5}).json()["data"]
+    assert len(page["contacts"]) == 5 and page["next"]
+
+    async def stored() -> str:
+        async with selfhost_services(settings, consumer="check") as services:
+            return json.dumps([p.email for p in await services.main.persons("ann")])
+
+    paged, after = [], None
+    while True:
+        data = client.get("/api/contacts/ann", headers=auth("ann"), params={"limit": 7, **({"after": after} if after else {})}).json()["data"]
+        paged += [c["email"] for c in data["contacts"]]
+        if not (after := data["next"]):
+            break
+    assert json.dumps(paged) == asyncio.run(stored())  # every contact once, in order
+    assert dovecot_account.password not in asyncio.run(dump_everything(settings))
+
+
+async def dump_everything(settings: Settings) -> str:
+    """Every row of every table of both databases, as text (for secrets that must not be there)."""
+    import psycopg
+
+    texts = []
+    for dsn in (settings.temp_database_url, settings.database_url):
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            tables = await (await conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).fetchall()
+            for (table,) in tables:
+                rows = await (await conn.execute(f'SELECT * FROM "{table}"')).fetchall()
+                texts.append(repr(rows))
+    return "\n".join(texts)
+
+
+def test_unreachable_mail_servers_and_unknown_mailboxes_are_clear_errors(client, dovecot_account):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    refused = client.post("/api/imap/mine/sources/imap", headers=auth("ann"), json=account_body(dovecot_account, port=closed))
+    assert refused.status_code == 502 and refused.json()["error"]["code"] == "unreachable"
+    unknown = client.post("/api/imap/mine/email/ann", headers=auth("ann"), json={"miningSource": {"email": "no@where.example"}})
+    assert unknown.status_code == 404
+    assert client.post("/api/imap/boxes", headers=auth("ann"), json={"email": "no@where.example"}).status_code == 404
+
+
+def test_contacts_pages_filter_and_refuse_bad_cursors(client, settings, mailbox):
+    mining_id = upload(client, "ann", mailbox).json()["data"]["miningId"]
+    assert work_until_ended(settings, mining_id)["status"] == "done"
+    everyone = client.get("/api/contacts/ann", headers=auth("ann"), params={"limit": 1000}).json()["data"]["contacts"]
+    threshold = sorted(c["temperature"] for c in everyone)[len(everyone) // 2] + 1
+    warm = client.get("/api/contacts/ann", headers=auth("ann"), params={"limit": 1000, "minTemperature": threshold}).json()
+    warm = warm["data"]["contacts"]
+    assert len(warm) == sum(c["temperature"] >= threshold for c in everyone) < len(everyone)
+    tag = next(t for c in everyone for t in c["tags"] if t != "professional")
+    tagged = client.get("/api/contacts/ann", headers=auth("ann"), params={"tags": tag, "limit": 1000}).json()["data"]["contacts"]
+    assert tagged and all(tag in c["tags"] for c in tagged) and len(tagged) == sum(tag in c["tags"] for c in everyone)
+    bad = client.get("/api/contacts/ann", headers=auth("ann"), params={"after": "not-a-cursor"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
+    assert client.get("/api/contacts/ann", headers=auth("bob")).status_code == 403
+
+
+def test_deleting_a_user_removes_all_their_data_and_only_theirs(client, settings, mailbox):
+    for user in ("ann", "bob"):
+        mining_id = upload(client, user, mailbox).json()["data"]["miningId"]
+        assert work_until_ended(settings, mining_id)["status"] == "done"
+    running = upload(client, "ann", mailbox).json()["data"]["miningId"]  # queued, not mined yet
+    response = client.delete("/api/auth/users", headers=auth("ann"))
+    assert response.status_code == 200 and response.json()["data"]["deleted"]["refined_persons"] > 0
+    assert client.get("/api/imap/mine/ann", headers=auth("ann")).json()["data"] == []
+    assert client.get("/api/contacts/ann", headers=auth("ann")).json()["data"]["contacts"] == []
+    assert client.get("/api/contacts/bob", headers=auth("bob")).json()["data"]["contacts"]
+    assert work_until_ended(settings, running)["status"] is None  # deleted; its queued fetch does nothing
+    assert client.get("/api/contacts/ann", headers=auth("ann")).json()["data"]["contacts"] == []

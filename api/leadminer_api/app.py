@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Request, UploadFile
+from fastapi import Depends, FastAPI, Header, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -27,7 +27,7 @@ from leadminer.settings import Settings
 
 from . import envelope
 from .auth import require_same_user, user_from_token
-from .backend import IdempotencyConflict, MiningBackend
+from .backend import IdempotencyConflict, MailboxError, MiningBackend
 from .envelope import ApiError, ok
 from .events import Snapshot, changes, ending
 
@@ -65,6 +65,18 @@ class ImapMiningRequest(BaseModel):
     extractSignatures: bool = True  # noqa: N815
     cleaningEnabled: bool = True  # noqa: N815
     since: str | None = None
+
+
+class ImapAccount(BaseModel):
+    email: str = Field(min_length=3)
+    host: str = Field(min_length=1)
+    port: int = Field(993, ge=1, le=65535)
+    secure: bool | str = True  # True: TLS (imaps), False: STARTTLS, or "ssl" | "starttls" | "plain"
+    password: str = Field(min_length=1, repr=False)
+
+
+class MailboxRef(BaseModel):
+    email: str
 
 
 class StopRequest(BaseModel):
@@ -137,6 +149,34 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
         healthy = all(check["ok"] for check in checks.values())
         return ok({"version": VERSION, "revision": revision, "dependencies": checks}, status=200 if healthy else 503)
 
+    # mailboxes (IMAP): before the minings' routes, whose /api/imap/mine/{user_id} would take "sources"
+    @app.post("/api/imap/mine/sources/imap")
+    async def add_imap_source(account: ImapAccount, user: MiningUser, backend: Backend) -> Any:
+        """Check the login against the server, then store the mailbox, its password encrypted."""
+        async with backend.services() as services:
+            try:
+                saved = await backend.save_mailbox(services, user, account.model_dump(exclude={"password"}), account.password)
+            except MailboxError as exc:
+                raise ApiError(exc.status, {401: "wrong_credentials", 504: "timeout"}.get(exc.status, "unreachable"), str(exc)) from None
+        return ok(saved, status=201)
+
+    @app.get("/api/imap/mine/sources")
+    async def list_sources(user: MiningUser, backend: Backend) -> Any:
+        async with backend.services() as services:
+            return ok(await backend.mailboxes(services, user))
+
+    @app.post("/api/imap/boxes")
+    async def mailbox_folders(ref: MailboxRef, user: MiningUser, backend: Backend) -> Any:
+        """The stored mailbox's folder tree, with message counts and special-use flags."""
+        async with backend.services() as services:
+            try:
+                tree = await backend.mailbox_tree(services, user, ref.email)
+            except MailboxError as exc:
+                raise ApiError(exc.status, {401: "wrong_credentials", 504: "timeout"}.get(exc.status, "unreachable"), str(exc)) from None
+        if tree is None:
+            raise ApiError(404, "not_found", f"no stored mailbox {ref.email}")
+        return ok(tree)
+
     # minings ----------------------------------------------------------------------------------
     @app.post("/api/imap/mine/file/{user_id}", status_code=202)
     async def mine_file(
@@ -167,10 +207,10 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
         """The user's minings, running and recent, with counters and a state per stage."""
         require_same_user(user_id, user)
         async with backend.services() as services:
-            minings = [m for m in await services.main.minings() if m["user_id"] == user][-50:]
+            minings = await services.main.minings(user_id=user, newest_first=True, limit=50)
             flow = MiningFlow(services)
             out = []
-            for mining in reversed(minings):
+            for mining in minings:
                 progress = await flow.progress(mining["id"]) if mining["status"] == "running" else None
                 out.append(_mining_view(mining, progress))
         return ok(out)
@@ -238,12 +278,9 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
         if fmt not in FORMATS:
             raise ApiError(400, "bad_request", f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
         body = await _json_body(request)
+        wanted = None if body.get("exportAllContacts") or not body.get("ids") else [str(e).lower() for e in body["ids"]]
         async with backend.services() as services:
-            persons = await services.main.persons(user)
-        wanted = body.get("ids")
-        if wanted and not body.get("exportAllContacts"):
-            keep = {str(e).lower() for e in wanted}
-            persons = [p for p in persons if p.email in keep]
+            persons = await services.main.persons_for_export(user, wanted)
         text = render(persons, fmt)
         media = {"csv": "text/csv", "vcard": "text/vcard", "json": "application/json"}.get(fmt, "text/plain")
         filename = {"vcard": "contacts.vcf"}.get(fmt, f"contacts.{fmt}")
@@ -253,7 +290,88 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
 
+
+    @app.post("/api/imap/mine/email/{user_id}", status_code=202)
+    async def mine_mailbox(
+        user_id: str,
+        request_body: ImapMiningRequest,
+        user: MiningUser,
+        backend: Backend,
+        idempotency_key: Annotated[str | None, Header()] = None,
+    ) -> Any:
+        """Mine a stored mailbox (all folders but Junk, Trash and Drafts, or ``boxes``): queued
+        for a worker, which reads it."""
+        require_same_user(user_id, user)
+        email = request_body.miningSource.email
+        fingerprint = hashlib.sha256(request_body.model_dump_json().encode()).hexdigest()
+
+        async def start() -> str:
+            async with backend.services() as services:
+                label = await backend.mailbox_label(services, user, email)
+                if label is None:
+                    raise ApiError(404, "not_found", f"no stored mailbox {email}: add it first (sources/imap)")
+                flow = MiningFlow(services)
+                mining_id = await flow.start(user_id=user, source=label, identities=[email])
+                spec = {"kind": "imap", "email": email}
+                if request_body.boxes:
+                    spec["folders"] = request_body.boxes
+                await flow.enqueue_fetch(mining_id, spec)
+                return mining_id
+
+        return accepted(await _idempotent(backend, user, idempotency_key, f"imap:{fingerprint}", start), "email")
+
+    # contacts -----------------------------------------------------------------------------------
+    @app.get("/api/contacts/{user_id}")
+    async def contacts_page(
+        user_id: str,
+        user: ContactsUser,
+        backend: Backend,
+        after: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        sort: str = "temperature",
+        tags: Annotated[list[str] | None, Query()] = None,
+        min_temperature: Annotated[int | None, Query(alias="minTemperature", ge=0, le=100)] = None,
+        q: str | None = None,
+    ) -> Any:
+        """One page of the user's contacts (keyset: ``next`` goes in ``after``), sorted by
+        temperature, last_seen, name or email, filtered by tags (all of them), a minimum
+        temperature and a text search. Read through row level security where the store has it."""
+        from leadminer.contracts import to_dict
+
+        require_same_user(user_id, user)
+        async with backend.services() as services:
+            async with _as_user(services.main, user) as main:
+                try:
+                    persons, cursor = await main.persons_page(
+                        user, after=after, limit=limit, sort=sort, tags=tags or (), min_temperature=min_temperature, search=q
+                    )
+                except ValueError as exc:
+                    raise ApiError(400, "bad_request", str(exc)) from None
+        return ok({"contacts": [to_dict(p) for p in persons], "next": cursor})
+
+    @app.delete("/api/auth/users")
+    async def delete_user(user: Annotated[str, Depends(current_user)], backend: Backend) -> Any:
+        """Remove every piece of the caller's data: running minings are stopped first, then
+        their mailboxes, minings and contacts are deleted."""
+        async with backend.services() as services:
+            flow = MiningFlow(services)
+            for mining in await services.main.minings(status="running", user_id=user):
+                await flow.stop(mining["id"])
+            deleted = await services.main.delete_user(user)
+        return ok({"deleted": deleted})
+
     return app
+
+
+@asynccontextmanager
+async def _as_user(main: Any, user: str) -> AsyncIterator[Any]:
+    """The main store read as ``user`` through row level security when it offers it (PostgreSQL),
+    so that a bug in a route cannot show another user's rows; else the store itself."""
+    if hasattr(main, "as_user"):
+        async with main.as_user(user) as scoped:
+            yield scoped
+    else:
+        yield main
 
 
 def _mining_view(mining: dict, progress: Any) -> dict:

@@ -18,8 +18,36 @@ class IdempotencyConflict(Exception):
     """The key came back with another request body."""
 
 
+class MailboxError(Exception):
+    """A mailbox check that failed: ``status`` (401 wrong credentials, 502 unreachable,
+    504 timed out) and a sentence without the password."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
 class MiningBackend(Protocol):
     spool_dir: Path  # uploads are written here, then read by a worker
+
+    async def save_mailbox(self, services: MiningServices, user_id: str, account: dict, password: str) -> dict:
+        """Check the login against the server (the full address, else its local part), then
+        store the mailbox with its password encrypted; returns it without secrets. Raises
+        :class:`MailboxError`."""
+        ...
+
+    async def mailboxes(self, services: MiningServices, user_id: str) -> list[dict]:
+        """The user's stored mailboxes, without secrets."""
+        ...
+
+    async def mailbox_tree(self, services: MiningServices, user_id: str, email: str) -> list[dict] | None:
+        """The stored mailbox's folder tree with counts and special-use flags; None when the
+        user has no such mailbox. Raises :class:`MailboxError`."""
+        ...
+
+    async def mailbox_label(self, services: MiningServices, user_id: str, email: str) -> str | None:
+        """The label minings of the stored mailbox carry (its fetch-state key); None when unknown."""
+        ...
 
     def services(self) -> AbstractAsyncContextManager[MiningServices]:
         """Services for the duration of one request step (checked out of a pool)."""

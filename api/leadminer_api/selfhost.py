@@ -16,7 +16,7 @@ from pathlib import Path
 from leadminer.flow import MiningServices
 from leadminer.settings import Settings
 
-from .backend import IdempotencyConflict
+from .backend import IdempotencyConflict, MailboxError
 
 KEY_PREFIX = "leadminer:api:"
 
@@ -104,3 +104,40 @@ class SelfHostBackend:
             raise
         await self._redis.set(redis_key, f"{fingerprint}\n{result}", ex=86_400)
         return result
+
+    # stored mailboxes (IMAP; network calls run in threads of this process, never in the core)
+    def _store(self, services: MiningServices):
+        from leadminer_runner.services import mailbox_sources
+
+        return mailbox_sources(self.settings, services.main)
+
+    async def save_mailbox(self, services: MiningServices, user_id: str, account: dict, password: str) -> dict:
+        from leadminer_runner.imap_accounts import MailboxCheckError, check_login, security_mode
+        from leadminer_runner.mailbox_sources import MailboxSource
+
+        try:
+            login = await check_login(account["email"], account["host"], account["port"], account["secure"], password)
+        except MailboxCheckError as exc:
+            raise MailboxError(exc.status, str(exc)) from None
+        source = MailboxSource(
+            account["email"], account["host"], account["port"], security_mode(account["secure"], account["port"]), login
+        )
+        return (await self._store(services).save(user_id, source, password)).to_json()
+
+    async def mailboxes(self, services: MiningServices, user_id: str) -> list[dict]:
+        return [source.to_json() for source in await self._store(services).list(user_id)]
+
+    async def mailbox_tree(self, services: MiningServices, user_id: str, email: str) -> list[dict] | None:
+        from leadminer_runner.imap_accounts import MailboxCheckError, folder_tree
+
+        found = await self._store(services).get(user_id, email)
+        if found is None:
+            return None
+        try:
+            return await folder_tree(*found)
+        except MailboxCheckError as exc:
+            raise MailboxError(exc.status, str(exc)) from None
+
+    async def mailbox_label(self, services: MiningServices, user_id: str, email: str) -> str | None:
+        found = await self._store(services).get(user_id, email)
+        return found[0].label if found else None
