@@ -1,6 +1,6 @@
 """One factory for the services of a mode: stores, queues, MX checker and signature
-extractor, built from :class:`leadminer.settings.Settings` (the CLI uses it, the
-API next). The Cloudflare mode builds its own from Worker bindings.
+extractor, built from :class:`leadminer.settings.Settings` (the CLI, the self-host workers
+and the API use it). The Cloudflare mode is to build its own from Worker bindings.
 """
 
 from __future__ import annotations
