@@ -341,3 +341,15 @@ def test_deleting_a_user_removes_all_their_data_and_only_theirs(client, settings
     assert client.get("/api/contacts/bob", headers=auth("bob")).json()["data"]["contacts"]
     assert work_until_ended(settings, running)["status"] is None  # deleted; its queued fetch does nothing
     assert client.get("/api/contacts/ann", headers=auth("ann")).json()["data"]["contacts"] == []
+
+
+def test_an_outlook_file_is_accepted_and_mined(client, settings):
+    from corpora import CORPORA_SOURCE
+
+    pst = CORPORA_SOURCE / "outlook.pst"
+    if not pst.exists():
+        pytest.skip(f"{pst} is absent (../shared/corpora)")
+    response = upload(client, "ann", pst)
+    assert response.status_code == 202, response.text
+    mining = work_until_ended(settings, response.json()["data"]["miningId"])
+    assert mining["status"] == "done" and mining["stats"]["extracted"] == 2

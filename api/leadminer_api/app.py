@@ -433,16 +433,24 @@ async def _spool(spool_dir: Path, upload: UploadFile, limit_mb: float) -> tuple[
         if size == 0:
             raise ApiError(415, "unsupported_media_type", "the upload is empty")
         try:
-            open_source(path)
+            if not _outlook_file(path):  # read by the worker with libpff; the core sniffs the rest
+                open_source(path)
         except SourceError:
             raise ApiError(
                 415, "unsupported_media_type",
-                "the upload is not a mailbox: send an mbox file, an .eml message, or a .zip / .tar.gz of messages or a Maildir",
+                "the upload is not a mailbox: send an mbox file, an .eml message, an Outlook .pst, "
+                "or a .zip / .tar.gz of messages or a Maildir",
             ) from None  # fmt: skip
     except BaseException:
         _remove(folder)
         raise
     return path, digest.hexdigest()
+
+
+def _outlook_file(path: Path) -> bool:
+    """An Outlook data file (.pst / .ost), by its signature."""
+    with path.open("rb") as handle:
+        return handle.read(4) == b"!BDN"
 
 
 def _remove(folder: Path) -> None:

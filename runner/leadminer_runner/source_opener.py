@@ -22,7 +22,7 @@ from leadminer.contracts import FailedMessage, RawMessage
 from leadminer.storage import FetchStateStore
 
 from .mailbox_sources import MailboxSourceStore, SecretError
-from .sources import FileMessageSource, ImapMessageSource, SourceSpecError
+from .sources import FileMessageSource, ImapMessageSource, SourceSpecError, open_file_source
 
 __all__ = ["StoredSourceOpener", "ThreadedSource"]
 
@@ -92,4 +92,4 @@ class StoredSourceOpener:
             raise SourceSpecError("the file to mine is not in the spool folder (LEADMINER_SPOOL_DIR): refused")
         if not resolved.exists():
             raise SourceSpecError(f"the uploaded file {resolved.name} is no longer in the spool folder")
-        return FileMessageSource(resolved)
+        return open_file_source(resolved)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,9 @@ from leadminer.storage import FetchStateStore
 
 if TYPE_CHECKING:
     from leadminer_fetcher.imap import ImapUrl
+
+if TYPE_CHECKING:
+    from .pst import PstMessageSource
 
 PASSWORD_VARIABLE = "IMAP_PASSWORD"
 OAUTH2_VARIABLE = "IMAP_OAUTH2_TOKEN"
@@ -118,4 +122,17 @@ def open_message_source(
         source = ImapMessageSource(spec, user_id, password=password, oauth2_token=token)
         implied = [source.user] if "@" in source.user else []
         return source, implied
-    return FileMessageSource(spec), []
+    return open_file_source(spec), []
+
+
+def open_file_source(path: str | Path) -> FileMessageSource | PstMessageSource:
+    """A mailbox file or folder: an Outlook ``.pst`` / ``.ost`` through libpff, anything else
+    (mbox, Maildir, .eml, archives) through :mod:`leadminer.sources`."""
+    from .pst import PstMessageSource, is_pst
+
+    if Path(path).is_file() and is_pst(Path(path)):
+        try:
+            return PstMessageSource(path)
+        except (OSError, ImportError) as exc:
+            raise SourceSpecError(f"cannot read the Outlook file {printable_path(path)}: {exc}") from None
+    return FileMessageSource(path)
