@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -244,7 +245,8 @@ def account_body(account, password: str | None = None, port: int | None = None) 
             "secure": "plain", "password": password or account.password}  # fmt: skip
 
 
-def test_a_mailbox_is_checked_stored_without_its_password_listed_and_mined(client, settings, dovecot_account, tmp_path):
+def test_a_mailbox_is_checked_stored_without_its_password_listed_and_mined(client, settings, dovecot_account, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
     box = generate_demo_mailbox(tmp_path / "box.mbox", seed=3, messages=60)
     import mailbox as mailboxes
 
@@ -284,6 +286,23 @@ def test_a_mailbox_is_checked_stored_without_its_password_listed_and_mined(clien
             break
     assert json.dumps(paged) == asyncio.run(stored())  # every contact once, in order
     assert dovecot_account.password not in asyncio.run(dump_everything(settings))
+    redis_dump = b"".join(asyncio.run(redis_values(settings.redis_url)))
+    assert dovecot_account.password.encode() not in redis_dump  # queues, rate limits, idempotency keys
+    assert dovecot_account.password not in caplog.text and "eyJ" not in caplog.text  # no password, no JWT in logs
+
+
+async def redis_values(url: str) -> list[bytes]:
+    """Every key and value in Redis, streams included."""
+    import redis.asyncio as aredis
+
+    client = aredis.Redis.from_url(url)
+    out = []
+    async for key in client.scan_iter():
+        kind = (await client.type(key)).decode()
+        value = await (client.xrange(key) if kind == "stream" else client.dump(key))
+        out += [key, repr(value).encode()]
+    await client.aclose()
+    return out
 
 
 async def dump_everything(settings: Settings) -> str:
