@@ -6,7 +6,8 @@ packages listed in its ``pyodide-lock.json``; those normally come from a CDN.
 To run the core fully offline, this script fetches every runtime dependency from
 PyPI once into ``.cache/pyodide-wheels/`` (git-ignored):
 
-* pure-Python wheels (``py3-none-any``) for the core's dependencies, and
+* pure-Python wheels (``py3-none-any``) for the core's dependencies and the HTTP
+  API's (FastAPI, Starlette, anyio, python-multipart, PyJWT…), and
 * the WebAssembly wheel of ``pydantic-core`` built for Pyodide's ABI
   (``cp314-cp314-pyemscripten_2026_0_wasm32``).
 
@@ -51,6 +52,18 @@ PURE_REQUIREMENTS = (
     "nameparser==2.6.0",
     "disposable-email-domains==0.0.293",
 )
+#: Pure-Python dependencies of the HTTP API (api/leadminer_api), pinned to what pip resolves
+#: for pyproject.toml on CPython (``pip freeze`` in .venv): FastAPI and what it requires
+#: (opentelemetry-api included), multipart uploads, Supabase tokens.
+API_REQUIREMENTS = (
+    "fastapi==0.165.0",
+    "starlette==1.10.0",
+    "anyio==4.16.0",
+    "annotated-doc==0.0.7",
+    "opentelemetry-api==1.45.2",
+    "python-multipart==0.0.34",
+    "pyjwt==2.15.1",
+)
 WASM_REQUIREMENTS = (f"pydantic-core=={PYDANTIC_CORE_VERSION}",)
 
 
@@ -80,12 +93,12 @@ def pip_download(requirements: list[str], cache: Path, *, wasm: bool) -> None:
 def ensure_wheels(cache: Path = DEFAULT_CACHE) -> list[Path]:
     """Make sure every wheel is in ``cache``; return their paths in load order and write the manifest."""
     cache.mkdir(parents=True, exist_ok=True)
-    for requirements, wasm in ((PURE_REQUIREMENTS, False), (WASM_REQUIREMENTS, True)):
+    for requirements, wasm in ((PURE_REQUIREMENTS + API_REQUIREMENTS, False), (WASM_REQUIREMENTS, True)):
         missing = [r for r in requirements if find_wheel(cache, r) is None]
         if missing:
             pip_download(missing, cache, wasm=wasm)
     wheels = []
-    for requirement in (*WASM_REQUIREMENTS, *PURE_REQUIREMENTS):
+    for requirement in (*WASM_REQUIREMENTS, *PURE_REQUIREMENTS, *API_REQUIREMENTS):
         wheel = find_wheel(cache, requirement)
         if wheel is None:
             raise SystemExit(f"pip reported success but no wheel for {requirement} is in {cache}")
@@ -101,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only report missing wheels; download nothing")
     args = parser.parse_args(argv)
     if args.check:
-        missing = [r for r in (*PURE_REQUIREMENTS, *WASM_REQUIREMENTS) if find_wheel(args.cache, r) is None]
+        missing = [r for r in (*PURE_REQUIREMENTS, *API_REQUIREMENTS, *WASM_REQUIREMENTS) if find_wheel(args.cache, r) is None]
         for requirement in missing:
             print(f"missing: {requirement}", file=sys.stderr)
         return 1 if missing else 0

@@ -3,7 +3,10 @@
 ``tests/pyodide/run_core.mjs`` boots Pyodide in Node from the npm package,
 offline, loads the core's wheels (``scripts/pyodide_wheels.py``) and runs
 ``tests/pyodide/mine.py`` on ~20 corpus messages; the same ``mine.py`` runs under
-this CPython. Both outputs must agree. The harness is installed on first use
+this CPython. Both outputs must agree. After the mining, ``mine.py`` also calls a few
+routes of the HTTP API in-process (``tests/pyodide/api_check.py``: FastAPI over the
+in-memory backend, through a minimal ASGI client), and those answers must agree too.
+Neither the core nor the app may start a thread, open a socket or spawn a process. The harness is installed on first use
 (``npm ci`` + the wheel script), so a fresh machine only needs node, npm and
 access to the package registries.
 """
@@ -177,3 +180,55 @@ def test_harness_refuses_a_missing_message_file(harness: Path, tmp_path: Path) -
     assert f"not a file: {missing}" in result.stderr
     assert result.stdout == ""
 
+
+
+#: What the HTTP API answers in-process over the in-memory backend (tests/pyodide/api_check.py).
+EXPECTED_API_STATUSES = {
+    "health": 200,
+    "minings_without_token": 401,
+    "minings_empty": 200,
+    "minings_of_another_user": 403,
+    "mailbox_not_available": 501,
+    "upload": 202,
+    "progress": 200,
+    "status": 200,
+    "export": 200,
+}
+
+
+@pytest.mark.parametrize("runtime", ["pyodide", "cpython"])
+def test_api_answers_its_routes_in_process(runtime: str, pyodide_result: dict[str, Any], cpython_result: dict[str, Any]) -> None:
+    """FastAPI + the app over MemoryBackend import and answer under both runtimes: auth, the
+    envelope, an upload mined by the in-process worker, its SSE progress, the export."""
+    api = (pyodide_result if runtime == "pyodide" else cpython_result)["api"]
+    assert "error" not in api, api["error"]
+    calls = api["calls"]
+    assert {name: calls[name]["status"] for name in EXPECTED_API_STATUSES} == EXPECTED_API_STATUSES
+    assert all(check["ok"] for check in calls["health"]["body"]["data"]["dependencies"].values())
+    assert calls["minings_without_token"]["body"] == {"data": None, "error": {"code": "unauthorized", "message": "missing bearer token"}}
+    assert calls["minings_empty"]["body"] == {"error": None, "data": []}
+    assert calls["upload"]["body"]["data"]["miningId"] == "<mining>"
+    assert calls["progress"]["content_type"].startswith("text/event-stream")
+    assert [e["event"] for e in calls["progress"]["events"]][-1] == "mining-completed"
+    assert calls["status"]["body"]["data"]["status"] == "done"
+    exported = json.loads(calls["export"]["text"])
+    assert {p["email"] for p in exported} >= {"ada@analytical.example", "grace@cobol.example", "alan@bletchley.example"}
+    assert calls["spool_removed"] is True
+
+
+def test_api_under_pyodide_answers_as_under_cpython(pyodide_result: dict[str, Any], cpython_result: dict[str, Any]) -> None:
+    """Same statuses, same envelopes (ids and times aside), same SSE events, same export bytes."""
+    pyodide_calls, cpython_calls = pyodide_result["api"].get("calls"), cpython_result["api"].get("calls")
+    assert pyodide_calls is not None, pyodide_result["api"].get("error")
+    assert {k: v["status"] for k, v in pyodide_calls.items() if isinstance(v, dict)} == {
+        k: v["status"] for k, v in cpython_calls.items() if isinstance(v, dict)
+    }
+    assert pyodide_calls["export"]["text"].encode() == cpython_calls["export"]["text"].encode()
+    assert pyodide_calls == cpython_calls
+
+
+@pytest.mark.parametrize("runtime", ["pyodide", "cpython"])
+def test_api_starts_no_thread_socket_or_process(runtime: str, pyodide_result: dict[str, Any], cpython_result: dict[str, Any]) -> None:
+    result = pyodide_result if runtime == "pyodide" else cpython_result
+    assert result["api"]["forbidden_calls"] == []
+    assert result["threads"] == 1

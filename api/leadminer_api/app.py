@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request, UploadFile
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from leadminer.flow import MiningFlow
@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
     envelope.install(app)
     revision = _git_revision()
 
-    def get_backend(request: Request) -> MiningBackend:
+    async def get_backend(request: Request) -> MiningBackend:  # async: a sync dependency runs in a thread
         return request.app.state.backend
 
     async def current_user(authorization: Annotated[str | None, Header()] = None) -> str:
@@ -271,7 +271,7 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
 
     # contacts -----------------------------------------------------------------------------------
     @app.post("/api/contacts/export/{fmt}")
-    async def export_contacts(fmt: str, user: ContactsUser, backend: Backend, request: Request) -> StreamingResponse:
+    async def export_contacts(fmt: str, user: ContactsUser, backend: Backend, request: Request) -> Response:
         """The user's contacts as csv, vcard or json: the same bytes as ``leadminer export``."""
         from leadminer.export import FORMATS, render
 
@@ -284,8 +284,8 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
         text = render(persons, fmt)
         media = {"csv": "text/csv", "vcard": "text/vcard", "json": "application/json"}.get(fmt, "text/plain")
         filename = {"vcard": "contacts.vcf"}.get(fmt, f"contacts.{fmt}")
-        return StreamingResponse(
-            iter([text.encode("utf-8")]),
+        return Response(  # rendered whole; a StreamingResponse would read a sync iterator in a thread
+            text.encode("utf-8"),
             media_type=f"{media}; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )

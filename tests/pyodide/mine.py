@@ -11,7 +11,8 @@ must not use them (Cloudflare Python Workers have none of them).
 Besides the mined persons, the output reports which ``leadminer`` modules
 imported, a probe of every runtime dependency (pydantic-core validators,
 email-validator, idna, phonenumbers, nameparser, dnspython names, the
-disposable-domain list) and timings. When ``leadminer.flow.memory.mine_in_memory``
+disposable-domain list) and timings. ``api`` is what a few routes of the HTTP API
+answered when called in-process over the in-memory backend (``api_check.py``). When ``leadminer.flow.memory.mine_in_memory``
 cannot be imported, ``mode`` is ``"probe"`` and ``persons`` is None, so the other
 checks still report.
 """
@@ -94,7 +95,7 @@ def guard_forbidden_calls(calls: list[str]) -> Iterator[None]:
     def refuse(label: str) -> Callable[..., Any]:
         def refused(*_args: Any, **_kwargs: Any) -> Any:
             calls.append(label)
-            raise ForbiddenCall(f"the core must not call {label}")
+            raise ForbiddenCall(f"must not call {label} (Cloudflare Python Workers have none)")
 
         return refused
 
@@ -213,11 +214,14 @@ async def run(request: dict[str, Any]) -> dict[str, Any]:
         loaded_by_core = set(sys.modules) - before
         probe = probe_dependencies()
 
+    api = await run_api_check()
+
     import pydantic
     import pydantic_core
     import threading
 
     return {
+        "api": api,
         "mode": "flow" if mine_in_memory is not None else "probe",
         "persons": persons,
         "probe": probe,
@@ -241,6 +245,29 @@ async def run(request: dict[str, Any]) -> dict[str, Any]:
             "messages_per_s": round(len(messages) * repeat / mine_s, 1) if persons is not None else None,
         },
     }
+
+
+async def run_api_check() -> dict[str, Any]:
+    """The HTTP API's routes called in-process (``api_check.py``), under the same guard as the
+    core: the app must not start a thread, open a socket or spawn a process either. Reports
+    what failed instead of raising, so the core's checks still report."""
+    import traceback
+
+    calls: list[str] = []
+    before = set(sys.modules)
+    started = time.perf_counter()
+    with guard_forbidden_calls(calls):
+        try:
+            from api_check import check_api
+
+            result = await check_api()
+        except Exception:
+            result = {"error": traceback.format_exc()}
+    result["forbidden_calls"] = calls
+    #: reported, not refused: importing a module starts nothing (anyio imports ssl, for one)
+    result["forbidden_imported"] = sorted(m for m in FORBIDDEN_MODULES if m in set(sys.modules) - before)
+    result["seconds"] = round(time.perf_counter() - started, 4)
+    return result
 
 
 async def run_json(request_json: str) -> str:

@@ -7,8 +7,9 @@
 // Pyodide comes from node_modules (npm `pyodide`, pinned in package.json); the
 // core's dependencies are the wheels that scripts/pyodide_wheels.py caches in
 // .cache/pyodide-wheels/ (no CDN, no micropip). The project's shared/leadminer
-// package (plus schemas/, as leadminer/schemas like the wheel) and mine.py are
-// copied into Pyodide's in-memory file system; each message file is copied to
+// package (plus schemas/, as leadminer/schemas like the wheel), the HTTP API's
+// api/leadminer_api, mine.py and api_check.py are copied into Pyodide's in-memory
+// file system; each message file is copied to
 // /input/. mine.py mines them and the JSON it returns is printed on stdout.
 // Anything Python prints goes to stderr, so stdout is only the result.
 
@@ -113,7 +114,8 @@ async function main() {
   copyTree(FS, path.join(projectRoot, "shared", "leadminer"), `${APP_DIR}/leadminer`);
   const schemas = path.join(projectRoot, "schemas");
   if (existsSync(schemas)) copyTree(FS, schemas, `${APP_DIR}/leadminer/schemas`);
-  FS.writeFile(`${APP_DIR}/mine.py`, readFileSync(path.join(HERE, "mine.py")));
+  copyTree(FS, path.join(projectRoot, "api", "leadminer_api"), `${APP_DIR}/leadminer_api`);
+  for (const script of ["mine.py", "api_check.py"]) FS.writeFile(`${APP_DIR}/${script}`, readFileSync(path.join(HERE, script)));
   const staged = stageMessages(FS, request);
   staged.timing = { ...(request.timing ?? {}), pyodide_boot_s: boot_s, pyodide_packages_s: packages_s };
 

@@ -1,0 +1,125 @@
+"""The HTTP API over :class:`~leadminer_api.memory.MemoryBackend` (no PostgreSQL, no Redis):
+an upload mined by the in-process worker, rate limits, idempotency keys, the routes of
+stored mailboxes (not in this backend), and the spool folder left clean."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import jwt
+import pytest
+from fastapi.testclient import TestClient
+
+from leadminer.flow import MiningFlow, StageWorker
+from leadminer.settings import Settings
+from leadminer_api.app import create_app
+from leadminer_api.backend import IdempotencyConflict
+from leadminer_api.memory import MemoryBackend
+
+SECRET = "test-secret-of-at-least-32-bytes-for-hs256"
+MBOX = b"".join(
+    f"From x@example Mon Mar  2 09:00:00 2026\nFrom: Person {n} <p{n}@example.com>\nTo: me@example.org\n"
+    f"Subject: hello {n}\nDate: Mon, 02 Mar 2026 09:0{n}:00 +0000\nMessage-ID: <m{n}@example.com>\n\nHi.\n\n".encode()
+    for n in range(3)
+)
+
+
+def auth(user: str) -> dict[str, str]:
+    claims = {"sub": user, "aud": "authenticated", "exp": int(time.time()) + 600}
+    return {"Authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> MemoryBackend:
+    return MemoryBackend(tmp_path / "spool")
+
+
+@pytest.fixture
+def client(backend: MemoryBackend) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(supabase_jwt_secret=SECRET, mining_rate=(5, 60)), backend)) as test_client:
+        yield test_client
+
+
+def upload(client: TestClient, user: str, data: bytes = MBOX, **headers: str):
+    return client.post(f"/api/imap/mine/file/{user}", files={"file": ("box.mbox", data, "application/mbox")}, headers={**auth(user), **headers})
+
+
+def drain(client: TestClient, backend: MemoryBackend) -> int:
+    """The in-process worker, in the app's event loop (the in-memory databases live there)."""
+
+    async def work() -> int:
+        async with backend.services() as services:
+            return await StageWorker(MiningFlow(services)).drain()
+
+    return client.portal.call(work)
+
+
+def test_an_upload_is_mined_by_the_in_process_worker_and_exported(client, backend):
+    assert client.get("/health").json()["data"]["dependencies"].keys() == {"temp_db", "main_db"}
+    accepted = upload(client, "ann")
+    assert accepted.status_code == 202
+    mining_id = accepted.json()["data"]["miningId"]
+    assert drain(client, backend) > 0
+    events = client.get(f"/api/imap/mine/file/{mining_id}/progress", headers=auth("ann")).text
+    assert "event: mining-completed" in events
+    exported = client.post("/api/contacts/export/json", headers=auth("ann"), json={})
+    assert exported.status_code == 200
+    assert {p["email"] for p in json.loads(exported.content)} >= {"p0@example.com", "p1@example.com", "p2@example.com"}
+    assert client.get("/api/imap/mine/bob", headers=auth("bob")).json()["data"] == []  # nothing of ann's
+
+
+def test_rate_limits_and_idempotency_keys_are_kept_in_memory(client):
+    first = upload(client, "ann", **{"Idempotency-Key": "k1"})
+    again = upload(client, "ann", **{"Idempotency-Key": "k1"})
+    assert first.status_code == again.status_code == 202
+    assert first.json()["data"]["miningId"] == again.json()["data"]["miningId"]
+    conflict = upload(client, "ann", MBOX[: len(MBOX) // 2], **{"Idempotency-Key": "k1"})
+    assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "idempotency_conflict"
+    assert len(client.get("/api/imap/mine/ann", headers=auth("ann")).json()["data"]) == 1
+    assert client.get("/api/imap/mine/ann", headers=auth("ann")).status_code == 200  # the 5th mining request…
+    refused = client.get("/api/imap/mine/ann", headers=auth("ann"))  # …and the 6th in the window
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert client.get("/api/imap/mine/bob", headers=auth("bob")).status_code == 200  # per user
+
+
+def test_stored_mailboxes_are_not_available_in_this_backend(client):
+    account = {"email": "me@example.org", "host": "imap.example.org", "password": "secret"}
+    added = client.post("/api/imap/mine/sources/imap", headers=auth("ann"), json=account)
+    assert added.status_code == 501 and "not available in this backend" in added.json()["error"]["message"]
+    assert client.get("/api/imap/mine/sources", headers=auth("ann")).json()["data"] == []
+    assert client.post("/api/imap/boxes", headers=auth("ann"), json={"email": "me@example.org"}).status_code == 501
+    mined = client.post("/api/imap/mine/email/ann", headers=auth("ann"), json={"miningSource": {"email": "me@example.org"}})
+    assert mined.status_code == 404
+
+
+def test_a_temporary_spool_folder_is_removed_on_close_and_a_given_one_is_kept(tmp_path):
+    async def cycle(backend: MemoryBackend) -> None:
+        await backend.open()
+        await backend.close()
+
+    temporary = MemoryBackend()
+    asyncio.run(cycle(temporary))
+    assert not temporary.spool_dir.exists()
+    given = MemoryBackend(tmp_path / "spool")
+    asyncio.run(cycle(given))
+    assert given.spool_dir.is_dir()
+
+
+async def test_once_creates_once_per_key_even_when_asked_concurrently():
+    backend = MemoryBackend()
+    created = []
+
+    async def create() -> str:
+        await asyncio.sleep(0.01)
+        created.append(1)
+        return f"m{len(created)}"
+
+    results = await asyncio.gather(*(backend.once("s", "k", "f", create) for _ in range(3)))
+    assert results == ["m1"] * 3 and created == [1]
+    with pytest.raises(IdempotencyConflict):
+        await backend.once("s", "k", "other", create)
+    await backend.close()
