@@ -90,6 +90,7 @@ def test_stored_mailboxes_are_not_available_in_this_backend(client):
     account = {"email": "me@example.org", "host": "imap.example.org", "password": "secret"}
     added = client.post("/api/imap/mine/sources/imap", headers=auth("ann"), json=account)
     assert added.status_code == 501 and "not available in this backend" in added.json()["error"]["message"]
+    assert added.json()["error"]["code"] == "not_available"
     assert client.get("/api/imap/mine/sources", headers=auth("ann")).json()["data"] == []
     assert client.post("/api/imap/boxes", headers=auth("ann"), json={"email": "me@example.org"}).status_code == 501
     mined = client.post("/api/imap/mine/email/ann", headers=auth("ann"), json={"miningSource": {"email": "me@example.org"}})

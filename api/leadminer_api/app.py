@@ -157,7 +157,7 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
             try:
                 saved = await backend.save_mailbox(services, user, account.model_dump(exclude={"password"}), account.password)
             except MailboxError as exc:
-                raise ApiError(exc.status, {401: "wrong_credentials", 504: "timeout"}.get(exc.status, "unreachable"), str(exc)) from None
+                raise ApiError(exc.status, _MAILBOX_CODES.get(exc.status, "unreachable"), str(exc)) from None
         return ok(saved, status=201)
 
     @app.get("/api/imap/mine/sources")
@@ -172,7 +172,7 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
             try:
                 tree = await backend.mailbox_tree(services, user, ref.email)
             except MailboxError as exc:
-                raise ApiError(exc.status, {401: "wrong_credentials", 504: "timeout"}.get(exc.status, "unreachable"), str(exc)) from None
+                raise ApiError(exc.status, _MAILBOX_CODES.get(exc.status, "unreachable"), str(exc)) from None
         if tree is None:
             raise ApiError(404, "not_found", f"no stored mailbox {ref.email}")
         return ok(tree)
@@ -372,6 +372,9 @@ async def _as_user(main: Any, user: str) -> AsyncIterator[Any]:
             yield scoped
     else:
         yield main
+
+
+_MAILBOX_CODES = {401: "wrong_credentials", 501: "not_available", 504: "timeout"}
 
 
 def _mining_view(mining: dict, progress: Any) -> dict:
