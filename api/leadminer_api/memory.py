@@ -23,10 +23,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from leadminer.contracts import SKIPPED_PREFIX, FailedMessage
 from leadminer.flow import MiningServices
 from leadminer.flow.memory import memory_services
-from leadminer.sources import SourceError, open_source, printable_path
+from leadminer.sources import SourceError, open_source, printable_path, spooled_file
 
 from .backend import IdempotencyConflict, MailboxError
 
@@ -51,10 +50,7 @@ class _SpooledFile:
         return self._source.count()
 
     def iter_messages(self, mining_id: str, _state: Any = None):
-        yield from self._source.iter_messages(mining_id)
-        for skipped in self._source.skipped:
-            folder = skipped.path.rstrip("/").rpartition("/")[0] or self._source.name
-            yield FailedMessage(mining_id, folder, skipped.path, SKIPPED_PREFIX + skipped.reason)
+        return self._source.iter_records(mining_id)
 
 
 class SpoolOpener:
@@ -67,15 +63,10 @@ class SpoolOpener:
         kind = spec.get("kind") if isinstance(spec, dict) else None
         if kind != "file":
             raise SpoolSourceError(f"the in-memory backend reads uploaded files only, not {kind!r} sources")
-        path = spec.get("path")
-        if not isinstance(path, str) or not path:
-            raise SpoolSourceError("a file source needs the path of a spooled file")
-        resolved = (self.spool_dir / path).resolve()
-        if not resolved.is_relative_to(self.spool_dir) or resolved == self.spool_dir:
-            raise SpoolSourceError("the file to mine is not in the spool folder: refused")
-        if not resolved.exists():
-            raise SpoolSourceError(f"the uploaded file {resolved.name} is no longer in the spool folder")
-        return _SpooledFile(resolved)
+        try:
+            return _SpooledFile(spooled_file(self.spool_dir, spec.get("path")))
+        except SourceError as exc:
+            raise SpoolSourceError(str(exc)) from None
 
 
 class MemoryBackend:

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from leadminer.contracts import FailedMessage, RawMessage
+from leadminer.sources import SourceError, spooled_file
 from leadminer.storage import FetchStateStore
 
 from .mailbox_sources import MailboxSourceStore, SecretError
+
 from .sources import FileMessageSource, ImapMessageSource, SourceSpecError, open_file_source
 
 __all__ = ["StoredSourceOpener", "ThreadedSource"]
@@ -82,14 +84,9 @@ class StoredSourceOpener:
         return ThreadedSource(ImapMessageSource(url, user_id, password=password, folders=folders))
 
     def _file(self, spec: dict[str, Any]) -> FileMessageSource:
-        path = spec.get("path")
-        if not isinstance(path, str) or not path:
-            raise SourceSpecError("a file source needs the path of a spooled file")
         if self.spool_dir is None:
             raise SourceSpecError("this worker has no spool folder: set LEADMINER_SPOOL_DIR")
-        resolved = (self.spool_dir / path).resolve()  # a relative path is taken inside the spool folder
-        if not resolved.is_relative_to(self.spool_dir) or resolved == self.spool_dir:
-            raise SourceSpecError("the file to mine is not in the spool folder (LEADMINER_SPOOL_DIR): refused")
-        if not resolved.exists():
-            raise SourceSpecError(f"the uploaded file {resolved.name} is no longer in the spool folder")
-        return open_file_source(resolved)
+        try:
+            return open_file_source(spooled_file(self.spool_dir, spec.get("path")))
+        except SourceError as exc:
+            raise SourceSpecError(f"{exc} (LEADMINER_SPOOL_DIR)") from None

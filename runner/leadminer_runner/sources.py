@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from leadminer.contracts import SKIPPED_PREFIX, FailedMessage, RawMessage
+from leadminer.contracts import FailedMessage, RawMessage
 from leadminer.pipeline import DEFAULT_BODY_CAP
 from leadminer.sources import SourceError, open_source, printable_path
 from leadminer.storage import FetchStateStore
@@ -42,12 +42,8 @@ class FileMessageSource:
         return self._source.count()
 
     def iter_messages(self, mining_id: str, state_store: FetchStateStore | None) -> Iterator[RawMessage | FailedMessage]:
-        """Every message, then every file passed over (not mail, index or hidden files) as a
-        skipped record with its reason: nothing is left out without a word."""
-        yield from self._source.iter_messages(mining_id, body_cap=self.body_cap)
-        for skipped in self._source.skipped:
-            folder = skipped.path.rstrip("/").rpartition("/")[0] or self._source.name
-            yield FailedMessage(mining_id, folder, skipped.path, SKIPPED_PREFIX + skipped.reason)
+        """Every message, then every file passed over, with its reason (``FileSource.iter_records``)."""
+        return self._source.iter_records(mining_id, body_cap=self.body_cap)
 
 
 class ImapMessageSource:

@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from .contracts import FailedMessage, RawMessage
+from .contracts import SKIPPED_PREFIX, FailedMessage, RawMessage
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -175,6 +175,14 @@ class FileSource:
         else:
             yield from reader.read_entries(_walk(self.path, self.skipped), allow_archives=True)
 
+    def iter_records(self, mining_id: str, *, body_cap: int | None = None) -> Iterator[SourceItem]:
+        """:meth:`iter_messages`, then every file passed over (not mail, index or hidden files)
+        as a failure record whose reason starts with ``skipped:``: nothing is left out without a word."""
+        yield from self.iter_messages(mining_id, body_cap=body_cap)
+        for skipped in self.skipped:
+            folder = skipped.path.rstrip("/").rpartition("/")[0] or self.name
+            yield FailedMessage(mining_id, folder, skipped.path, SKIPPED_PREFIX + skipped.reason)
+
     def count(self) -> int:
         """Number of messages (failures included), for progress bars.
 
@@ -193,6 +201,20 @@ class FileSource:
         if self.kind in ("zip", "tar"):
             return counter.count_archive(self.path, self.kind)
         return counter.count_entries(_walk(self.path, []), allow_archives=True)
+
+
+def spooled_file(spool_dir: str | os.PathLike[str], path: str) -> Path:
+    """``path`` (relative to ``spool_dir``, or absolute inside it) of a file an upload was
+    spooled to, or :class:`SourceError`: outside the folder (refused), or gone."""
+    if not isinstance(path, str) or not path:
+        raise SourceError("a file source needs the path of a spooled file")
+    folder = Path(spool_dir).resolve()
+    resolved = (folder / path).resolve()
+    if not resolved.is_relative_to(folder) or resolved == folder:
+        raise SourceError("the file to mine is not in the spool folder: refused")
+    if not resolved.exists():
+        raise SourceError(f"the uploaded file {printable_path(resolved.name)} is no longer in the spool folder")
+    return resolved
 
 
 def open_source(path: str | os.PathLike[str], *, max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES) -> FileSource:
