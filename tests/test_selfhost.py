@@ -406,3 +406,23 @@ def test_worker_processes_mine_a_queued_mining_and_stop_on_sigterm(env, embedded
         outputs = [head + worker.communicate(timeout=10)[1] for head, worker in zip(started, workers)]
     assert [w.returncode for w in workers] == [0, 0], outputs
     assert all("SIGTERM: stopping after the current message" in out and "worker stopped after" in out for out in outputs)
+
+
+def test_export_minings_and_failures_read_the_main_postgresql_in_self_host_mode(env, embedded, tmp_path):
+    from typer.testing import CliRunner
+
+    from leadminer.export import render
+    from leadminer_runner.cli import app
+
+    args = ["selfhost", "mine", str(env.mailbox), "--wait", "--json", *[x for i in env.identities for x in ("--identity", i)]]
+    assert CliRunner().invoke(app, args, env=env.cli_env()).exit_code == 1  # done, 2 failed messages
+    mode = env.cli_env(STORAGE_MODE="postgresql")
+    exported = CliRunner().invoke(app, ["export", "--format", "json"], env=mode)
+    assert exported.exit_code == 0, exported.output
+    from leadminer.contracts import RefinedPerson
+
+    assert exported.stdout == render([RefinedPerson(**p) for p in embedded[0]], "json")
+    minings = [json.loads(line) for line in CliRunner().invoke(app, ["minings"], env=mode).stdout.splitlines()]
+    assert [m["status"] for m in minings] == ["done"]
+    failures = CliRunner().invoke(app, ["failures", minings[0]["id"]], env=mode).stdout.splitlines()
+    assert len(failures) == 2 and all(json.loads(f)["reason"] for f in failures)
