@@ -244,13 +244,13 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
                     progress = await flow.progress(mining_id)
                     if progress is None:  # ended
                         mining = await services.main.mining(mining_id)
-                        yield ending(mining, await flow.summary(mining_id))
+                        yield ending(mining, await flow.summary(mining_id), mining_id)
                         return
                 now = Snapshot.of(progress)
                 if now.version > resume_from:
                     for event in changes(mining_id, sent, now):
                         yield event
-                    sent = now
+                sent = now  # what the client has (or had before it reconnected)
                 await asyncio.sleep(PROGRESS_POLL_SECONDS)
 
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -66,9 +66,11 @@ def changes(mining_id: str, before: Snapshot, now: Snapshot) -> list[str]:
     return out
 
 
-def ending(mining: dict, summary: MiningSummary | None) -> str:
+def ending(mining: dict | None, summary: MiningSummary | None, mining_id: str = "") -> str:
     """The last event of a stream: ``mining-completed`` with the summary, or ``mining-failed``
-    with the reason (failed, interrupted or canceled)."""
+    with the reason (failed, interrupted or canceled; or deleted meanwhile)."""
+    if mining is None:
+        return sse("mining-failed", {"miningId": mining_id, "status": "deleted", "reason": "the mining was deleted"})
     if summary is not None:
         data = {name: getattr(summary, name) for name in summary.__slots__ if name != "failures"}
         return sse("mining-completed", {"miningId": mining["id"], **data})

@@ -401,7 +401,7 @@ def selfhost_mine_command(
                 await StageWorker(flow).run(lambda: stopping() or status != "running", idle_wait=0.05, on_round=watch)
             return mining_id, await flow.summary(mining_id), await main.mining(mining_id)
 
-    mining_id, summary, mining = asyncio.run(go())
+    mining_id, summary, mining = run(go())  # SIGTERM during the fetch ends the mining like Ctrl-C
     if not wait:
         typer.echo(mining_id)
         say("queued; `leadminer selfhost worker` processes mine it")

@@ -375,7 +375,7 @@ class PostgresTempStore(_Store):
     ) -> None:
         await self.conn.execute(
             "UPDATE mining_runs SET batches = %s, fetched = %s, fetch_failed = %s, fetch_state_json = %s::jsonb, "
-            "updated = %s WHERE mining_id = %s",
+            "updated = %s WHERE mining_id = %s AND batches IS NULL",  # the first fetch to end wins
             (batches, fetched, failed, _json(fetch_state), time.time(), mining_id),
         )
 
@@ -515,7 +515,7 @@ class PostgresMainStore(queries.PersonReads, _Store):
 
     async def finish_mining(self, mining_id: str, status: str, stats: dict) -> None:
         await self.conn.execute(
-            "UPDATE minings SET status = %s, finished_at = now(), stats_json = %s::jsonb WHERE id = %s",
+            "UPDATE minings SET status = %s, finished_at = now(), stats_json = %s::jsonb WHERE id = %s AND status = 'running'",  # ends once
             (status, _json(stats), mining_id),
         )
 

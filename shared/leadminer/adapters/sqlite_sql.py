@@ -104,7 +104,7 @@ TOUCH = "UPDATE mining_runs SET updated = ? WHERE mining_id = ?"
 FETCH_PROGRESS = "UPDATE mining_runs SET fetched = ?, fetch_failed = ?, total = ?, updated = ? WHERE mining_id = ?"
 END_FETCH = (
     "UPDATE mining_runs SET batches = ?, fetched = ?, fetch_failed = ?, fetch_state_json = ?, updated = ? "
-    "WHERE mining_id = ?"
+    "WHERE mining_id = ? AND batches IS NULL"  # the first fetch to end wins (a duplicate fetch changes nothing)
 )
 INSERT_RAW = f"INSERT OR IGNORE INTO mining_raw (mining_id, {names(rows.RAW_COLUMNS)}) VALUES (?,?,?,?,?,?,?)"
 RAW_BATCH = "SELECT folder, uid, flags_json, data FROM mining_raw WHERE mining_id = ? AND batch_no = ? ORDER BY position"
@@ -260,7 +260,7 @@ class SqlTempStore:
 _PERSONS = names(rows.PERSON_COLUMNS)
 _INDEX = names(rows.INDEX_COLUMNS)
 START_MINING = "INSERT OR REPLACE INTO minings (id, user_id, source, status, started_at) VALUES (?,?,?,'running',?)"
-FINISH_MINING = "UPDATE minings SET status = ?, finished_at = ?, stats_json = ? WHERE id = ?"
+FINISH_MINING = "UPDATE minings SET status = ?, finished_at = ?, stats_json = ? WHERE id = ? AND status = 'running'"  # ends once
 MININGS = "SELECT id, user_id, source, status, started_at, finished_at, stats_json FROM minings {where} {order}"
 FOLDER_STATES = "SELECT folder, uidvalidity, highest_uid FROM fetch_state WHERE user_id = ? AND source = ?"
 SAVE_FOLDER_STATE = (

@@ -316,8 +316,10 @@ class MiningFlow:
             if now - last >= stale_seconds:
                 await s.main.finish_mining(mining["id"], "interrupted", {"error": f"no progress for {now - last:.0f} s"})
                 dead.append(mining["id"])
-        running = {m["id"] for m in await s.main.minings(status="running")}
+        # leftovers first, then the running set: a mining started in between (main row, then
+        # its run) is in the running set, never taken for a leftover
         leftovers = set(await s.temp.mining_ids()) | set(await s.ledger.mining_ids())
+        running = {m["id"] for m in await s.main.minings(status="running")}
         for mining_id in sorted(leftovers - running):
             await self._drop(mining_id)
         return dead
