@@ -488,6 +488,7 @@ class PostgresMainStore(queries.PersonReads, _Store):
     _schema, _component, _tables = MAIN_SCHEMA, "main", _MAIN_TABLES
     _database, _hint = f"the database {MAIN_DSN_ENV}", f"use a new database for {MAIN_DSN_ENV}"
     dialect = DIALECT
+    _mining_time = staticmethod(_iso)  # timestamptz → ISO text
 
     async def _read(self, query: str, params: Sequence) -> list[tuple]:
         return await _all(self.conn, query, params)
@@ -518,24 +519,6 @@ class PostgresMainStore(queries.PersonReads, _Store):
             "UPDATE minings SET status = %s, finished_at = now(), stats_json = %s::jsonb WHERE id = %s AND status = 'running'",  # ends once
             (status, _json(stats), mining_id),
         )
-
-    async def minings(
-        self, status: str | None = None, *, user_id: str | None = None, newest_first: bool = False, limit: int | None = None
-    ) -> list[dict]:
-        where, order, params = queries.minings_filter(
-            "%s", status=status, user_id=user_id, newest_first=newest_first, limit=limit
-        )
-        return await self._minings(where, params, order)
-
-    async def mining(self, mining_id: str) -> dict | None:
-        """One mining as :meth:`minings` lists it, or None."""
-        return next(iter(await self._minings("WHERE id = %s", (mining_id,))), None)
-
-    async def _minings(self, where: str, params: Sequence, order: str = "ORDER BY started_at, id") -> list[dict]:
-        query = sql.SQL(
-            "SELECT id, user_id, source, status, started_at, finished_at, stats_json FROM minings {} {}"
-        ).format(sql.SQL(where), sql.SQL(order))
-        return [rows.mining_from_row(r, PG, _iso) for r in await _all(self.conn, query, params)]
 
     # fetch state -------------------------------------------------------------
     async def folder_states(self, user_id: str, source: str) -> dict[str, FolderState]:

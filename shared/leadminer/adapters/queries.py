@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..contracts import RefinedPerson
-from .rows import PERSON_COLUMNS, Codec, names, person_from_row
+from .rows import PERSON_COLUMNS, Codec, mining_from_row, names, person_from_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,10 +194,36 @@ def user_tables(schema: str) -> UserTables:
     return UserTables(tuple(by_user), tuple(by_mining))
 
 
+MININGS = "SELECT id, user_id, source, status, started_at, finished_at, stats_json FROM minings {where} {order}"
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 class PersonReads:
-    """``MainStore.persons_page`` and ``persons_for_export``, written once: an adapter gives
-    its :class:`Dialect` and ``_read`` (every row of one statement), and has ``persons``
-    and ``persons_by_email``."""
+    """``MainStore.persons_page``, ``persons_for_export``, ``minings`` and ``mining``, written
+    once: an adapter gives its :class:`Dialect`, ``_read`` (every row of one statement) and,
+    when its driver returns times that are not ISO text, ``_mining_time``; it has
+    ``persons`` and ``persons_by_email``."""
+
+    _mining_time: Callable[[Any], str | None] = staticmethod(_same)
+
+    async def minings(
+        self, status: str | None = None, *, user_id: str | None = None, newest_first: bool = False, limit: int | None = None
+    ) -> list[dict]:
+        where, order, params = minings_filter(
+            self.dialect.mark, status=status, user_id=user_id, newest_first=newest_first, limit=limit
+        )
+        return await self._minings(where, params, order)
+
+    async def mining(self, mining_id: str) -> dict | None:
+        """One mining as :meth:`minings` lists it, or None."""
+        return next(iter(await self._minings(f"WHERE id = {self.dialect.mark}", (mining_id,))), None)
+
+    async def _minings(self, where: str, params: Sequence, order: str = "ORDER BY started_at, id") -> list[dict]:
+        found = await self._read(MININGS.format(where=where, order=order), params)
+        return [mining_from_row(r, self.dialect.codec, self._mining_time) for r in found]
 
     dialect: Dialect
 

@@ -261,7 +261,6 @@ _PERSONS = names(rows.PERSON_COLUMNS)
 _INDEX = names(rows.INDEX_COLUMNS)
 START_MINING = "INSERT OR REPLACE INTO minings (id, user_id, source, status, started_at) VALUES (?,?,?,'running',?)"
 FINISH_MINING = "UPDATE minings SET status = ?, finished_at = ?, stats_json = ? WHERE id = ? AND status = 'running'"  # ends once
-MININGS = "SELECT id, user_id, source, status, started_at, finished_at, stats_json FROM minings {where} {order}"
 FOLDER_STATES = "SELECT folder, uidvalidity, highest_uid FROM fetch_state WHERE user_id = ? AND source = ?"
 SAVE_FOLDER_STATE = (
     "INSERT OR REPLACE INTO fetch_state (user_id, source, folder, uidvalidity, highest_uid, updated_at) "
@@ -330,22 +329,6 @@ class SqlMainStore(queries.PersonReads):
 
     async def finish_mining(self, mining_id: str, status: str, stats: dict) -> None:
         await self.driver.write([(FINISH_MINING, [(status, now_iso(), SQLITE.dump(stats), mining_id)])])
-
-    async def minings(
-        self, status: str | None = None, *, user_id: str | None = None, newest_first: bool = False, limit: int | None = None
-    ) -> list[dict]:
-        where, order, params = queries.minings_filter(
-            "?", status=status, user_id=user_id, newest_first=newest_first, limit=limit
-        )
-        return await self._minings(where, params, order)
-
-    async def mining(self, mining_id: str) -> dict | None:
-        """One mining as :meth:`minings` lists it, or None."""
-        return next(iter(await self._minings("WHERE id = ?", (mining_id,))), None)
-
-    async def _minings(self, where: str, params: Sequence, order: str = "ORDER BY started_at, id") -> list[dict]:
-        found = await self.driver.rows(MININGS.format(where=where, order=order), params)
-        return [rows.mining_from_row(r, SQLITE) for r in found]
 
     # fetch state -------------------------------------------------------------
     async def folder_states(self, user_id: str, source: str) -> dict[str, FolderState]:
