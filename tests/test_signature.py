@@ -628,3 +628,52 @@ def test_mining_with_the_llm_extractor_and_its_fallback(llm_server: str, tmp_pat
     assert runner.invoke(app, ["mine", str(folder), "--db", str(db2), "--quiet", "--llm-signatures"]).exit_code == 0
     alice = alice_in(db2)
     assert alice["job_title"] == "Head of Sales" and alice["organization"] == "Acme Corp."  # the rules' answer
+
+
+# --- issue 11: kinds of miss seen on unseen mail (made-up people and companies) ---
+
+ANN = {"sender_email": "ann.smith@kestrel-gas.com", "sender_name": "Smith, Ann"}
+NOTE = "John,\n\nHere are the volumes for the month.\n\n"
+
+
+@pytest.mark.parametrize(
+    "line, title, organisation",
+    [
+        # a department after the title belongs to the title
+        ("Specialist, Gas Settlements", "Specialist, Gas Settlements", "Kestrel Gas Company"),
+        ("Vice President, Regulatory Affairs", "Vice President, Regulatory Affairs", "Kestrel Gas Company"),
+        ("Director - Gas Trading", "Director, Gas Trading", "Kestrel Gas Company"),
+        # an organisation after the title does not
+        ("Senior Counsel, Heron Pipeline Corp.", "Senior Counsel", "Heron Pipeline Corp., Kestrel Gas Company"),
+    ],
+)
+def test_department_after_title(line: str, title: str, organisation: str) -> None:
+    body = NOTE + f"Thanks,\nAnn Smith\n{line}\nKestrel Gas Company\n(713) 853-1234\n"
+    sig = extract_signature(body, **ANN)
+    assert sig is not None
+    assert (sig.name, sig.job_title, sig.organization) == ("Ann Smith", title, organisation)
+
+
+@pytest.mark.parametrize(
+    "line, title, organisation",
+    [
+        ("Manager, Kestrel Gas Marketing", "Manager", "Kestrel Gas Marketing"),  # the sender's domain name
+        ("Senior Counsel, KGM", "Senior Counsel", "KGM"),  # an acronym names an organisation
+        (
+            "Vice President, Regulatory Affairs, Pacific Heron Gas and Electric Company",  # a long line is not prose
+            "Vice President, Regulatory Affairs",
+            "Pacific Heron Gas and Electric Company",
+        ),
+        ("Gas Settlements Specialist | Heron Energy Inc.", "Gas Settlements Specialist", "Heron Energy Inc."),
+    ],
+)
+def test_title_and_organisation_on_one_line(line: str, title: str, organisation: str) -> None:
+    body = NOTE + f"Regards,\nAnn Smith\n{line}\n(713) 853-1234\n"
+    sig = extract_signature(body, **ANN)
+    assert sig is not None
+    assert (sig.job_title, sig.organization, sig.telephone) == (title, organisation, ["+17138531234"])
+
+
+def test_long_capitalised_sentence_is_still_prose() -> None:
+    body = "Please Review The Attached Draft And Send Me Your Comments By Friday Afternoon.\n\nAnn Smith\n"
+    assert extract_signature(body, **ANN) is None

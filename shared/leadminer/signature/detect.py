@@ -50,6 +50,7 @@ _FUNCTION_WORDS = frozenset(
 # "Jane Doe | CTO | Acme Inc." / "Jane Doe – CTO – Acme" / "Jane Doe, CTO, Acme Inc."
 _ONE_LINE_SEPARATOR = re.compile(r"\s*[|·•]\s*|\s+[-–—]\s+|,\s+")
 MAX_ONE_LINE_PARTS = 6
+MAX_CAPITALISED_WORDS = 16  # a title / organisation line of capitalised parts is shorter
 MAX_IDENTITY_LINES = 4  # name / title / organisation lines with no contact data
 # Lower-case words inside a proper name ("Universidad de Chile", "Bank of America").
 _CONNECTORS = frozenset(
@@ -98,6 +99,14 @@ class LineInfo:
         return (self.name or self.person or (self.weak and self.words == 1)) and not (
             self.strong or self.title or self.org or self.one_line
         )
+
+
+def _capitalised_phrase(text: str, words: list[str]) -> bool:
+    """A long line of capitalised parts ("Vice President, Regulatory Affairs, Pacific Gas
+    and Electric Company"): every word capitalised but connectors, no sentence end."""
+    if not 2 <= len(words) < MAX_CAPITALISED_WORDS or _SENTENCE_END.search(text) or text.endswith((":", ";")):
+        return False
+    return all(m.group(1).isupper() or fold(w) in _CONNECTORS for w in words if (m := _ALPHA_WORD.match(w)))
 
 
 def _lowercase_ratio(words: list[str]) -> float:
@@ -224,8 +233,9 @@ def classify(line: str, identity: Identity) -> LineInfo:
     digits = sum(map(str.isdigit, text))
     has_at = "@" in text
     linked = has_at or "://" in text or "www." in text
+    capitalised = _capitalised_phrase(text, words)
     if not linked and digits < 3 and (info.words >= 16 or _CJK_RUN.search(text) or (
-        (info.words >= 9 or len(text) > 70) and not _COLUMN_SEPARATOR.search(text)
+        (info.words >= 9 or len(text) > 70) and not _COLUMN_SEPARATOR.search(text) and not capitalised
     )):
         info.prose = True  # fast path: a long line (or CJK sentence) without contact data
         return info
@@ -266,8 +276,8 @@ def classify(line: str, identity: Identity) -> LineInfo:
         columns = _COLUMN_SEPARATOR.split(text)  # "Jane Doe | CTO | Acme Inc." is three short fields
         widest = max(len([w for w in c.split() if _HAS_ALNUM.search(w)]) for c in columns)
         info.prose = (
-            widest >= 9
-            or (len(text) > 70 and len(columns) == 1)
+            (widest >= 9 and not capitalised)
+            or (len(text) > 70 and len(columns) == 1 and not capitalised)
             or (info.words >= 4 and lower_ratio >= 0.5)
             or (ends_sentence and info.words >= 2 and lower_ratio > 0.3)
             or text.endswith((":", ";", "?"))
@@ -279,17 +289,12 @@ def classify(line: str, identity: Identity) -> LineInfo:
     name_shaped = 0 < len(bare_text.split()) <= 5 and not digits and not info.url and "@" not in bare_text
     head = bare_text.partition(",")[0]  # "Peter Aherne, Software Engineer"
     name_match = name_shaped and identity.matches_name(head)
-    if info.words <= 8 and not info.strong:
+    if (info.words <= 8 or capitalised) and not info.strong:
         info.title = any(lx.is_title_word(t) for t in tokens)
         suffix = any(lx.is_org_suffix(t) for t in tokens) or " & " in text
-        labels = identity.domain_labels
-        squashed = re.sub(r"[^a-z]", "", fold(text))
         # the sender's domain name in a line ("Watson Wyatt" ← watsonwyatt.com),
         # unless the line is the sender's own name (personal domains)
-        domain = not name_match and (
-            any(t in labels for t in tokens) or any(len(label) >= 5 and label in squashed for label in labels)
-        )
-        info.org = suffix or domain
+        info.org = suffix or (not name_match and identity.names_domain(text))
     if name_shaped:
         head_tokens = [fold(t).strip(".'-") for t in _SPLIT_TOKENS.split(head) if t]
         info.name = name_match and not any(lx.is_org_suffix(t) for t in head_tokens) and not (
