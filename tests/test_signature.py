@@ -677,3 +677,64 @@ def test_title_and_organisation_on_one_line(line: str, title: str, organisation:
 def test_long_capitalised_sentence_is_still_prose() -> None:
     body = "Please Review The Attached Draft And Send Me Your Comments By Friday Afternoon.\n\nAnn Smith\n"
     assert extract_signature(body, **ANN) is None
+
+
+CAROLYN = {"sender_email": "ccampbell@heron-law.com", "sender_name": "Campbell, Carolyn"}
+DRAFT = "Mark,\n\nAttached is the revised draft. Please call me with any comments.\n\n"
+LAW_BLOCK = (
+    "Carolyn M. Campbell\nHeron & Finch LLP\n1100 Louisiana, Suite 3300\nHouston, Texas  77002\n"
+    "Telephone: (713) 751-3233\nFacsimile: (713) 751-3290\n"
+)
+NOTICE = (
+    "This message is being sent by or on behalf of a lawyer. It is intended exclusively for the individual or "
+    "entity to which it is addressed. This communication may contain information that is proprietary, privileged "
+    "or confidential. If you are not the named addressee, you are not authorized to read, print, retain, copy or "
+    "disseminate this message."
+)
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        f"\nCONFIDENTIALITY NOTICE\n\n{NOTICE}\n\nThank you.\n",  # heading, notice, courtesy line
+        f"\nConfidentiality Notice:\n{NOTICE}\n",
+        "\nThe information in this e-mail is confidential and is meant only for the named recipient.\n",
+        "\nEnclosure\n - 256543_2.DOC\n",
+        "\nEnclosures\ncc: Ms. Jane Roe (w/encl.)\n - draft.doc << File: draft.doc >>\n",
+        "\n[IMAGE]\n",
+        f"\n - agreement.DOC\n\n*******************\n{NOTICE}\n*******************\n",
+        "\nP.S. The closing is moved to Friday, so please send the revised schedules before then if you can.\n",
+    ],
+)
+def test_complete_block_followed_by_notice_enclosure_or_more_text(after: str) -> None:
+    sig = extract_signature(DRAFT + LAW_BLOCK + after, **CAROLYN)
+    assert sig is not None
+    assert (sig.name, sig.organization) == ("Carolyn M. Campbell", "Heron & Finch LLP")
+    assert (sig.telephone, sig.fax) == (["+17137513233"], ["+17137513290"])
+
+
+def test_contact_block_inside_the_text() -> None:
+    body = (
+        "Hello Sara,\n\nThank you for your message. I will send the documents tomorrow.\nMy coordinates:\n\n"
+        "Carolyn M. Campbell\nSenior Counsel\nHeron & Finch LLP\n1100 Louisiana, Suite 3300\n"
+        "Houston, Texas  77002\ntel: (713) 751-3233\n\n"
+        "Please send any questions to the address above, and copy my assistant who will deal with them promptly.\n\n"
+        "Best regards\nCarolyn\n"
+    )
+    sig = extract_signature(body, **CAROLYN)
+    assert sig is not None
+    assert (sig.name, sig.job_title, sig.organization) == ("Carolyn M. Campbell", "Senior Counsel", "Heron & Finch LLP")
+    assert sig.telephone == ["+17137513233"]
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "Jane Roe\nSenior Counsel\nHeron & Finch LLP\ntel: (713) 751-3233\n",  # someone else's block
+        "Carolyn\nx8321\n",  # not a complete block
+        "Carolyn M. Campbell\n(713) 751-3233\n",  # name and phone only: two lines
+    ],
+)
+def test_block_inside_the_text_needs_the_senders_complete_block(block: str) -> None:
+    body = DRAFT + "Please contact:\n\n" + block + "\nif you have questions about the schedules before Friday.\n"
+    assert extract_signature(body, **CAROLYN) is None

@@ -28,6 +28,8 @@ MAX_BLOCK_LINES = 15  # non-blank lines; longer bottoms are text, not a signatur
 MAX_GAP = 2  # blank lines allowed between two signature lines
 MAX_DASH_DISTANCE = 20  # a "-- " delimiter this far from the end still opens the block
 MAX_PHONE_LINES = 4  # more phone lines than this is a directory, not a signature
+MAX_INNER_SCAN = 80  # own lines (from the bottom) searched for a contact block inside the text
+MIN_INNER_LINES = 3  # name + two lines: a block inside the text must be complete
 
 _WORD = re.compile(r"\S+")
 _ALPHA_WORD = re.compile(r"^[\W\d_]*([^\W\d_])")
@@ -521,6 +523,60 @@ def _trailing_name(lines: list[str], run: list[int], infos: LineInfos) -> int | 
     return last if single and not info.title and not info.org else None
 
 
+def _signature_like_runs(zone: TopZone, infos: LineInfos) -> list[list[int]]:
+    """Runs of signature-like lines (one blank line allowed inside) among the last
+    ``MAX_INNER_SCAN`` own lines, top-down; prose, sign-offs, stubs, rules and quotes cut them."""
+    runs: list[list[int]] = [[]]
+    blanks = 0
+    previous = None
+    for i in zone.own[-MAX_INNER_SCAN:]:
+        info = infos[i]
+        if previous is not None and i != previous + 1:  # quoted lines in between
+            runs.append([])
+        previous = i
+        if info.blank:
+            blanks += 1
+            if blanks > 1:
+                runs.append([])
+            continue
+        blanks = 0
+        if info.prose or info.sign_off or info.junk or info.sig_dash or info.rule or not (
+            info.strong or info.medium or info.weak
+        ):
+            runs.append([])
+        else:
+            runs[-1].append(i)
+    return [run for run in runs if run]
+
+
+def _full_name(info: LineInfo) -> bool:
+    """The sender's name alone on its line, with at least two words ("Carolyn M. Campbell")."""
+    return info.name and info.name_only and info.words >= 2
+
+
+def _inner_block(zone: TopZone, infos: LineInfos) -> tuple[int, int] | None:
+    """A complete contact block of the sender that is not at the bottom of the text
+    (more prose, a notice or an enclosure list follows it, or it is given inside the
+    text: "My coordinates:"). It opens with the sender's own full name and carries a
+    phone, e-mail or postal address plus a title, an organisation or a second contact
+    line. The lowest such block wins."""
+    for run in reversed(_signature_like_runs(zone, infos)):
+        lines = run
+        opener = next((k for k, i in enumerate(lines) if _full_name(infos[i])), None)
+        if opener is None or opener > 1:
+            continue
+        lines = lines[opener:]
+        if not MIN_INNER_LINES <= len(lines) <= MAX_BLOCK_LINES:
+            continue
+        rest = [infos[i] for i in lines[1:]]
+        strong = sum(info.strong for info in rest)
+        if not strong or sum(info.phone for info in rest) > MAX_PHONE_LINES:
+            continue
+        if strong >= 2 or any(info.title or info.org for info in rest):
+            return lines[0], lines[-1] + 1
+    return None
+
+
 def locate(zone: TopZone, identity: Identity) -> SignatureLines:
     """Find the block and closing in an already split top zone."""
     run = _last_own_run(zone)
@@ -582,6 +638,11 @@ def locate(zone: TopZone, identity: Identity) -> SignatureLines:
             closing = (start if start is not None else name, end)
         elif last.sign_off and _sign_off_has_name(zone.lines[run[-1]]):
             closing = (run[-1], end)
+        inner = _inner_block(zone, infos)
+        if inner is not None:
+            block = inner
+            start = _closing_above(zone.own, inner[0], infos)
+            closing = (start, inner[0]) if start is not None else None
     return SignatureLines(zone.lines, zone, block, closing, infos)
 
 
