@@ -13,6 +13,7 @@ from leadminer.contracts import Signature
 from leadminer.signature import (
     LlmError,
     LlmSignatureExtractor,
+    clean_name,
     extract_signature,
     find_signature_lines,
     region_for,
@@ -738,3 +739,19 @@ def test_contact_block_inside_the_text() -> None:
 def test_block_inside_the_text_needs_the_senders_complete_block(block: str) -> None:
     body = DRAFT + "Please contact:\n\n" + block + "\nif you have questions about the schedules before Friday.\n"
     assert extract_signature(body, **CAROLYN) is None
+
+
+@pytest.mark.parametrize(
+    "display, address, signed",
+    [
+        ("Rivera Novo, Luis", "lrn@iberdrola-gas.es", "Luis Rivera"),  # directory order, more parts
+        ("Campbell, Carolyn", "cmc3@heron-law.com", "Carolyn M. Campbell"),  # the signed name has a middle initial
+        ("RIVERA NOVO, LUIS", "luis.rivera@iberdrola-gas.es", "LUIS RIVERA"),
+        ("Rivera Novo, Luis Alberto", "lrn@iberdrola-gas.es", "L. Alberto Rivera"),
+    ],
+)
+def test_directory_order_display_name_accepts_the_signed_name(display: str, address: str, signed: str) -> None:
+    body = f"Mark,\n\nSee attached.\n\n{signed}\nSenior Counsel\nHeron Gas Company\n(713) 751-3233\n"
+    sig = extract_signature(body, sender_email=address, sender_name=display)
+    assert sig is not None and sig.telephone == ["+17137513233"]
+    assert sig.name == clean_name(signed) and sig.job_title == "Senior Counsel"
