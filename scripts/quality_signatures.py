@@ -353,7 +353,8 @@ def score_items(cases: list[Case]) -> dict:
 
 def score_folds(cases: list[Case]) -> dict:
     """Issue 11 items per fold: each fold held out against the other four, the locked
-    fold, the development and the check folds."""
+    fold, the development and the check folds, and the held-out folds together (locked +
+    check: the folds whose errors are never read)."""
     def of(folds) -> list[Case]:
         return [c for c in cases if c.fold in folds]
 
@@ -366,6 +367,7 @@ def score_folds(cases: list[Case]) -> dict:
     return {
         "all": score_items(cases),
         "locked": score_items(of({LOCKED_FOLD})),
+        "held_out": score_items(of({LOCKED_FOLD, *CHECK_FOLDS})),
         "development": score_items(of(set(DEVELOPMENT_FOLDS))),
         "check": score_items(of(set(CHECK_FOLDS))),
         "per_fold": per_fold,
@@ -474,6 +476,7 @@ def main() -> int:
         return 0
     items = report["quagga"]["items"]
     print_items("quagga items, all folds", items["all"])
+    print_items(f"quagga items, held out (folds {LOCKED_FOLD}, {CHECK_FOLDS}: errors never read)", items["held_out"])
     print_items(f"quagga items, locked held-out fold {LOCKED_FOLD}", items["locked"])
     print_items(f"quagga items, development folds {DEVELOPMENT_FOLDS}", items["development"])
     print_items(f"quagga items, check folds {CHECK_FOLDS}", items["check"])
