@@ -9,11 +9,26 @@
   the sign-off and name as signature, so the closing is included there).
 
 A line counts as a signature line when its characters (newline excluded)
-overlap a gold span; blank lines are ignored on both sides. The Quagga set is
-split in two folds by sender address (crc32 % 2) so that a tuned half and an
-untouched half can be compared. Usage::
+overlap a gold span; blank lines are ignored on both sides.
 
-    .venv/bin/python scripts/quality_signatures.py [--json] [--errors A|B|forge]
+**Field items (issue 11).** Per message, the gold fields are the
+``Body/Signature/<Field>`` spans above the first quoted ``Header``; a message
+whose sender signature carries no field span is skipped. Phones = Phone + Fax
+spans by their last 10 digits against ``telephone`` + ``fax`` (one item per
+number); name, job title and organisation are one item each, a hit when the
+folded token sets overlap by at least half of the larger one. An empty
+prediction where a field is annotated is a miss; a prediction where none is
+annotated is a false positive (not for the name). Micro-F1 over all items.
+
+**Folds.** Messages are split into 5 folds by sender address (crc32 % 5), so a
+sender's repeated signature never sits on both sides. Fold 0 is the locked
+held-out set: its errors are never printed (``--errors``/``--fields`` refuse it)
+and rules are not developed on it. Folds 1-2 are the development folds (errors
+read), folds 3-4 the check folds (only their figures are read: a rule is kept
+when they improve or hold). The report also gives, per fold k, the figures of
+fold k against those of the other four (training vs held-out). Usage::
+
+    .venv/bin/python scripts/quality_signatures.py [--json] [--errors 1|2|forge] [--fields 1|2]
 """
 
 from __future__ import annotations
@@ -54,7 +69,17 @@ FIELDS = {
     "emails": "Mail",
     "address": "Address",
 }
+ITEM_FIELDS = {"name": "Name", "job_title": "Position", "organization": "Organisation"}
 _QP_ESCAPE = re.compile(r"=([0-9A-Fa-f]{2})")
+FOLDS = 5
+LOCKED_FOLD = 0  # never inspected while developing rules
+DEVELOPMENT_FOLDS = (1, 2)  # errors read
+CHECK_FOLDS = (3, 4)  # figures only: a rule is kept when they improve or hold
+
+
+def fold_of(sender_email: str) -> int:
+    """The sender's fold (deterministic: crc32 of the address)."""
+    return zlib.crc32(sender_email.encode()) % FOLDS
 
 
 # --- corpus readers -------------------------------------------------------------
@@ -70,7 +95,7 @@ class Case:
     sender_name: str | None
     gold_lines: set[int]
     gold_lines_with_fields: set[int] = field(default_factory=set)
-    fold: str = ""
+    fold: int = 0
     gold_fields: dict[str, list[str]] = field(default_factory=dict)
     has_gold_signature: bool = False
 
@@ -149,7 +174,7 @@ def read_quagga(folder: pathlib.Path) -> list[Case]:
                 sender_name=sender_name,
                 gold_lines=overlapping_lines(ann["text"], sigs),
                 gold_lines_with_fields=overlapping_lines(ann["text"], sigs + field_spans),
-                fold="AB"[zlib.crc32(sender_email.encode()) % 2],
+                fold=fold_of(sender_email),
                 gold_fields=dict(gold_fields),
                 has_gold_signature=bool(sigs or gold_fields),
             )
@@ -273,6 +298,82 @@ def score_quagga(cases: list[Case]) -> dict:
     }
 
 
+def field_scored(case: Case) -> bool:
+    """Issue 11: a sender signature without any field annotation is skipped."""
+    return not (case.has_gold_signature and not case.gold_fields)
+
+
+def token_hit(predicted: str, gold_values: list[str]) -> bool:
+    """The folded token sets overlap by at least half of the larger one (any gold span)."""
+    mine = set(norm_text(predicted).split())
+    for value in gold_values:
+        theirs = set(norm_text(value).split())
+        if mine and theirs and 2 * len(mine & theirs) >= max(len(mine), len(theirs)):
+            return True
+    return False
+
+
+def item_counts(case: Case) -> dict[str, Counts]:
+    """Issue 11 items of one message: phones (Phone + Fax by last 10 digits), name,
+    job title and organisation (one item each, token-overlap hit)."""
+    sig = extract_signature(case.body, sender_email=case.sender_email, sender_name=case.sender_name)
+    counts = {"phone": Counts()}
+    predicted_phones = {norm_phone(v) for v in ((sig.telephone + sig.fax) if sig else []) if norm_phone(v)}
+    gold_phones = case.gold_fields.get("Phone", []) + case.gold_fields.get("Fax", [])
+    counts["phone"].add(predicted_phones, {norm_phone(v) for v in gold_phones if norm_phone(v)})
+    for attr, kind in ITEM_FIELDS.items():
+        c = counts[attr] = Counts()
+        value = getattr(sig, attr) if sig else None
+        gold = [v for v in case.gold_fields.get(kind, []) if norm_text(v)]
+        if value and gold and token_hit(value, gold):
+            c.tp += 1
+            continue
+        c.fn += bool(gold)
+        c.fp += bool(value) and (bool(gold) or attr != "name")
+    return counts
+
+
+def score_items(cases: list[Case]) -> dict:
+    """Per-field and micro P/R/F1 of the issue 11 items over ``cases``."""
+    totals = {"phone": Counts(), **{attr: Counts() for attr in ITEM_FIELDS}}
+    scored = [c for c in cases if field_scored(c)]
+    for case in scored:
+        for attr, c in item_counts(case).items():
+            totals[attr].tp += c.tp
+            totals[attr].fp += c.fp
+            totals[attr].fn += c.fn
+    micro = Counts(*(sum(getattr(c, k) for c in totals.values()) for k in ("tp", "fp", "fn")))
+    return {
+        "messages": len(scored),
+        "signatures": sum(c.has_gold_signature for c in scored),
+        "fields": {attr: c.prf() for attr, c in totals.items()},
+        "micro": micro.prf(),
+    }
+
+
+def score_folds(cases: list[Case]) -> dict:
+    """Issue 11 items per fold: each fold held out against the other four, the locked
+    fold, the development and the check folds, and the held-out folds together (locked +
+    check: the folds whose errors are never read)."""
+    def of(folds) -> list[Case]:
+        return [c for c in cases if c.fold in folds]
+
+    per_fold = {}
+    for k in range(FOLDS):
+        per_fold[str(k)] = {
+            "held_out": score_items(of({k})),
+            "training": score_items(of(set(range(FOLDS)) - {k})),
+        }
+    return {
+        "all": score_items(cases),
+        "locked": score_items(of({LOCKED_FOLD})),
+        "held_out": score_items(of({LOCKED_FOLD, *CHECK_FOLDS})),
+        "development": score_items(of(set(DEVELOPMENT_FOLDS))),
+        "check": score_items(of(set(CHECK_FOLDS))),
+        "per_fold": per_fold,
+    }
+
+
 def score_forge(cases: list[Case]) -> dict:
     closing = Counts()
     block = Counts()
@@ -308,54 +409,92 @@ def print_errors(cases: list[Case], *, include_closing: bool) -> None:
             print(f"{mark} {n:4d} {lines[n][:110]!r}")
 
 
+def _fold_arg(value: str) -> str:
+    if value != "forge" and int(value) not in DEVELOPMENT_FOLDS:
+        raise argparse.ArgumentTypeError(
+            f"only the development folds {DEVELOPMENT_FOLDS} (or forge) are inspected; "
+            f"fold {LOCKED_FOLD} is locked and folds {CHECK_FOLDS} are read by their figures only"
+        )
+    return value
+
+
+def print_field_errors(cases: list[Case]) -> None:
+    for case in cases:
+        if not field_scored(case):
+            continue
+        counts = item_counts(case)
+        if not any(c.fp or c.fn for c in counts.values()):
+            continue
+        sig = extract_signature(case.body, sender_email=case.sender_email, sender_name=case.sender_name)
+        print(f"=== {case.name}  sender={case.sender_email!r} {case.sender_name!r}")
+        for attr, c in counts.items():
+            if c.fp or c.fn:
+                kinds = ["Phone", "Fax"] if attr == "phone" else [ITEM_FIELDS[attr]]
+                value = (sig.telephone + sig.fax if attr == "phone" else getattr(sig, attr)) if sig else None
+                gold = [v for kind in kinds for v in case.gold_fields.get(kind, [])]
+                print(f"  {attr:13s} fp={c.fp} fn={c.fn} pred={value!r} gold={gold!r}")
+
+
+def _row(label: str, c: dict) -> str:
+    return (f"    {label:13s} P={c['precision']:.3f} R={c['recall']:.3f} F1={c['f1']:.3f} "
+            f"(tp={c['tp']} fp={c['fp']} fn={c['fn']})")
+
+
+def print_items(title: str, report: dict) -> None:
+    print(f"{title} ({report['messages']} msgs, {report['signatures']} sender signatures):")
+    print(_row("MICRO", report["micro"]))
+    for attr, c in report["fields"].items():
+        print(_row(attr, c))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--errors", choices=["A", "B", "forge"], help="print line-level errors of one set")
-    parser.add_argument("--fields", choices=["A", "B"], help="print field-level errors of one fold")
+    parser.add_argument("--errors", type=_fold_arg, help="print line-level errors of a development fold (or forge)")
+    parser.add_argument("--fields", type=_fold_arg, help="print field-item errors of a development fold")
     args = parser.parse_args()
 
     quagga = read_quagga(extract_corpus("quagga-enron-train"))
     forge = read_forge(extract_corpus("forge-signatures"))
     if args.errors:
-        subset = forge if args.errors == "forge" else [c for c in quagga if c.fold == args.errors]
+        subset = forge if args.errors == "forge" else [c for c in quagga if c.fold == int(args.errors)]
         print_errors(subset, include_closing=args.errors == "forge")
         return 0
     if args.fields:
-        for case in quagga:
-            if case.fold != args.fields or (case.has_gold_signature and not case.gold_fields):
-                continue
-            predicted, gold = field_values(case)
-            diff = {a: (sorted(predicted[a]), sorted(gold[a])) for a in predicted if predicted[a] != gold[a]}
-            if diff:
-                print(f"=== {case.name}")
-                for attr, (p, g) in diff.items():
-                    print(f"  {attr:13s} pred={p} gold={g}")
+        if args.fields == "forge":
+            parser.error("forge has no field annotations")
+        print_field_errors([c for c in quagga if c.fold == int(args.fields)])
         return 0
 
     report = {
-        "quagga": {
-            "all": score_quagga(quagga),
-            "fold_A": score_quagga([c for c in quagga if c.fold == "A"]),
-            "fold_B": score_quagga([c for c in quagga if c.fold == "B"]),
-        },
+        "quagga": {"lines_and_fields": score_quagga(quagga), "items": score_folds(quagga)},
         "forge": score_forge(forge),
         "throughput": throughput([(c.body, c.sender_email, c.sender_name) for c in quagga + forge]),
     }
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    for part in ("all", "fold_A", "fold_B"):
-        q = report["quagga"][part]
-        ln = q["lines"]
-        print(f"quagga {part:6s} ({q['messages']} msgs, {q['gold_signatures']} gold sigs): "
-              f"lines P={ln['precision']:.3f} R={ln['recall']:.3f} F1={ln['f1']:.3f} "
-              f"(tp={ln['tp']} fp={ln['fp']} fn={ln['fn']})")
-        lf = q["lines_gold_with_field_spans"]
-        print(f"    lines, gold incl. field spans: P={lf['precision']:.3f} R={lf['recall']:.3f} F1={lf['f1']:.3f}")
-        for attr, c in q["fields"].items():
-            print(f"    {attr:13s} P={c['precision']:.3f} R={c['recall']:.3f} F1={c['f1']:.3f} "
-                  f"(tp={c['tp']} fp={c['fp']} fn={c['fn']})")
+    items = report["quagga"]["items"]
+    print_items("quagga items, all folds", items["all"])
+    print_items(f"quagga items, held out (folds {LOCKED_FOLD}, {CHECK_FOLDS}: errors never read)", items["held_out"])
+    print_items(f"quagga items, locked held-out fold {LOCKED_FOLD}", items["locked"])
+    print_items(f"quagga items, development folds {DEVELOPMENT_FOLDS}", items["development"])
+    print_items(f"quagga items, check folds {CHECK_FOLDS}", items["check"])
+    print("quagga items per fold, micro F1 (P/R): held-out fold | its training folds")
+    for k, pair in items["per_fold"].items():
+        h, t = pair["held_out"]["micro"], pair["training"]["micro"]
+        print(f"    fold {k}: {h['f1']:.3f} ({h['precision']:.3f}/{h['recall']:.3f}) | "
+              f"{t['f1']:.3f} ({t['precision']:.3f}/{t['recall']:.3f})")
+    q = report["quagga"]["lines_and_fields"]
+    ln = q["lines"]
+    print(f"quagga lines ({q['messages']} msgs, {q['gold_signatures']} gold sigs): "
+          f"P={ln['precision']:.3f} R={ln['recall']:.3f} F1={ln['f1']:.3f} "
+          f"(tp={ln['tp']} fp={ln['fp']} fn={ln['fn']})")
+    lf = q["lines_gold_with_field_spans"]
+    print(f"    lines, gold incl. field spans: P={lf['precision']:.3f} R={lf['recall']:.3f} F1={lf['f1']:.3f}")
+    print("quagga fields, exact match after folding (all folds):")
+    for attr, c in q["fields"].items():
+        print(_row(attr, c))
     fl = report["forge"]["lines"]
     print(f"forge  ({report['forge']['bodies']} bodies): lines P={fl['precision']:.3f} R={fl['recall']:.3f} "
           f"F1={fl['f1']:.3f} (tp={fl['tp']} fp={fl['fp']} fn={fl['fn']})")

@@ -13,6 +13,7 @@ from leadminer.contracts import Signature
 from leadminer.signature import (
     LlmError,
     LlmSignatureExtractor,
+    clean_name,
     extract_signature,
     find_signature_lines,
     region_for,
@@ -628,3 +629,129 @@ def test_mining_with_the_llm_extractor_and_its_fallback(llm_server: str, tmp_pat
     assert runner.invoke(app, ["mine", str(folder), "--db", str(db2), "--quiet", "--llm-signatures"]).exit_code == 0
     alice = alice_in(db2)
     assert alice["job_title"] == "Head of Sales" and alice["organization"] == "Acme Corp."  # the rules' answer
+
+
+# --- issue 11: kinds of miss seen on unseen mail (made-up people and companies) ---
+
+ANN = {"sender_email": "ann.smith@kestrel-gas.com", "sender_name": "Smith, Ann"}
+NOTE = "John,\n\nHere are the volumes for the month.\n\n"
+
+
+@pytest.mark.parametrize(
+    "line, title, organisation",
+    [
+        # a department after the title belongs to the title
+        ("Specialist, Gas Settlements", "Specialist, Gas Settlements", "Kestrel Gas Company"),
+        ("Vice President, Regulatory Affairs", "Vice President, Regulatory Affairs", "Kestrel Gas Company"),
+        ("Director - Gas Trading", "Director, Gas Trading", "Kestrel Gas Company"),
+        # an organisation after the title does not
+        ("Senior Counsel, Heron Pipeline Corp.", "Senior Counsel", "Heron Pipeline Corp., Kestrel Gas Company"),
+    ],
+)
+def test_department_after_title(line: str, title: str, organisation: str) -> None:
+    body = NOTE + f"Thanks,\nAnn Smith\n{line}\nKestrel Gas Company\n(713) 853-1234\n"
+    sig = extract_signature(body, **ANN)
+    assert sig is not None
+    assert (sig.name, sig.job_title, sig.organization) == ("Ann Smith", title, organisation)
+
+
+@pytest.mark.parametrize(
+    "line, title, organisation",
+    [
+        ("Manager, Kestrel Gas Marketing", "Manager", "Kestrel Gas Marketing"),  # the sender's domain name
+        ("Senior Counsel, KGM", "Senior Counsel", "KGM"),  # an acronym names an organisation
+        (
+            "Vice President, Regulatory Affairs, Pacific Heron Gas and Electric Company",  # a long line is not prose
+            "Vice President, Regulatory Affairs",
+            "Pacific Heron Gas and Electric Company",
+        ),
+        ("Gas Settlements Specialist | Heron Energy Inc.", "Gas Settlements Specialist", "Heron Energy Inc."),
+    ],
+)
+def test_title_and_organisation_on_one_line(line: str, title: str, organisation: str) -> None:
+    body = NOTE + f"Regards,\nAnn Smith\n{line}\n(713) 853-1234\n"
+    sig = extract_signature(body, **ANN)
+    assert sig is not None
+    assert (sig.job_title, sig.organization, sig.telephone) == (title, organisation, ["+17138531234"])
+
+
+def test_long_capitalised_sentence_is_still_prose() -> None:
+    body = "Please Review The Attached Draft And Send Me Your Comments By Friday Afternoon.\n\nAnn Smith\n"
+    assert extract_signature(body, **ANN) is None
+
+
+CAROLYN = {"sender_email": "ccampbell@heron-law.com", "sender_name": "Campbell, Carolyn"}
+DRAFT = "Mark,\n\nAttached is the revised draft. Please call me with any comments.\n\n"
+LAW_BLOCK = (
+    "Carolyn M. Campbell\nHeron & Finch LLP\n1100 Louisiana, Suite 3300\nHouston, Texas  77002\n"
+    "Telephone: (713) 751-3233\nFacsimile: (713) 751-3290\n"
+)
+NOTICE = (
+    "This message is being sent by or on behalf of a lawyer. It is intended exclusively for the individual or "
+    "entity to which it is addressed. This communication may contain information that is proprietary, privileged "
+    "or confidential. If you are not the named addressee, you are not authorized to read, print, retain, copy or "
+    "disseminate this message."
+)
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        f"\nCONFIDENTIALITY NOTICE\n\n{NOTICE}\n\nThank you.\n",  # heading, notice, courtesy line
+        f"\nConfidentiality Notice:\n{NOTICE}\n",
+        "\nThe information in this e-mail is confidential and is meant only for the named recipient.\n",
+        "\nEnclosure\n - 256543_2.DOC\n",
+        "\nEnclosures\ncc: Ms. Jane Roe (w/encl.)\n - draft.doc << File: draft.doc >>\n",
+        "\n[IMAGE]\n",
+        f"\n - agreement.DOC\n\n*******************\n{NOTICE}\n*******************\n",
+        "\nP.S. The closing is moved to Friday, so please send the revised schedules before then if you can.\n",
+    ],
+)
+def test_complete_block_followed_by_notice_enclosure_or_more_text(after: str) -> None:
+    sig = extract_signature(DRAFT + LAW_BLOCK + after, **CAROLYN)
+    assert sig is not None
+    assert (sig.name, sig.organization) == ("Carolyn M. Campbell", "Heron & Finch LLP")
+    assert (sig.telephone, sig.fax) == (["+17137513233"], ["+17137513290"])
+
+
+def test_contact_block_inside_the_text() -> None:
+    body = (
+        "Hello Sara,\n\nThank you for your message. I will send the documents tomorrow.\nMy coordinates:\n\n"
+        "Carolyn M. Campbell\nSenior Counsel\nHeron & Finch LLP\n1100 Louisiana, Suite 3300\n"
+        "Houston, Texas  77002\ntel: (713) 751-3233\n\n"
+        "Please send any questions to the address above, and copy my assistant who will deal with them promptly.\n\n"
+        "Best regards\nCarolyn\n"
+    )
+    sig = extract_signature(body, **CAROLYN)
+    assert sig is not None
+    assert (sig.name, sig.job_title, sig.organization) == ("Carolyn M. Campbell", "Senior Counsel", "Heron & Finch LLP")
+    assert sig.telephone == ["+17137513233"]
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "Jane Roe\nSenior Counsel\nHeron & Finch LLP\ntel: (713) 751-3233\n",  # someone else's block
+        "Carolyn\nx8321\n",  # not a complete block
+        "Carolyn M. Campbell\n(713) 751-3233\n",  # name and phone only: two lines
+    ],
+)
+def test_block_inside_the_text_needs_the_senders_complete_block(block: str) -> None:
+    body = DRAFT + "Please contact:\n\n" + block + "\nif you have questions about the schedules before Friday.\n"
+    assert extract_signature(body, **CAROLYN) is None
+
+
+@pytest.mark.parametrize(
+    "display, address, signed",
+    [
+        ("Rivera Novo, Luis", "lrn@iberdrola-gas.es", "Luis Rivera"),  # directory order, more parts
+        ("Campbell, Carolyn", "cmc3@heron-law.com", "Carolyn M. Campbell"),  # the signed name has a middle initial
+        ("RIVERA NOVO, LUIS", "luis.rivera@iberdrola-gas.es", "LUIS RIVERA"),
+        ("Rivera Novo, Luis Alberto", "lrn@iberdrola-gas.es", "L. Alberto Rivera"),
+    ],
+)
+def test_directory_order_display_name_accepts_the_signed_name(display: str, address: str, signed: str) -> None:
+    body = f"Mark,\n\nSee attached.\n\n{signed}\nSenior Counsel\nHeron Gas Company\n(713) 751-3233\n"
+    sig = extract_signature(body, sender_email=address, sender_name=display)
+    assert sig is not None and sig.telephone == ["+17137513233"]
+    assert sig.name == clean_name(signed) and sig.job_title == "Senior Counsel"

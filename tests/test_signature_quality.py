@@ -1,8 +1,10 @@
 """Quality floors of the signature stage on the public gold corpora.
 
-The floors sit just under what ``scripts/quality_signatures.py`` reports (see
-docs/quality-signatures.md), so a regression fails CI. Skipped only when
-``../shared/corpora`` is absent.
+Field floors are set from the HELD-OUT figures of ``scripts/quality_signatures.py``
+(folds by sender whose errors are never read while rules are written: the locked
+fold and the check folds; see docs/quality-signatures.md), a little below what
+the script reports, so a regression fails CI while the floors do not describe
+the data the rules were read on. Skipped only when ``../shared/corpora`` is absent.
 """
 
 from __future__ import annotations
@@ -40,49 +42,59 @@ def quagga(quality):
 
 
 @pytest.fixture(scope="module")
-def quagga_report(quality, quagga):
-    return {
-        "all": quality.score_quagga(quagga),
-        "A": quality.score_quagga([c for c in quagga if c.fold == "A"]),
-        "B": quality.score_quagga([c for c in quagga if c.fold == "B"]),
-    }
+def items(quality, quagga):
+    return quality.score_folds(quagga)
 
 
-def test_quagga_corpus_is_complete(quagga) -> None:
+def test_quagga_corpus_is_complete(quality, quagga) -> None:
     assert len(quagga) == 500
     assert sum(bool(c.gold_lines) for c in quagga) == 50
+    assert {c.fold for c in quagga} == set(range(quality.FOLDS))
 
 
-def test_quagga_block_lines(quagga_report) -> None:
-    lines = quagga_report["all"]["lines"]
-    assert lines["f1"] >= 0.86, lines
-    assert lines["precision"] >= 0.85, lines
-    assert lines["recall"] >= 0.85, lines
-    assert quagga_report["all"]["lines_gold_with_field_spans"]["f1"] >= 0.89
+def test_folds_split_by_sender(quagga) -> None:
+    folds_of_sender: dict[str, set[int]] = {}
+    for case in quagga:
+        folds_of_sender.setdefault(case.sender_email, set()).add(case.fold)
+    assert all(len(folds) == 1 for folds in folds_of_sender.values())
 
 
-@pytest.mark.parametrize("fold, floor", [("A", 0.83), ("B", 0.87)])
-def test_quagga_block_lines_per_fold(quagga_report, fold: str, floor: float) -> None:
-    assert quagga_report[fold]["lines"]["f1"] >= floor, quagga_report[fold]["lines"]
+def test_item_scoring_follows_the_issue(quality) -> None:
+    """Token overlap of at least half of the larger set; phones by their last 10 digits."""
+    assert quality.token_hit("Specialist, Gas Settlements", ["Gas Settlements Specialist"])
+    assert quality.token_hit("Senior Counsel", ["Senior Counsel, EWS"])  # 2 of 3
+    assert not quality.token_hit("Specialist", ["Specialist, Gas Settlements"])  # 1 of 3
+    assert quality.norm_phone("+1 (713) 853-1234") == quality.norm_phone("713.853.1234")
+
+
+def test_held_out_micro_f1(items) -> None:
+    micro = items["held_out"]["micro"]
+    assert micro["f1"] >= 0.90, micro
+    assert micro["precision"] >= 0.95, micro
+    locked = items["locked"]["micro"]
+    assert locked["f1"] >= 0.87 and locked["precision"] >= 0.95, locked
 
 
 @pytest.mark.parametrize(
     "field, precision, recall",
     [
-        ("telephone", 0.95, 0.93),
-        ("fax", 0.98, 0.90),
-        ("phone_or_fax", 0.98, 0.94),
-        ("name", 0.82, 0.92),
-        ("job_title", 0.92, 0.72),
-        ("organization", 0.92, 0.83),
-        ("address", 0.97, 0.97),
-        ("emails", 0.97, 0.83),
+        ("phone", 0.97, 0.91),
+        ("name", 0.97, 0.88),
+        ("job_title", 0.85, 0.62),
+        ("organization", 0.92, 0.77),
     ],
 )
-def test_quagga_fields(quagga_report, field: str, precision: float, recall: float) -> None:
-    counts = quagga_report["all"]["fields"][field]
+def test_held_out_fields(items, field: str, precision: float, recall: float) -> None:
+    counts = items["held_out"]["fields"][field]
     assert counts["precision"] >= precision, counts
     assert counts["recall"] >= recall, counts
+
+
+def test_quagga_block_lines(quality, quagga) -> None:
+    report = quality.score_quagga(quagga)
+    lines = report["lines"]
+    assert lines["f1"] >= 0.85 and lines["precision"] >= 0.84 and lines["recall"] >= 0.85, lines
+    assert report["lines_gold_with_field_spans"]["f1"] >= 0.89
 
 
 def test_forge_lines(quality) -> None:

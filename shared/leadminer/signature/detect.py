@@ -28,6 +28,8 @@ MAX_BLOCK_LINES = 15  # non-blank lines; longer bottoms are text, not a signatur
 MAX_GAP = 2  # blank lines allowed between two signature lines
 MAX_DASH_DISTANCE = 20  # a "-- " delimiter this far from the end still opens the block
 MAX_PHONE_LINES = 4  # more phone lines than this is a directory, not a signature
+MAX_INNER_SCAN = 80  # own lines (from the bottom) searched for a contact block inside the text
+MIN_INNER_LINES = 3  # name + two lines: a block inside the text must be complete
 
 _WORD = re.compile(r"\S+")
 _ALPHA_WORD = re.compile(r"^[\W\d_]*([^\W\d_])")
@@ -50,6 +52,7 @@ _FUNCTION_WORDS = frozenset(
 # "Jane Doe | CTO | Acme Inc." / "Jane Doe – CTO – Acme" / "Jane Doe, CTO, Acme Inc."
 _ONE_LINE_SEPARATOR = re.compile(r"\s*[|·•]\s*|\s+[-–—]\s+|,\s+")
 MAX_ONE_LINE_PARTS = 6
+MAX_CAPITALISED_WORDS = 16  # a title / organisation line of capitalised parts is shorter
 MAX_IDENTITY_LINES = 4  # name / title / organisation lines with no contact data
 # Lower-case words inside a proper name ("Universidad de Chile", "Bank of America").
 _CONNECTORS = frozenset(
@@ -98,6 +101,14 @@ class LineInfo:
         return (self.name or self.person or (self.weak and self.words == 1)) and not (
             self.strong or self.title or self.org or self.one_line
         )
+
+
+def _capitalised_phrase(text: str, words: list[str]) -> bool:
+    """A long line of capitalised parts ("Vice President, Regulatory Affairs, Pacific Gas
+    and Electric Company"): every word capitalised but connectors, no sentence end."""
+    if not 2 <= len(words) < MAX_CAPITALISED_WORDS or _SENTENCE_END.search(text) or text.endswith((":", ";")):
+        return False
+    return all(m.group(1).isupper() or fold(w) in _CONNECTORS for w in words if (m := _ALPHA_WORD.match(w)))
 
 
 def _lowercase_ratio(words: list[str]) -> float:
@@ -224,8 +235,9 @@ def classify(line: str, identity: Identity) -> LineInfo:
     digits = sum(map(str.isdigit, text))
     has_at = "@" in text
     linked = has_at or "://" in text or "www." in text
+    capitalised = _capitalised_phrase(text, words)
     if not linked and digits < 3 and (info.words >= 16 or _CJK_RUN.search(text) or (
-        (info.words >= 9 or len(text) > 70) and not _COLUMN_SEPARATOR.search(text)
+        (info.words >= 9 or len(text) > 70) and not _COLUMN_SEPARATOR.search(text) and not capitalised
     )):
         info.prose = True  # fast path: a long line (or CJK sentence) without contact data
         return info
@@ -266,8 +278,8 @@ def classify(line: str, identity: Identity) -> LineInfo:
         columns = _COLUMN_SEPARATOR.split(text)  # "Jane Doe | CTO | Acme Inc." is three short fields
         widest = max(len([w for w in c.split() if _HAS_ALNUM.search(w)]) for c in columns)
         info.prose = (
-            widest >= 9
-            or (len(text) > 70 and len(columns) == 1)
+            (widest >= 9 and not capitalised)
+            or (len(text) > 70 and len(columns) == 1 and not capitalised)
             or (info.words >= 4 and lower_ratio >= 0.5)
             or (ends_sentence and info.words >= 2 and lower_ratio > 0.3)
             or text.endswith((":", ";", "?"))
@@ -279,17 +291,12 @@ def classify(line: str, identity: Identity) -> LineInfo:
     name_shaped = 0 < len(bare_text.split()) <= 5 and not digits and not info.url and "@" not in bare_text
     head = bare_text.partition(",")[0]  # "Peter Aherne, Software Engineer"
     name_match = name_shaped and identity.matches_name(head)
-    if info.words <= 8 and not info.strong:
+    if (info.words <= 8 or capitalised) and not info.strong:
         info.title = any(lx.is_title_word(t) for t in tokens)
         suffix = any(lx.is_org_suffix(t) for t in tokens) or " & " in text
-        labels = identity.domain_labels
-        squashed = re.sub(r"[^a-z]", "", fold(text))
         # the sender's domain name in a line ("Watson Wyatt" ← watsonwyatt.com),
         # unless the line is the sender's own name (personal domains)
-        domain = not name_match and (
-            any(t in labels for t in tokens) or any(len(label) >= 5 and label in squashed for label in labels)
-        )
-        info.org = suffix or domain
+        info.org = suffix or (not name_match and identity.names_domain(text))
     if name_shaped:
         head_tokens = [fold(t).strip(".'-") for t in _SPLIT_TOKENS.split(head) if t]
         info.name = name_match and not any(lx.is_org_suffix(t) for t in head_tokens) and not (
@@ -516,6 +523,60 @@ def _trailing_name(lines: list[str], run: list[int], infos: LineInfos) -> int | 
     return last if single and not info.title and not info.org else None
 
 
+def _signature_like_runs(zone: TopZone, infos: LineInfos) -> list[list[int]]:
+    """Runs of signature-like lines (one blank line allowed inside) among the last
+    ``MAX_INNER_SCAN`` own lines, top-down; prose, sign-offs, stubs, rules and quotes cut them."""
+    runs: list[list[int]] = [[]]
+    blanks = 0
+    previous = None
+    for i in zone.own[-MAX_INNER_SCAN:]:
+        info = infos[i]
+        if previous is not None and i != previous + 1:  # quoted lines in between
+            runs.append([])
+        previous = i
+        if info.blank:
+            blanks += 1
+            if blanks > 1:
+                runs.append([])
+            continue
+        blanks = 0
+        if info.prose or info.sign_off or info.junk or info.sig_dash or info.rule or not (
+            info.strong or info.medium or info.weak
+        ):
+            runs.append([])
+        else:
+            runs[-1].append(i)
+    return [run for run in runs if run]
+
+
+def _full_name(info: LineInfo) -> bool:
+    """The sender's name alone on its line, with at least two words ("Carolyn M. Campbell")."""
+    return info.name and info.name_only and info.words >= 2
+
+
+def _inner_block(zone: TopZone, infos: LineInfos) -> tuple[int, int] | None:
+    """A complete contact block of the sender that is not at the bottom of the text
+    (more prose, a notice or an enclosure list follows it, or it is given inside the
+    text: "My coordinates:"). It opens with the sender's own full name and carries a
+    phone, e-mail or postal address plus a title, an organisation or a second contact
+    line. The lowest such block wins."""
+    for run in reversed(_signature_like_runs(zone, infos)):
+        lines = run
+        opener = next((k for k, i in enumerate(lines) if _full_name(infos[i])), None)
+        if opener is None or opener > 1:
+            continue
+        lines = lines[opener:]
+        if not MIN_INNER_LINES <= len(lines) <= MAX_BLOCK_LINES:
+            continue
+        rest = [infos[i] for i in lines[1:]]
+        strong = sum(info.strong for info in rest)
+        if not strong or sum(info.phone for info in rest) > MAX_PHONE_LINES:
+            continue
+        if strong >= 2 or any(info.title or info.org for info in rest):
+            return lines[0], lines[-1] + 1
+    return None
+
+
 def locate(zone: TopZone, identity: Identity) -> SignatureLines:
     """Find the block and closing in an already split top zone."""
     run = _last_own_run(zone)
@@ -577,6 +638,11 @@ def locate(zone: TopZone, identity: Identity) -> SignatureLines:
             closing = (start if start is not None else name, end)
         elif last.sign_off and _sign_off_has_name(zone.lines[run[-1]]):
             closing = (run[-1], end)
+        inner = _inner_block(zone, infos)
+        if inner is not None:
+            block = inner
+            start = _closing_above(zone.own, inner[0], infos)
+            closing = (start, inner[0]) if start is not None else None
     return SignatureLines(zone.lines, zone, block, closing, infos)
 
 

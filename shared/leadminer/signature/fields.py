@@ -257,14 +257,30 @@ def _find_address(items: list[tuple[int, str, LineInfo]]) -> tuple[str | None, s
     return ", ".join(parts), set(run)
 
 
+def _department(part: str, identity: Identity) -> bool:
+    """A unit of the organisation ("Gas Settlements", "Regulatory Affairs"): capitalised
+    words without a legal form or institution word, not the sender's domain name and
+    not an acronym ("EWS", which is how an organisation is often named)."""
+    words = part.split()
+    if not words or re.search(r"[\d@]", part) or (len(words) == 1 and words[0].strip(".").isupper()):
+        return False
+    tokens = [fold(t).strip(".'-") for t in re.split(r"[\s/&()]+", part) if t]
+    return lx.is_department(tokens) and not identity.names_domain(part) and classify(part, identity).proper
+
+
 def _split_title_org(segment: str, identity: Identity) -> tuple[str | None, str | None]:
-    """"Senior Counsel, EWS" → ("Senior Counsel", "EWS"); "Manager" → ("Manager", None)."""
+    """"Senior Counsel, EWS" → ("Senior Counsel", "EWS"); "Manager" → ("Manager", None);
+    a department right after the title stays with it: "Specialist, Gas Settlements" →
+    ("Specialist, Gas Settlements", None); "Director - Gas Trading, Iberdrola S.A." →
+    ("Director, Gas Trading", "Iberdrola S.A.")."""
     parts = [p.strip(" ,") for p in _PART_SPLIT.split(segment) if p.strip(" ,.")]
     title_parts = []
     org_parts = []
     for part in parts:
         info = classify(part, identity)
         if info.title and not (info.org and not _has_title_word(part)):
+            title_parts.append(part)
+        elif title_parts and not org_parts and _department(part, identity):
             title_parts.append(part)
         else:
             org_parts.append(part)

@@ -75,6 +75,17 @@ class Identity:
         labels = self.domain.split(".")[:-1]
         return {label for label in labels if len(label) >= 3 and label not in {"mail", "www", "email", "co", "com"}}
 
+    def names_domain(self, text: str) -> bool:
+        """The text carries the sender's domain name ("Watson Wyatt" ← watsonwyatt.com)."""
+        labels = self.domain_labels
+        if not labels:
+            return False
+        folded = fold(text)
+        tokens = set(re.split(r"[^a-z0-9]+", folded))
+        squashed = re.sub(r"[^a-z]", "", folded)
+        squashed_labels = {re.sub(r"[^a-z]", "", label) for label in labels}  # kestrel-gas → kestrelgas
+        return bool(labels & tokens) or any(len(label) >= 5 and label in squashed for label in squashed_labels)
+
     def known(self) -> bool:
         return bool(self.name_tokens or self.local)
 

@@ -57,6 +57,27 @@ ORG_SUFFIXES = _folded(
     """
 )
 
+# Units inside an organisation (business functions): after a title on the same
+# line they name the sender's department and belong to the title
+# ("Specialist, Gas Settlements", "Vice President, Regulatory Affairs").
+DEPARTMENT_WORDS = _folded(
+    """
+    department dept division unit desk affairs relations operations marketing finance accounting
+    engineering treasury procurement logistics compliance audit administration resources
+    settlement settlements trading sales legal research development support management risk
+    scheduling origination structuring planning strategy analysis analytics underwriting credit
+    """
+)
+
+
+def is_department(tokens: list[str]) -> bool:
+    """Folded tokens that name a unit, not an organisation: a business-function word
+    and no legal form or institution word ("Gas Settlements", not "Acme Trading Inc")."""
+    return any(t in DEPARTMENT_WORDS for t in tokens) and not any(
+        is_org_suffix(t) and t not in DEPARTMENT_WORDS for t in tokens
+    )
+
+
 # German (and Dutch) titles are compounds: "Projektmanagerin", "Vertriebsleiter".
 # Tokens are folded (no accents) before they are looked up, so these are too.
 TITLE_SUFFIXES = (

@@ -210,12 +210,16 @@ _MOBILE_FOOTER = re.compile(
     r"von\s+meinem\s+\w+\s+gesendet|enviado\s+desde\s+mi|inviato\s+da|verzonden\s+(?:vanaf|met)\s+mijn)",
     re.IGNORECASE,
 )
+# Attachment stubs and the trailer lines of a letter: " - file.DOC", "<< File: x.doc >>",
+# "[IMAGE]", "Enclosure", "Encl.: 2", "Attachments: …", "cc: Jane Roe (w/ encl.)".
 ATTACHMENT = re.compile(
-    r"^\s*(?:-\s+\S.*\.[A-Za-z0-9]{2,5}|<<.*>>|\[(?:attachment|image|cid):.*\]|"
-    r"\(see\s+attached\s+file:.*\)|attachment\s*:.*)\s*$",
+    r"^\s*(?:-\s+\S.*\.[A-Za-z0-9]{2,5}(?:\s*<<.*>>)?|<<.*>>|\[(?:attachment|image|cid)(?::.*)?\]|"
+    r"\(see\s+attached\s+file:.*\)|(?:attachments?|enclosures?|encls?\.?|enc\.)(?:\s*[:(].*)?|"
+    r"(?:cc|bcc|c\.c\.|xc)\s*:.*)\s*$",
     re.IGNORECASE,
 )
 _RULE = re.compile(r"^\s*[-_=*~#+.]{3,}\s*$")
+MAX_HEADING_WORDS = 4  # "CONFIDENTIALITY NOTICE" above a notice, "Thank you." under it
 
 
 def _legal_score(text: str) -> int:
@@ -257,6 +261,8 @@ def _is_footer_paragraph(lines: list[str], run: list[int]) -> bool:
         return True
     if score >= 2 and _LEGAL_LEAD.match(body[0]):
         return True
+    if score and _LEGAL_LEAD.match(body[0]) and len(body) <= 2:  # "This e-mail is confidential …"
+        return True
     if _LIST_FOOTER.search(text) and (len(body) <= 6 or "http" in text):
         return True
     if _AD_FOOTER.search(text) and len(body) <= 6:
@@ -271,14 +277,19 @@ def strip_footers(lines: list[str], indices: list[int]) -> list[int]:
     the first paragraph that is none of these, so text above it is never lost.
     """
     indices = _drop_trailing_stubs(lines, indices)
-    runs = _paragraphs(lines, indices)
+    runs = [run for run in _paragraphs(lines, indices) if not all(_RULE.match(lines[i]) for i in run)]
+    # a bare rule line goes with whatever is around it; a one-line courtesy under a
+    # notice ("Thank you.") goes with the notice
+    if len(runs) >= 2 and _short_line(lines, runs[-1]) and _is_footer_paragraph(lines, runs[-2]):
+        runs.pop()
     cut: int | None = None
     for run in reversed(runs):
-        if all(_RULE.match(lines[i]) for i in run):
-            continue  # a bare rule line goes with whatever is around it
-        if not _is_footer_paragraph(lines, run):
+        if _is_footer_paragraph(lines, run):
+            cut = run[0]
+        elif cut is not None and _short_line(lines, run) and _legal_score(lines[run[0]]):
+            cut = run[0]  # the notice's heading ("CONFIDENTIALITY NOTICE")
+        else:
             break
-        cut = run[0]
     if cut is None:
         return indices
     # A rule line directly above a footer ("_____ / Do You Yahoo!?") goes with it.
@@ -288,6 +299,10 @@ def strip_footers(lines: list[str], indices: list[int]) -> list[int]:
     if kept and _RULE.match(lines[kept[-1]]):
         kept.pop()
     return kept
+
+
+def _short_line(lines: list[str], run: list[int]) -> bool:
+    return len(run) == 1 and len(lines[run[0]].split()) <= MAX_HEADING_WORDS
 
 
 def _drop_trailing_stubs(lines: list[str], indices: list[int]) -> list[int]:
