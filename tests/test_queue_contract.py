@@ -297,3 +297,48 @@ async def test_a_retry_delivers_the_body_as_sent_under_a_new_id(make_queue):
     assert await size(queue) == 1
     await queue.ack(second)
     assert await size(queue) == 0
+
+
+async def test_renew_keeps_a_delivery_and_counts_no_attempt(make_queue):
+    holder, other = make_queue("holder", claim_idle_ms=300), make_queue("other", claim_idle_ms=300)
+    await holder.send("long job")
+    (delivery,) = await holder.receive()
+    for _ in range(6):  # 1.2 s in all, four claim periods: renewed every 0.2 s
+        await asyncio.sleep(0.2)
+        assert await holder.renew(delivery) is True
+        if other is not holder:
+            assert await other.receive() == []  # never taken over while renewed
+    await holder.ack(delivery)
+    assert await holder.renew(delivery) is False  # acked: no longer held
+    assert await size(holder) == 0
+
+
+async def test_renew_fails_once_another_consumer_took_the_delivery_over(make_redis_queue):
+    holder, other = make_redis_queue("holder", claim_idle_ms=IDLE_MS), make_redis_queue("other", claim_idle_ms=IDLE_MS)
+    await holder.send("job")
+    (late,) = await holder.receive()
+    await asyncio.sleep(IDLE_MS * 2 / 1000)
+    (claimed,) = await other.receive()  # the holder hung past the claim time
+    assert claimed.attempts == 2
+    assert await holder.renew(late) is False  # it does not take the delivery back
+    assert await other.renew(claimed) is True
+    await other.ack(claimed)
+
+
+async def test_deliver_renews_a_delivery_whose_handler_outlasts_the_claim_time(make_redis_queue):
+    holder, other = make_redis_queue("holder", claim_idle_ms=300), make_redis_queue("other", claim_idle_ms=300)
+    await holder.send("big folder")
+    (delivery,) = await holder.receive()
+    stolen = []
+
+    async def thief() -> None:  # another worker, polling all along
+        while True:
+            stolen.extend(await other.receive())
+            await asyncio.sleep(0.05)
+
+    polling = asyncio.create_task(thief())
+    try:
+        assert await deliver(holder, delivery, lambda _body: asyncio.sleep(1.5)) is True  # five claim periods
+    finally:
+        polling.cancel()
+    assert stolen == [] and await holder.size() == 0

@@ -426,3 +426,44 @@ def test_export_minings_and_failures_read_the_main_postgresql_in_self_host_mode(
     assert [m["status"] for m in minings] == ["done"]
     failures = CliRunner().invoke(app, ["failures", minings[0]["id"]], env=mode).stdout.splitlines()
     assert len(failures) == 2 and all(json.loads(f)["reason"] for f in failures)
+
+
+class SlowFileOpener:
+    """Opens the test's mailbox as a source that takes ``delay`` seconds per message, and counts its readings."""
+
+    def __init__(self, path: Path, delay: float):
+        self.path, self.delay, self.readings = path, delay, 0
+
+    async def open(self, user_id, spec):
+        opener = self
+
+        class Slow:
+            def __init__(self):
+                self.inner = FileMessageSource(opener.path)
+                self.label = self.inner.label
+
+            def count(self, state):
+                return self.inner.count(state)
+
+            async def iter_messages(self, mining_id, state):
+                opener.readings += 1
+                for item in self.inner.iter_messages(mining_id, state):
+                    await asyncio.sleep(opener.delay)
+                    yield item
+
+        return Slow()
+
+
+async def test_two_workers_never_fetch_the_same_mining_at_once(env, embedded):
+    opener = SlowFileOpener(env.mailbox, 0.004)  # about 0.5 s of fetch
+    async with env.services() as one, env.services() as two:
+        one.sources = two.sources = opener
+        flow = MiningFlow(one)
+        mining_id = await flow.start(user_id="local", source="slow", identities=env.identities)
+        await flow.enqueue_fetch(mining_id, {})
+        (delivery,) = await one.queues["fetch"].receive()
+        # the same fetch delivered twice at once (its first worker seemed dead to the queue)
+        await asyncio.gather(flow.handle("fetch", delivery.body), MiningFlow(two).handle("fetch", delivery.body))
+        assert opener.readings == 1
+        await work_until_ended(one, mining_id)
+        assert [to_dict(p) for p in await one.main.persons("local")] == embedded[0]

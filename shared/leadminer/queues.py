@@ -10,6 +10,9 @@ checked by ``tests/test_queue_contract.py``:
   ``max_attempts`` it goes to the queue's dead-letter queue (``dead``), whose
   deliveries carry that error in ``Delivery.error`` and the attempts it used up in
   ``Delivery.failed_attempts``;
+* a consumer whose handler runs long calls ``renew`` every ``renew_every`` seconds
+  (None: never needed), so that no other consumer takes the delivery over as if its
+  consumer had died; a renewal does not count an attempt;
 * ports are async: a Worker awaits its Queue binding, the self-host runner its
   Redis connection. The policy around them (ack, retry, dead letters) is written
   once, in :mod:`leadminer.flow.consumer`.
@@ -38,6 +41,7 @@ class Delivery:
 class Queue(Protocol):
     name: str
     max_attempts: int
+    renew_every: float | None  # seconds between renewals of a delivery still being handled; None: never needed
 
     async def send(self, body: Any) -> None: ...
 
@@ -47,6 +51,12 @@ class Queue(Protocol):
 
     async def retry(self, delivery: Delivery, error: str) -> None:
         """Deliver again later, or bury in ``dead`` after ``max_attempts``."""
+        ...
+
+    async def renew(self, delivery: Delivery) -> bool:
+        """Keep holding ``delivery`` while its handler runs: no other consumer takes it over for
+        another claim period, and no attempt is counted. False when it is no longer this
+        consumer's (acked, retried, or already taken over)."""
         ...
 
 
@@ -73,6 +83,7 @@ class InProcessQueue:
 
     name: str
     max_attempts: int = 3
+    renew_every: float | None = None  # one consumer: nobody takes a delivery over
     dead: InProcessQueue | None = None  # dead letters; made at construction unless this is one
     _pending: deque[tuple[Delivery, str]] = field(default_factory=deque)
     _in_flight: dict[int, tuple[Delivery, str]] = field(default_factory=dict)  # id → (delivery, body as sent)
@@ -109,6 +120,9 @@ class InProcessQueue:
             log.error("%s: dropped %s after %d attempts: %s", self.name, text, delivery.attempts, error)
         else:
             self._push(text, attempts=delivery.attempts + 1, error=error)
+
+    async def renew(self, delivery: Delivery) -> bool:
+        return delivery.id in self._in_flight
 
     def _push(self, text: str, *, attempts: int = 1, error: str | None = None, failed_attempts: int = 0) -> None:
         self._next_id += 1

@@ -6,6 +6,11 @@ retried with its error, and after the queue's ``max_attempts`` the message is
 a dead letter. Dead letters are consumed here too: each one ends its mining as
 failed, with the stage's last error as the reason. Handlers are idempotent
 (see :mod:`leadminer.flow.mining`), so a redelivery never doubles anything.
+
+While a handler runs, a heartbeat (an asyncio task, no thread) renews the delivery
+every ``queue.renew_every`` seconds, so a long handler (the fetch of a big
+mailbox) keeps its delivery instead of having it taken over by another consumer
+as if its own had died.
 """
 
 from __future__ import annotations
@@ -47,6 +52,24 @@ class Outage:
             self.since = None
 
 
+async def _hold(queue: Queue, delivery: Delivery, done: asyncio.Event) -> None:
+    """Renew ``delivery`` every ``queue.renew_every`` seconds until ``done`` is set. Never
+    cancelled in the middle of a call: the handler may share its connection."""
+    while True:
+        try:
+            await asyncio.wait_for(done.wait(), queue.renew_every)
+            return
+        except TimeoutError:
+            pass
+        try:
+            held = await queue.renew(delivery)
+        except StoreUnavailable:
+            continue  # the handler meets the outage too, and waits it out
+        if not held:
+            log.warning("%s: delivery %s was taken over by another consumer while its handler ran", queue.name, delivery.id)
+            return
+
+
 async def deliver(
     queue: Queue,
     delivery: Delivery,
@@ -60,8 +83,22 @@ async def deliver(
     A store that cannot be reached (:class:`~leadminer.storage.StoreUnavailable`) is not the
     message's fault: the handler runs again once the store is back (handlers are idempotent),
     without counting an attempt; if ``stop()`` comes first, the delivery is left unacked
-    (redelivered later)."""
+    (redelivered later). The delivery is renewed while the handler runs."""
     outage = outage or Outage()
+    if not queue.renew_every:
+        return await _deliver(queue, delivery, handler, stop, outage)
+    done = asyncio.Event()
+    heartbeat = asyncio.create_task(_hold(queue, delivery, done))
+    try:
+        return await _deliver(queue, delivery, handler, stop, outage)
+    finally:
+        done.set()
+        await heartbeat
+
+
+async def _deliver(
+    queue: Queue, delivery: Delivery, handler: Callable[[Any], Awaitable[None]], stop: Callable[[], bool], outage: Outage
+) -> bool:
     while True:
         try:
             await handler(delivery.body)

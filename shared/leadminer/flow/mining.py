@@ -68,6 +68,12 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+def fetch_lease(mining_id: str) -> str:
+    """The name of the lock a worker holds while it reads the mining's source (taken with
+    :meth:`~leadminer.storage.RunLedger.mining_lock`)."""
+    return f"{mining_id}:fetch"
+
+
 class MiningFlow:
     """The handlers of every step of a mining, over the ports of ``services``.
 
@@ -168,24 +174,26 @@ class MiningFlow:
             await self._later_stage(stage, body["mining_id"])
 
     async def _queued_fetch(self, mining_id: str, spec: dict) -> None:
-        """A worker reads the source. The check that the fetch is still to do is made under the
-        mining's lock, the fetch itself outside it (it may be long, and ending a mining takes
-        the lock). A redelivery after the fetch ended does nothing; one while it still runs
-        (its worker was slower than the claim timeout) fetches again: raw batches and extract
-        messages keep their numbers, so nothing is doubled."""
+        """A worker reads the source, under the mining's fetch lease (a lock apart from the
+        mining's lock, which ending a mining takes): a second delivery of the same fetch (its
+        first worker hung past the claim timeout) waits for the first to end, then finds the
+        fetch done and does nothing; if the first worker died, the lease went with it and the
+        second fetches again (raw batches and extract messages keep their numbers, so nothing
+        is doubled). Two workers never read the same mining at once."""
         s = self.services
-        async with s.ledger.mining_lock(mining_id):
-            run = await s.ledger.run(mining_id)
-            if run is None or run.batches is not None:
-                return  # ended, or already fetched
-            if s.sources is None:
-                raise RuntimeError("this mode opens no queued sources (no SourceOpener)")
-            try:
-                source = await s.sources.open(run.user_id, spec)
-            except Exception as exc:  # the source cannot be opened: the mining fails with why
-                await self._end_locked(mining_id, run, "failed", f"fetch: {describe(exc)}")
-                return
-        await self.fetch(mining_id, source)
+        async with s.ledger.mining_lock(fetch_lease(mining_id)):
+            async with s.ledger.mining_lock(mining_id):
+                run = await s.ledger.run(mining_id)
+                if run is None or run.batches is not None:
+                    return  # ended, or already fetched
+                if s.sources is None:
+                    raise RuntimeError("this mode opens no queued sources (no SourceOpener)")
+                try:
+                    source = await s.sources.open(run.user_id, spec)
+                except Exception as exc:  # the source cannot be opened: the mining fails with why
+                    await self._end_locked(mining_id, run, "failed", f"fetch: {describe(exc)}")
+                    return
+            await self.fetch(mining_id, source)
 
     def _context(self, run: MiningRun) -> MiningContext:
         s = self.services
