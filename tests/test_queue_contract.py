@@ -342,3 +342,26 @@ async def test_deliver_renews_a_delivery_whose_handler_outlasts_the_claim_time(m
     finally:
         polling.cancel()
     assert stolen == [] and await holder.size() == 0
+
+
+async def test_a_delivery_gives_an_outage_up_after_the_limit_and_stays_unacked(make_queue, caplog):
+    queue = make_queue("waiter", claim_idle_ms=IDLE_MS)
+    await queue.send("job")
+    (delivery,) = await queue.receive()
+    calls = 0
+
+    async def store_down(_body):
+        nonlocal calls
+        calls += 1
+        raise StoreUnavailable("PostgreSQL at db:5432 is unreachable")
+
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="leadminer.flow"):
+        handled = await deliver(queue, delivery, store_down, outage=Outage(first=0.01, longest=0.05), outage_limit=0.3)
+    assert handled is False and 0.3 <= time.monotonic() - started < 2 and calls > 2
+    assert await size(queue) == 1 and await queue.dead.receive(5) == []  # neither acked nor retried
+    assert any("gave delivery" in r.getMessage() and "LEADMINER_OUTAGE_LIMIT_SECONDS" in r.getMessage() for r in caplog.records)
+    if isinstance(queue, RedisStreamQueue):  # no longer renewed: taken over after the claim time, one attempt more
+        await asyncio.sleep(IDLE_MS * 2 / 1000)
+        (again,) = await make_queue("other", claim_idle_ms=IDLE_MS).receive()
+        assert again.body == "job" and again.attempts == 2
