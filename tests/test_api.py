@@ -372,3 +372,48 @@ def test_an_outlook_file_is_accepted_and_mined(client, settings):
     assert response.status_code == 202, response.text
     mining = work_until_ended(settings, response.json()["data"]["miningId"])
     assert mining["status"] == "done" and mining["stats"]["extracted"] == 2
+
+
+def test_stops_during_a_long_stage_answer_at_once_and_leave_the_api_free(client, settings, mailbox, monkeypatch):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import leadminer.flow.mining as flow_mining
+
+    in_clean, release = threading.Event(), threading.Event()
+    clean = flow_mining.handle_clean
+
+    async def long_clean(ctx, mx=None):  # holds the mining's lock until released
+        in_clean.set()
+        while not release.is_set():
+            await asyncio.sleep(0.05)
+        return await clean(ctx, mx)
+
+    monkeypatch.setattr(flow_mining, "handle_clean", long_clean)
+    mining_id = upload(client, "ann", mailbox).json()["data"]["miningId"]
+    ended: dict = {}
+    worker = threading.Thread(target=lambda: ended.update(work_until_ended(settings, mining_id)))
+    worker.start()
+    timer = threading.Timer(8, release.set)  # without it a stop that waits for the lock would never answer
+    try:
+        assert in_clean.wait(TIMEOUT)
+        timer.start()
+        started = time.monotonic()
+        with ThreadPoolExecutor(6) as pool:  # more stops than the API's pool of services
+            stops = list(pool.map(lambda _: client.post(f"/api/imap/mine/file/ann/{mining_id}", headers=auth("ann"), json={}), range(6)))
+        health = client.get("/health")
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+        timer.cancel()
+        worker.join(TIMEOUT)
+    assert elapsed < 4, f"stops waited {elapsed:.1f} s for the stage"
+    assert sorted(r.status_code for r in stops) == [200] + [409] * 5 and health.status_code == 200
+    assert [r.json()["data"]["status"] for r in stops if r.status_code == 200] == ["canceled"]
+    assert ended["status"] == "canceled"
+
+    async def leftovers() -> list[str]:
+        async with selfhost_services(settings, consumer="check") as services:
+            return await services.temp.mining_ids()
+
+    assert asyncio.run(leftovers()) == []  # dropped by the stage that held the lock

@@ -467,3 +467,18 @@ async def test_two_workers_never_fetch_the_same_mining_at_once(env, embedded):
         assert opener.readings == 1
         await work_until_ended(one, mining_id)
         assert [to_dict(p) for p in await one.main.persons("local")] == embedded[0]
+
+
+async def test_a_stop_does_not_wait_for_the_stage_that_holds_the_mining_lock(env):
+    async with env.services() as worker_services, env.services() as api:
+        mining_id = await start(env, worker_services)
+        async with worker_services.ledger.mining_lock(mining_id):  # a long stage in progress elsewhere
+            assert await asyncio.wait_for(MiningFlow(api).stop(mining_id), 2) is True
+            assert await status(api, mining_id) == "canceled" and await MiningFlow(api).progress(mining_id) is None
+            assert await api.temp.mining_ids() == [mining_id]  # rows left to the lock holder
+            async with api.ledger.mining_lock(mining_id, wait=False) as held:
+                assert held is False
+        await StageWorker(MiningFlow(worker_services)).drain()  # its queued batches are dropped
+        assert await status(api, mining_id) == "canceled"
+        await MiningFlow(worker_services).cleanup(stale_seconds=3600)  # leftovers of ended minings go
+        assert await api.temp.mining_ids() == []

@@ -111,7 +111,7 @@ class MiningFlow:
         s = self.services
         run = await s.ledger.run(mining_id)
         if run is None:
-            return False
+            return await self._ended_meanwhile(mining_id)
         state = FetchState(run.user_id, run.source, await s.main.folder_states(run.user_id, run.source))
         fetched = failed = batches = 0
         batch: list[RawMessage] = []
@@ -142,9 +142,9 @@ class MiningFlow:
                 fetched += 1
                 batch.append(item)
                 if len(batch) >= batch_size and not await hand_over():
-                    return False
+                    return await self._ended_meanwhile(mining_id)
             if batch and not await hand_over():
-                return False
+                return await self._ended_meanwhile(mining_id)
             await s.ledger.end_fetch(mining_id, batches=batches, fetched=fetched, failed=failed, fetch_state=state.rows())
             if await s.ledger.claim_clean(mining_id):  # every batch was extracted already (or there was none)
                 await s.queues["clean"].send({"mining_id": mining_id})
@@ -225,12 +225,16 @@ class MiningFlow:
         async with s.ledger.mining_lock(mining_id):
             run = await s.ledger.run(mining_id)
             if run is None:
-                return  # ended: a duplicate or late message
+                await self._release(mining_id)  # ended (a late message), maybe by a stop that found the lock held
+                return
             ctx = self._context(run)
             if stage not in run.steps:
                 run.steps[stage] = await self._run_stage(stage, ctx)
                 self._remember_identities(ctx)
                 await s.ledger.mark_step(mining_id, stage, run.steps[stage])
+                if await s.ledger.run(mining_id) is None:  # stopped while the stage ran: its rows go now
+                    await self._release(mining_id)
+                    return
             if stage in NEXT_STAGE:
                 await s.queues[NEXT_STAGE[stage]].send({"mining_id": mining_id})
             else:
@@ -283,27 +287,51 @@ class MiningFlow:
         await self.end(body["mining_id"], "failed", reason)
 
     async def stop(self, mining_id: str) -> bool:
-        """Cancel a running mining: its queued work is dropped (every message of an ended
-        mining is), its temporary rows go; contacts already refined stay. False if it had ended."""
-        return await self.end(mining_id, "canceled", "stopped by the user")
+        """Cancel a running mining at once, without waiting for a stage in progress: its queued
+        work is dropped (every message of an ended mining is), its temporary rows go now, or
+        when the stage holding the mining's lock sees the end; contacts already refined stay.
+        False if it had ended."""
+        return await self.end(mining_id, "canceled", "stopped by the user", wait=False)
 
-    async def end(self, mining_id: str, status: str, reason: str) -> bool:
+    async def end(self, mining_id: str, status: str, reason: str, *, wait: bool = True) -> bool:
         """End a running mining as ``status`` (failed, interrupted, canceled) with ``reason``;
-        False if it had already ended."""
+        False if it had already ended. ``wait=False``: when a stage holds the mining's lock,
+        the mining ends without it (the run is marked ended) and that stage drops the rows."""
         s = self.services
-        async with s.ledger.mining_lock(mining_id):
+        async with s.ledger.mining_lock(mining_id, wait=wait) as held:
             run = await s.ledger.run(mining_id)
             if run is None:
                 return False
-            await self._end_locked(mining_id, run, status, reason)
+            if held:
+                return await self._end_locked(mining_id, run, status, reason)
+            if not await s.ledger.end_run(mining_id):
+                return False
+            await self._record_end(mining_id, run, status, reason)
         return True
 
-    async def _end_locked(self, mining_id: str, run: MiningRun, status: str, reason: str) -> None:
+    async def _end_locked(self, mining_id: str, run: MiningRun, status: str, reason: str) -> bool:
+        ended = await self.services.ledger.end_run(mining_id)  # False: a stop ended it meanwhile, without the lock
+        if ended:
+            await self._record_end(mining_id, run, status, reason)
+        await self._release(mining_id)
+        return ended
+
+    async def _record_end(self, mining_id: str, run: MiningRun, status: str, reason: str) -> None:
+        await self.services.main.finish_mining(mining_id, status, {"error": reason, "fetched": run.fetched})
+        log.log(logging.INFO if status == "canceled" else logging.ERROR, "mining %s %s: %s", mining_id, status, reason)
+
+    async def _release(self, mining_id: str) -> None:
+        """Under the mining's lock, once it ended: its failures kept, its temporary rows dropped."""
         s = self.services
         await s.main.record_failures(await s.temp.failures(mining_id))
-        await s.main.finish_mining(mining_id, status, {"error": reason, "fetched": run.fetched})
         await self._drop(mining_id)
-        log.log(logging.INFO if status == "canceled" else logging.ERROR, "mining %s %s: %s", mining_id, status, reason)
+
+    async def _ended_meanwhile(self, mining_id: str) -> bool:
+        """A fetch that finds its mining ended: what it added since goes. Returns False."""
+        async with self.services.ledger.mining_lock(mining_id):
+            if await self.services.ledger.run(mining_id) is None:
+                await self._release(mining_id)
+        return False
 
     async def _drop(self, mining_id: str) -> None:
         s = self.services
