@@ -365,3 +365,23 @@ async def test_a_delivery_gives_an_outage_up_after_the_limit_and_stays_unacked(m
         await asyncio.sleep(IDLE_MS * 2 / 1000)
         (again,) = await make_queue("other", claim_idle_ms=IDLE_MS).receive()
         assert again.body == "job" and again.attempts == 2
+
+
+async def test_waiting_since_is_the_send_time_of_the_oldest_message_not_received(make_queue):
+    queue = make_queue()
+    assert await queue.waiting_since() is None
+    before = time.time()
+    await queue.send("first")
+    await asyncio.sleep(0.05)
+    await queue.send("second")
+    first_sent = await queue.waiting_since()
+    assert before - 1 <= first_sent <= time.time() + 1  # the server's clock, for Redis
+    (first,) = await queue.receive()
+    second_sent = await queue.waiting_since()
+    assert second_sent >= first_sent + 0.04  # received messages do not count, even unacked
+    (second,) = await queue.receive()
+    assert await queue.waiting_since() is None
+    await queue.retry(second, "ValueError: x")  # sent again: waits from now
+    assert await queue.waiting_since() >= second_sent
+    for delivery in [first, *await queue.receive()]:
+        await queue.ack(delivery)

@@ -223,20 +223,47 @@ async def test_a_stage_that_always_fails_fails_the_mining_with_the_reason(env, m
         assert await run_worker(services, stop=lambda: True) == 0
 
 
-async def test_cleanup_ends_minings_without_progress_and_drops_orphan_rows(env):
+def lose_the_streams(env: Env) -> None:
+    """What a Redis restarted without its data does to the queues."""
+    env.redis.delete(*env.redis.scan_iter(match=f"leadminer:{env.settings.queue_prefix}*"))
+
+
+async def test_cleanup_spares_a_mining_whose_messages_wait_behind_a_backlog(env, embedded):
     async with env.services() as services:
         flow = MiningFlow(services)
-        mining_id = await start(env, services)  # no worker: it never progresses
-        assert await flow.cleanup(stale_seconds=60) == []
+        mining_id = await start(env, services)  # its batches are queued; no worker has come yet
         await services.ledger.start_run("orphan", "local", "gone", [])  # temp rows of a mining that is not running
+        assert await flow.cleanup(stale_seconds=0) == []  # waiting is not dying
+        assert await services.temp.mining_ids() == [mining_id]  # the orphan's rows went
+        await work_until_ended(services, mining_id)
+        await assert_same_as_embedded(services, mining_id, embedded)
+
+
+async def test_cleanup_ends_a_mining_without_activity_whose_messages_are_gone(env):
+    async with env.services() as services:
+        flow = MiningFlow(services)
+        mining_id = await start(env, services)
+        lose_the_streams(env)
+        await services.ledger.touch(mining_id)  # a delivery of it just started: activity
+        assert await flow.cleanup(stale_seconds=5) == []
         assert await flow.cleanup(stale_seconds=0) == [mining_id]
-        assert await status(services, mining_id) == "interrupted" and await services.temp.mining_ids() == []
-        # its queued batches are dropped by the workers
-        worker = StageWorker(flow)
-        handled = 0
-        while done := await worker.step():
-            handled += done
-        assert handled == BATCHES
+        mining = await services.main.mining(mining_id)
+        assert mining["status"] == "interrupted" and mining["stats"]["error"].startswith("no progress for")
+        assert await services.temp.mining_ids() == []
+
+
+async def test_cleanup_never_races_a_stage_or_a_fetch_in_progress(env):
+    from leadminer.flow.mining import fetch_lease
+
+    async with env.services() as services, env.services() as runner:
+        flow = MiningFlow(services)
+        mining_id = await start(env, services)
+        lose_the_streams(env)  # nothing waits anywhere, and no activity: only the locks tell
+        for held in (mining_id, fetch_lease(mining_id)):  # a long stage, then a long fetch, of another runner
+            async with runner.ledger.mining_lock(held):
+                assert await flow.cleanup(stale_seconds=0) == []
+                assert await status(services, mining_id) == "running"
+        assert await flow.cleanup(stale_seconds=0) == [mining_id]
 
 
 async def test_a_stopped_mining_drops_its_queued_work_and_temp_rows(env):

@@ -364,6 +364,9 @@ class PostgresTempStore(_Store):
         )
         return rows.run_from_row(mining_id, row[:-1], row[-1], PG) if row else None
 
+    async def touch(self, mining_id: str) -> None:
+        await self.conn.execute("UPDATE mining_runs SET updated = %s WHERE mining_id = %s", (time.time(), mining_id))
+
     async def end_run(self, mining_id: str) -> bool:
         row = await _one(
             self.conn,

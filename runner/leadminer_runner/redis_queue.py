@@ -200,6 +200,22 @@ class RedisStreamQueue:
         renewed = await self._call(lambda: self._renew(keys=[self.key], args=[self.group, delivery.id, self.consumer]))
         return bool(renewed)
 
+    async def waiting_since(self) -> float | None:
+        """The time of the first entry after the group's last delivered one (stream ids are the
+        Redis server's clock in ms), or None."""
+        return await self._call(self._waiting_since)
+
+    async def _waiting_since(self) -> float | None:
+        try:
+            groups = await self.client.xinfo_groups(self.key)
+        except redis.ResponseError as exc:
+            if "no such key" in str(exc).lower():
+                return None  # the stream is gone (a restart without data), and its entries with it
+            raise
+        last = next((g.get("last-delivered-id") for g in groups if _text(g.get("name")) == self.group), None)
+        entries = await self.client.xrange(self.key, min=f"({_text(last)}" if last else "-", max="+", count=1)
+        return int(_text(entries[0][0]).split("-")[0]) / 1000 if entries else None
+
     async def size(self) -> int:
         """Entries not acked yet (waiting or in flight): done entries are deleted at ack."""
         return await self._call(lambda: self.client.xlen(self.key))

@@ -49,8 +49,9 @@ async def run_worker(
     outage_limit: float | None = None,
 ) -> int:
     """Handle messages of every stage until ``stop()`` (asked between messages); returns
-    how many were handled. With ``stale_seconds``, also ends minings without progress
-    for that long (their fetcher died), at most once every ``CLEANUP_INTERVAL_SECONDS``.
+    how many were handled. With ``stale_seconds``, also ends dead minings (no activity for
+    that long, nothing of theirs waiting or running: :meth:`MiningFlow.cleanup`), at most
+    once every ``CLEANUP_INTERVAL_SECONDS``.
     ``outage_limit``: seconds a delivery waits for an unreachable store before it is left
     unacked for a later claim (:func:`leadminer.flow.deliver`)."""
     flow = MiningFlow(services)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -51,6 +52,11 @@ class Queue(Protocol):
 
     async def retry(self, delivery: Delivery, error: str) -> None:
         """Deliver again later, or bury in ``dead`` after ``max_attempts``."""
+        ...
+
+    async def waiting_since(self) -> float | None:
+        """When (Unix time) the oldest message that no consumer has received yet was sent; None
+        when none waits. Tells a mining whose messages wait behind a backlog from a dead one."""
         ...
 
     async def renew(self, delivery: Delivery) -> bool:
@@ -88,6 +94,7 @@ class InProcessQueue:
     _pending: deque[tuple[Delivery, str]] = field(default_factory=deque)
     _in_flight: dict[int, tuple[Delivery, str]] = field(default_factory=dict)  # id → (delivery, body as sent)
     _next_id: int = 0
+    _sent_at: dict[int, float] = field(default_factory=dict)  # id → Unix time, of the pending deliveries
 
     def __post_init__(self) -> None:
         if self.dead is None and not self.name.endswith(":dead"):
@@ -100,6 +107,7 @@ class InProcessQueue:
         out = []
         while self._pending and len(out) < max_messages:
             delivery, text = self._pending.popleft()
+            self._sent_at.pop(delivery.id, None)
             self._in_flight[delivery.id] = (delivery, text)
             out.append(delivery)
         return out
@@ -124,8 +132,12 @@ class InProcessQueue:
     async def renew(self, delivery: Delivery) -> bool:
         return delivery.id in self._in_flight
 
+    async def waiting_since(self) -> float | None:
+        return self._sent_at[self._pending[0][0].id] if self._pending else None
+
     def _push(self, text: str, *, attempts: int = 1, error: str | None = None, failed_attempts: int = 0) -> None:
         self._next_id += 1
+        self._sent_at[self._next_id] = time.time()
         self._pending.append((Delivery(self._next_id, json.loads(text), attempts, error, failed_attempts), text))
 
     def __len__(self) -> int:

@@ -88,7 +88,7 @@ class MiningRun:
     source: str  # the source label
     identities: list[str]  # addresses given for this mining
     started: float  # Unix time
-    updated: float  # Unix time of the last progress
+    updated: float  # Unix time of the last activity: a delivery started, progress written
     fetched: int = 0  # messages read so far (final once ``batches`` is set)
     fetch_failed: int = 0
     total: int | None = None  # the source's estimate of what the fetch will read
@@ -165,6 +165,11 @@ class RunLedger(Protocol):
         """Mark the run ended at once, without its lock (a stop while a stage holds it): ``run``
         answers None from now on, so every message of the mining is dropped; its rows stay until
         ``drop_mining``. True for the one caller that ended a run still going."""
+        ...
+
+    async def touch(self, mining_id: str) -> None:
+        """Activity of the mining (a delivery of it started): ``MiningRun.updated`` becomes now.
+        Every write of progress (fetch progress, batches, steps) counts as activity too."""
         ...
 
     async def fetch_progress(self, mining_id: str, *, fetched: int, failed: int, total: int | None) -> None:

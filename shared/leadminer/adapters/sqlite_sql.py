@@ -207,6 +207,9 @@ class SqlTempStore:
         steps = dict(await self.driver.rows(STEPS, (mining_id,)))
         return rows.run_from_row(mining_id, found[0], steps, SQLITE)
 
+    async def touch(self, mining_id: str) -> None:
+        await self.driver.write([(TOUCH, [(time.time(), mining_id)])])
+
     async def end_run(self, mining_id: str) -> bool:
         (ended,) = await self.driver.write([(END_RUN, [(time.time(), mining_id)])])
         return ended == 1

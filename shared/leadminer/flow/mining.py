@@ -53,6 +53,9 @@ from .summary import MiningProgress, MiningSummary
 log = logging.getLogger("leadminer.flow")
 
 _IDENTITY_CACHE_SIZE = 64
+QUEUE_CLOCK_SLACK_SECONDS = 60.0
+"""How far the queue server's clock (which dates the messages) may be from a runner's (which
+dates a mining's activity) without the cleanup taking a waiting mining for a dead one."""
 OnBatch = Callable[[MiningProgress | None], Awaitable[None]]
 
 
@@ -166,6 +169,7 @@ class MiningFlow:
     # queued stages -----------------------------------------------------------------
     async def handle(self, stage: str, body: dict) -> None:
         """One queue message of ``stage``: a fetch, an extract batch, or a later stage of a mining."""
+        await self.services.ledger.touch(body["mining_id"])  # activity: the mining is not dead (cleanup)
         if stage == "fetch":
             await self._queued_fetch(body["mining_id"], body["source"])
         elif stage == "extract":
@@ -340,24 +344,52 @@ class MiningFlow:
             await store.drop_mining(mining_id)
 
     async def cleanup(self, *, stale_seconds: float) -> list[str]:
-        """End 'running' minings without progress for ``stale_seconds`` as interrupted (their
-        runner died), and drop the temporary rows of minings that are no longer running.
-        Returns the ids of the minings it ended."""
+        """End 'running' minings whose runner died as interrupted, and drop the temporary rows of
+        minings that are no longer running; returns the ids of the minings it ended.
+
+        A mining is dead when it had no activity (a delivery of it started, progress written)
+        for ``stale_seconds``, none of its messages can still be waiting in a queue (every
+        queue's oldest waiting message was sent after its last activity), and no runner holds
+        its lock or its fetch lease (tried, never waited for). Each is ended under its lock, so
+        a stage in progress is never raced. ``stale_seconds`` must exceed the queues' claim
+        time: a message held by a worker that died waits that long before another takes it."""
         s = self.services
-        now = time.time()
+        waiting = [await q.waiting_since() for queue in s.queues.values() for q in (queue, getattr(queue, "dead", None)) if q]
+        oldest_waiting = min((t for t in waiting if t is not None), default=None)
         dead = []
         for mining in await s.main.minings(status="running"):
-            run = await s.ledger.run(mining["id"])
-            last = run.updated if run else datetime.fromisoformat(mining["started_at"]).timestamp()
-            if now - last >= stale_seconds:
-                await s.main.finish_mining(mining["id"], "interrupted", {"error": f"no progress for {now - last:.0f} s"})
-                dead.append(mining["id"])
+            mining_id = mining["id"]
+            started = datetime.fromisoformat(mining["started_at"]).timestamp()
+            run = await s.ledger.run(mining_id)
+            last = run.updated if run else started
+            if time.time() - last < stale_seconds:
+                continue
+            if oldest_waiting is not None and oldest_waiting <= last + QUEUE_CLOCK_SLACK_SECONDS:
+                continue  # its messages may be waiting behind other minings' work
+            async with s.ledger.mining_lock(mining_id, wait=False) as held:
+                async with s.ledger.mining_lock(fetch_lease(mining_id), wait=False) as not_fetching:
+                    if not (held and not_fetching):
+                        continue  # a stage or the fetch of it is running
+                    run = await s.ledger.run(mining_id)  # again, under the lock
+                    idle = time.time() - (run.updated if run else started)
+                    if idle < stale_seconds:
+                        continue
+                    reason = f"no progress for {idle:.0f} s"
+                    if run is not None:
+                        if await self._end_locked(mining_id, run, "interrupted", reason):
+                            dead.append(mining_id)
+                    elif (await s.main.mining(mining_id) or {}).get("status") == "running":  # no run: ended half-way
+                        await s.main.finish_mining(mining_id, "interrupted", {"error": reason})
+                        await self._release(mining_id)
+                        dead.append(mining_id)
         # leftovers first, then the running set: a mining started in between (main row, then
         # its run) is in the running set, never taken for a leftover
         leftovers = set(await s.temp.mining_ids()) | set(await s.ledger.mining_ids())
         running = {m["id"] for m in await s.main.minings(status="running")}
         for mining_id in sorted(leftovers - running):
-            await self._drop(mining_id)
+            async with s.ledger.mining_lock(mining_id, wait=False) as held:
+                if held:  # else a stage of it still runs, and drops them when it sees the end
+                    await self._drop(mining_id)
         return dead
 
     # reading ---------------------------------------------------------------------------
