@@ -26,6 +26,7 @@ from leadminer_runner.services import selfhost_services
 from pg import SERVER, admin, postgres_database  # noqa: F401 - fixtures
 
 from leadminer_api.app import create_app
+from leadminer_api.backend import IdempotencyConflict
 
 SECRET = "test-secret-of-at-least-32-bytes-for-hs256"
 TIMEOUT = 30.0
@@ -417,3 +418,76 @@ def test_stops_during_a_long_stage_answer_at_once_and_leave_the_api_free(client,
             return await services.temp.mining_ids()
 
     assert asyncio.run(leftovers()) == []  # dropped by the stage that held the lock
+
+
+# idempotency keys: reservations with a lease ------------------------------------------------------
+RESERVE_AND_HANG = """
+import asyncio, json, sys
+from leadminer.settings import Settings
+from leadminer_api.selfhost import SelfHostBackend
+
+async def main():
+    backend = SelfHostBackend(Settings(**json.loads(sys.argv[1])), pool_size=1, idempotency_lease=1.0)
+    await backend.open()
+
+    async def create():
+        print("creating", flush=True)
+        await asyncio.sleep(3600)  # killed here
+
+    await backend.once("start:ann", "k-died", "fp", create)
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture
+async def backend(settings):
+    from leadminer_api.selfhost import SelfHostBackend
+
+    opened = SelfHostBackend(settings, pool_size=1, idempotency_lease=1.0)
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+async def test_a_key_whose_first_request_died_is_free_again_after_its_lease(backend, settings):
+    import signal
+    import subprocess
+    import sys
+
+    fields = ("storage_mode", "temp_database_url", "database_url", "redis_url", "queue_prefix", "spool_dir")
+    first = subprocess.Popen(
+        [sys.executable, "-c", RESERVE_AND_HANG, json.dumps({f: getattr(settings, f) for f in fields})],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert first.stdout.readline().strip() == "creating"  # the key is reserved, then the process dies
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    created = []
+
+    async def create() -> str:
+        created.append(1)
+        return "mining-2"
+
+    started = time.monotonic()
+    assert await backend.once("start:ann", "k-died", "fp", create) == "mining-2"  # the retry starts the mining
+    assert created == [1] and time.monotonic() - started < 3  # within about the lease, not a day
+    assert await backend.once("start:ann", "k-died", "fp", create) == "mining-2" and created == [1]
+
+
+async def test_a_concurrent_request_waits_for_a_slow_first_one_past_its_lease(backend):
+    created = []
+
+    async def slow_create() -> str:  # five leases, and longer than the 5 s a waiter used to wait
+        created.append(1)
+        await asyncio.sleep(5.5)
+        return "mining-1"
+
+    first = asyncio.create_task(backend.once("start:ann", "k-slow", "fp", slow_create))
+    await asyncio.sleep(0.2)
+    assert await backend.once("start:ann", "k-slow", "fp", slow_create) == "mining-1"
+    assert await first == "mining-1" and created == [1]
+    with pytest.raises(IdempotencyConflict):
+        await backend.once("start:ann", "k-slow", "another body", slow_create)

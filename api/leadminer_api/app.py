@@ -27,7 +27,7 @@ from leadminer.settings import Settings
 
 from . import envelope
 from .auth import require_same_user, user_from_token
-from .backend import IdempotencyConflict, MailboxError, MiningBackend
+from .backend import IdempotencyConflict, IdempotencyPending, MailboxError, MiningBackend
 from .envelope import ApiError, ok
 from .events import Snapshot, changes, ending
 
@@ -474,9 +474,11 @@ async def _idempotent(backend: MiningBackend, user: str, key: str | None, finger
 
     try:
         result = await backend.once(f"start:{user}", key, fingerprint, creating)
-    except IdempotencyConflict:
+    except (IdempotencyConflict, IdempotencyPending) as exc:
         if cleanup is not None:
             _remove(cleanup.parent)
+        if isinstance(exc, IdempotencyPending):
+            raise ApiError(409, "idempotency_pending", "a request with this Idempotency-Key is still being handled; retry later", {"Retry-After": "5"}) from None
         raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with another request") from None
     if not first and cleanup is not None:
         _remove(cleanup.parent)  # the retried upload is not needed: the first one is being mined
