@@ -90,13 +90,7 @@ def worker_process(settings: Settings, **extra: str) -> Iterator[subprocess.Pope
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        terminate(process)
         process.stderr.close()
 
 
@@ -119,6 +113,12 @@ def api_process(settings: Settings) -> Iterator[str]:
             time.sleep(0.1)
         yield url
     finally:
+        terminate(process)
+
+
+def terminate(process: subprocess.Popen) -> None:
+    """SIGTERM (a graceful stop), then SIGKILL if it has not exited within 15 s."""
+    if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(15)

@@ -19,8 +19,12 @@ fetch ─► [extract] ×N batches ─► fan-in ─► [clean] ─► [signatur
 * After refine: fetch state saved, failures recorded, the mining ``done`` with
   its summary as stats, temporary rows dropped.
 * A stop (:meth:`stop`), a dead letter (:meth:`dead_letter`, the stage's error
-  as reason) or a failed fetch ends the mining the same way (:meth:`end`).
-  :meth:`cleanup` ends minings whose runner died.
+  as reason) or a failed fetch ends the mining the same way (:meth:`end`): the
+  run is marked ended (every later message of it is dropped), the mining gets
+  its status, and its temporary rows go under its lock. A stop does not wait
+  for that lock: when a stage holds it, that stage drops the rows once it sees
+  the end. :meth:`cleanup` ends minings whose runner died (no activity, nothing
+  waiting in a queue, nothing running).
 
 The ack / retry / dead-letter policy around these handlers is in
 :mod:`leadminer.flow.consumer`; a mode writes only its loop and its adapters.
