@@ -509,3 +509,27 @@ async def test_a_stop_does_not_wait_for_the_stage_that_holds_the_mining_lock(env
         assert await status(api, mining_id) == "canceled"
         await MiningFlow(worker_services).cleanup(stale_seconds=3600)  # leftovers of ended minings go
         assert await api.temp.mining_ids() == []
+
+
+async def test_a_fetch_longer_than_the_claim_time_is_kept_by_its_live_worker(env, embedded, caplog):
+    opener = SlowFileOpener(env.mailbox, 0.012)  # about 1.5 s of fetch: five claim periods
+    async with env.services(claim_idle_ms=300) as one, env.services(claim_idle_ms=300) as two:
+        one.sources = two.sources = opener
+        flow = MiningFlow(one)
+        mining_id = await flow.start(user_id="local", source="slow", identities=env.identities)
+        await flow.enqueue_fetch(mining_id, {})
+        state = "running"
+
+        async def watch() -> None:
+            nonlocal state
+            state = await status(one, mining_id)
+
+        workers = [StageWorker(MiningFlow(services)) for services in (one, two)]
+        runs = [worker.run(lambda: state != "running", idle_wait=0.02, on_round=watch) for worker in workers]
+        with caplog.at_level(logging.WARNING, logger="leadminer_runner.redis_queue"):
+            await asyncio.wait_for(asyncio.gather(*runs), TIMEOUT)
+        assert not [r.getMessage() for r in caplog.records if "took over" in r.getMessage()]
+        mining = await one.main.mining(mining_id)
+        assert mining["status"] == "done", mining["stats"].get("error")
+        assert opener.readings == 1  # never taken over, never read twice
+        assert [to_dict(p) for p in await one.main.persons("local")] == embedded[0]
