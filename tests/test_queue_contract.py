@@ -300,10 +300,10 @@ async def test_a_retry_delivers_the_body_as_sent_under_a_new_id(make_queue):
 
 
 async def test_renew_keeps_a_delivery_and_counts_no_attempt(make_queue):
-    holder, other = make_queue("holder", claim_idle_ms=300), make_queue("other", claim_idle_ms=300)
+    holder, other = make_queue("holder", claim_idle_ms=600), make_queue("other", claim_idle_ms=600)
     await holder.send("long job")
     (delivery,) = await holder.receive()
-    for _ in range(6):  # 1.2 s in all, four claim periods: renewed every 0.2 s
+    for _ in range(8):  # 1.6 s in all, more than two claim periods: renewed every 0.2 s
         await asyncio.sleep(0.2)
         assert await holder.renew(delivery) is True
         if other is not holder:
@@ -326,7 +326,7 @@ async def test_renew_fails_once_another_consumer_took_the_delivery_over(make_red
 
 
 async def test_deliver_renews_a_delivery_whose_handler_outlasts_the_claim_time(make_redis_queue):
-    holder, other = make_redis_queue("holder", claim_idle_ms=300), make_redis_queue("other", claim_idle_ms=300)
+    holder, other = make_redis_queue("holder", claim_idle_ms=600), make_redis_queue("other", claim_idle_ms=600)
     await holder.send("big folder")
     (delivery,) = await holder.receive()
     stolen = []
@@ -338,7 +338,7 @@ async def test_deliver_renews_a_delivery_whose_handler_outlasts_the_claim_time(m
 
     polling = asyncio.create_task(thief())
     try:
-        assert await deliver(holder, delivery, lambda _body: asyncio.sleep(1.5)) is True  # five claim periods
+        assert await deliver(holder, delivery, lambda _body: asyncio.sleep(2.0)) is True  # over three claim periods
     finally:
         polling.cancel()
     assert stolen == [] and await holder.size() == 0

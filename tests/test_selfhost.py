@@ -512,8 +512,8 @@ async def test_a_stop_does_not_wait_for_the_stage_that_holds_the_mining_lock(env
 
 
 async def test_a_fetch_longer_than_the_claim_time_is_kept_by_its_live_worker(env, embedded, caplog):
-    opener = SlowFileOpener(env.mailbox, 0.012)  # about 1.5 s of fetch: five claim periods
-    async with env.services(claim_idle_ms=300) as one, env.services(claim_idle_ms=300) as two:
+    opener = SlowFileOpener(env.mailbox, 0.02)  # about 2.5 s of fetch: five claim periods
+    async with env.services(claim_idle_ms=500) as one, env.services(claim_idle_ms=500) as two:
         one.sources = two.sources = opener
         flow = MiningFlow(one)
         mining_id = await flow.start(user_id="local", source="slow", identities=env.identities)
