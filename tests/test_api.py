@@ -491,3 +491,37 @@ async def test_a_concurrent_request_waits_for_a_slow_first_one_past_its_lease(ba
     assert await first == "mining-1" and created == [1]
     with pytest.raises(IdempotencyConflict):
         await backend.once("start:ann", "k-slow", "another body", slow_create)
+
+
+def test_deleting_a_user_during_a_long_refine_leaves_nothing_of_theirs(client, settings, mailbox, monkeypatch):
+    import threading
+
+    import leadminer.flow.mining as flow_mining
+
+    in_refine, release = threading.Event(), threading.Event()
+    refine = flow_mining.handle_refine
+
+    async def long_refine(ctx):  # writes the contacts after the deletion was asked for
+        in_refine.set()
+        while not release.is_set():
+            await asyncio.sleep(0.05)
+        return await refine(ctx)
+
+    monkeypatch.setattr(flow_mining, "handle_refine", long_refine)
+    mining_id = upload(client, "ann", mailbox).json()["data"]["miningId"]
+    worker = threading.Thread(target=lambda: work_until_ended(settings, mining_id))
+    worker.start()
+    try:
+        assert in_refine.wait(TIMEOUT)
+        threading.Timer(1.0, release.set).start()
+        response = client.delete("/api/auth/users", headers=auth("ann"))
+    finally:
+        release.set()
+        worker.join(TIMEOUT)
+    assert response.status_code == 200
+
+    async def left() -> tuple:
+        async with selfhost_services(settings, consumer="check") as services:
+            return await services.main.persons("ann"), await services.main.minings(user_id="ann"), await services.temp.mining_ids()
+
+    assert asyncio.run(left()) == ([], [], [])

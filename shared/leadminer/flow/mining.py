@@ -334,6 +334,15 @@ class MiningFlow:
         await s.main.record_failures(await s.temp.failures(mining_id))
         await self._drop(mining_id)
 
+    async def settled(self, mining_id: str) -> bool:
+        """For an ended mining, and a caller that must not wait on its lock (the API): False
+        while a stage of it still holds the lock (and may still write); else its temporary
+        rows are dropped, so no later message writes anything of it, and True."""
+        async with self.services.ledger.mining_lock(mining_id, wait=False) as held:
+            if held:
+                await self._drop(mining_id)
+            return held
+
     async def _ended_meanwhile(self, mining_id: str) -> bool:
         """A fetch that finds its mining ended: what it added since goes. Returns False."""
         async with self.services.ledger.mining_lock(mining_id):
