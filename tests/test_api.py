@@ -26,6 +26,7 @@ from leadminer_runner.services import selfhost_services
 from pg import SERVER, admin, postgres_database  # noqa: F401 - fixtures
 
 from leadminer_api.app import create_app
+from leadminer_api.backend import IdempotencyConflict
 
 SECRET = "test-secret-of-at-least-32-bytes-for-hs256"
 TIMEOUT = 30.0
@@ -372,3 +373,155 @@ def test_an_outlook_file_is_accepted_and_mined(client, settings):
     assert response.status_code == 202, response.text
     mining = work_until_ended(settings, response.json()["data"]["miningId"])
     assert mining["status"] == "done" and mining["stats"]["extracted"] == 2
+
+
+def test_stops_during_a_long_stage_answer_at_once_and_leave_the_api_free(client, settings, mailbox, monkeypatch):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import leadminer.flow.mining as flow_mining
+
+    in_clean, release = threading.Event(), threading.Event()
+    clean = flow_mining.handle_clean
+
+    async def long_clean(ctx, mx=None):  # holds the mining's lock until released
+        in_clean.set()
+        while not release.is_set():
+            await asyncio.sleep(0.05)
+        return await clean(ctx, mx)
+
+    monkeypatch.setattr(flow_mining, "handle_clean", long_clean)
+    mining_id = upload(client, "ann", mailbox).json()["data"]["miningId"]
+    ended: dict = {}
+    worker = threading.Thread(target=lambda: ended.update(work_until_ended(settings, mining_id)))
+    worker.start()
+    timer = threading.Timer(8, release.set)  # without it a stop that waits for the lock would never answer
+    try:
+        assert in_clean.wait(TIMEOUT)
+        timer.start()
+        started = time.monotonic()
+        with ThreadPoolExecutor(6) as pool:  # more stops than the API's pool of services
+            stops = list(pool.map(lambda _: client.post(f"/api/imap/mine/file/ann/{mining_id}", headers=auth("ann"), json={}), range(6)))
+        health = client.get("/health")
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+        timer.cancel()
+        worker.join(TIMEOUT)
+    assert elapsed < 4, f"stops waited {elapsed:.1f} s for the stage"
+    assert sorted(r.status_code for r in stops) == [200] + [409] * 5 and health.status_code == 200
+    assert [r.json()["data"]["status"] for r in stops if r.status_code == 200] == ["canceled"]
+    assert ended["status"] == "canceled"
+
+    async def leftovers() -> list[str]:
+        async with selfhost_services(settings, consumer="check") as services:
+            return await services.temp.mining_ids()
+
+    assert asyncio.run(leftovers()) == []  # dropped by the stage that held the lock
+
+
+# idempotency keys: reservations with a lease ------------------------------------------------------
+RESERVE_AND_HANG = """
+import asyncio, json, sys
+from leadminer.settings import Settings
+from leadminer_api.selfhost import SelfHostBackend
+
+async def main():
+    backend = SelfHostBackend(Settings(**json.loads(sys.argv[1])), pool_size=1, idempotency_lease=1.0)
+    await backend.open()
+
+    async def create():
+        print("creating", flush=True)
+        await asyncio.sleep(3600)  # killed here
+
+    await backend.once("start:ann", "k-died", "fp", create)
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture
+async def backend(settings):
+    from leadminer_api.selfhost import SelfHostBackend
+
+    opened = SelfHostBackend(settings, pool_size=1, idempotency_lease=1.0)
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+async def test_a_key_whose_first_request_died_is_free_again_after_its_lease(backend, settings):
+    import signal
+    import subprocess
+    import sys
+
+    fields = ("storage_mode", "temp_database_url", "database_url", "redis_url", "queue_prefix", "spool_dir")
+    first = subprocess.Popen(
+        [sys.executable, "-c", RESERVE_AND_HANG, json.dumps({f: getattr(settings, f) for f in fields})],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert first.stdout.readline().strip() == "creating"  # the key is reserved, then the process dies
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    created = []
+
+    async def create() -> str:
+        created.append(1)
+        return "mining-2"
+
+    started = time.monotonic()
+    assert await backend.once("start:ann", "k-died", "fp", create) == "mining-2"  # the retry starts the mining
+    assert created == [1] and time.monotonic() - started < 3  # within about the lease, not a day
+    assert await backend.once("start:ann", "k-died", "fp", create) == "mining-2" and created == [1]
+
+
+async def test_a_concurrent_request_waits_for_a_slow_first_one_past_its_lease(backend):
+    created = []
+
+    async def slow_create() -> str:  # five leases, and longer than the 5 s a waiter used to wait
+        created.append(1)
+        await asyncio.sleep(5.5)
+        return "mining-1"
+
+    first = asyncio.create_task(backend.once("start:ann", "k-slow", "fp", slow_create))
+    await asyncio.sleep(0.2)
+    assert await backend.once("start:ann", "k-slow", "fp", slow_create) == "mining-1"
+    assert await first == "mining-1" and created == [1]
+    with pytest.raises(IdempotencyConflict):
+        await backend.once("start:ann", "k-slow", "another body", slow_create)
+
+
+def test_deleting_a_user_during_a_long_refine_leaves_nothing_of_theirs(client, settings, mailbox, monkeypatch):
+    import threading
+
+    import leadminer.flow.mining as flow_mining
+
+    in_refine, release = threading.Event(), threading.Event()
+    refine = flow_mining.handle_refine
+
+    async def long_refine(ctx):  # writes the contacts after the deletion was asked for
+        in_refine.set()
+        while not release.is_set():
+            await asyncio.sleep(0.05)
+        return await refine(ctx)
+
+    monkeypatch.setattr(flow_mining, "handle_refine", long_refine)
+    mining_id = upload(client, "ann", mailbox).json()["data"]["miningId"]
+    worker = threading.Thread(target=lambda: work_until_ended(settings, mining_id))
+    worker.start()
+    try:
+        assert in_refine.wait(TIMEOUT)
+        threading.Timer(1.0, release.set).start()
+        response = client.delete("/api/auth/users", headers=auth("ann"))
+    finally:
+        release.set()
+        worker.join(TIMEOUT)
+    assert response.status_code == 200
+
+    async def left() -> tuple:
+        async with selfhost_services(settings, consumer="check") as services:
+            return await services.main.persons("ann"), await services.main.minings(user_id="ann"), await services.temp.mining_ids()
+
+    assert asyncio.run(left()) == ([], [], [])

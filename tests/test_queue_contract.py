@@ -297,3 +297,91 @@ async def test_a_retry_delivers_the_body_as_sent_under_a_new_id(make_queue):
     assert await size(queue) == 1
     await queue.ack(second)
     assert await size(queue) == 0
+
+
+async def test_renew_keeps_a_delivery_and_counts_no_attempt(make_queue):
+    holder, other = make_queue("holder", claim_idle_ms=600), make_queue("other", claim_idle_ms=600)
+    await holder.send("long job")
+    (delivery,) = await holder.receive()
+    for _ in range(8):  # 1.6 s in all, more than two claim periods: renewed every 0.2 s
+        await asyncio.sleep(0.2)
+        assert await holder.renew(delivery) is True
+        if other is not holder:
+            assert await other.receive() == []  # never taken over while renewed
+    await holder.ack(delivery)
+    assert await holder.renew(delivery) is False  # acked: no longer held
+    assert await size(holder) == 0
+
+
+async def test_renew_fails_once_another_consumer_took_the_delivery_over(make_redis_queue):
+    holder, other = make_redis_queue("holder", claim_idle_ms=IDLE_MS), make_redis_queue("other", claim_idle_ms=IDLE_MS)
+    await holder.send("job")
+    (late,) = await holder.receive()
+    await asyncio.sleep(IDLE_MS * 2 / 1000)
+    (claimed,) = await other.receive()  # the holder hung past the claim time
+    assert claimed.attempts == 2
+    assert await holder.renew(late) is False  # it does not take the delivery back
+    assert await other.renew(claimed) is True
+    await other.ack(claimed)
+
+
+async def test_deliver_renews_a_delivery_whose_handler_outlasts_the_claim_time(make_redis_queue):
+    holder, other = make_redis_queue("holder", claim_idle_ms=600), make_redis_queue("other", claim_idle_ms=600)
+    await holder.send("big folder")
+    (delivery,) = await holder.receive()
+    stolen = []
+
+    async def thief() -> None:  # another worker, polling all along
+        while True:
+            stolen.extend(await other.receive())
+            await asyncio.sleep(0.05)
+
+    polling = asyncio.create_task(thief())
+    try:
+        assert await deliver(holder, delivery, lambda _body: asyncio.sleep(2.0)) is True  # over three claim periods
+    finally:
+        polling.cancel()
+    assert stolen == [] and await holder.size() == 0
+
+
+async def test_a_delivery_gives_an_outage_up_after_the_limit_and_stays_unacked(make_queue, caplog):
+    queue = make_queue("waiter", claim_idle_ms=IDLE_MS)
+    await queue.send("job")
+    (delivery,) = await queue.receive()
+    calls = 0
+
+    async def store_down(_body):
+        nonlocal calls
+        calls += 1
+        raise StoreUnavailable("PostgreSQL at db:5432 is unreachable")
+
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="leadminer.flow"):
+        handled = await deliver(queue, delivery, store_down, outage=Outage(first=0.01, longest=0.05), outage_limit=0.3)
+    assert handled is False and 0.3 <= time.monotonic() - started < 2 and calls > 2
+    assert await size(queue) == 1 and await queue.dead.receive(5) == []  # neither acked nor retried
+    assert any("gave delivery" in r.getMessage() and "LEADMINER_OUTAGE_LIMIT_SECONDS" in r.getMessage() for r in caplog.records)
+    if isinstance(queue, RedisStreamQueue):  # no longer renewed: taken over after the claim time, one attempt more
+        await asyncio.sleep(IDLE_MS * 2 / 1000)
+        (again,) = await make_queue("other", claim_idle_ms=IDLE_MS).receive()
+        assert again.body == "job" and again.attempts == 2
+
+
+async def test_waiting_since_is_the_send_time_of_the_oldest_message_not_received(make_queue):
+    queue = make_queue()
+    assert await queue.waiting_since() is None
+    before = time.time()
+    await queue.send("first")
+    await asyncio.sleep(0.05)
+    await queue.send("second")
+    first_sent = await queue.waiting_since()
+    assert before - 1 <= first_sent <= time.time() + 1  # the server's clock, for Redis
+    (first,) = await queue.receive()
+    second_sent = await queue.waiting_since()
+    assert second_sent >= first_sent + 0.04  # received messages do not count, even unacked
+    (second,) = await queue.receive()
+    assert await queue.waiting_since() is None
+    await queue.retry(second, "ValueError: x")  # sent again: waits from now
+    assert await queue.waiting_since() >= second_sent
+    for delivery in [first, *await queue.receive()]:
+        await queue.ack(delivery)

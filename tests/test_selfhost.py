@@ -223,20 +223,47 @@ async def test_a_stage_that_always_fails_fails_the_mining_with_the_reason(env, m
         assert await run_worker(services, stop=lambda: True) == 0
 
 
-async def test_cleanup_ends_minings_without_progress_and_drops_orphan_rows(env):
+def lose_the_streams(env: Env) -> None:
+    """What a Redis restarted without its data does to the queues."""
+    env.redis.delete(*env.redis.scan_iter(match=f"leadminer:{env.settings.queue_prefix}*"))
+
+
+async def test_cleanup_spares_a_mining_whose_messages_wait_behind_a_backlog(env, embedded):
     async with env.services() as services:
         flow = MiningFlow(services)
-        mining_id = await start(env, services)  # no worker: it never progresses
-        assert await flow.cleanup(stale_seconds=60) == []
+        mining_id = await start(env, services)  # its batches are queued; no worker has come yet
         await services.ledger.start_run("orphan", "local", "gone", [])  # temp rows of a mining that is not running
+        assert await flow.cleanup(stale_seconds=0) == []  # waiting is not dying
+        assert await services.temp.mining_ids() == [mining_id]  # the orphan's rows went
+        await work_until_ended(services, mining_id)
+        await assert_same_as_embedded(services, mining_id, embedded)
+
+
+async def test_cleanup_ends_a_mining_without_activity_whose_messages_are_gone(env):
+    async with env.services() as services:
+        flow = MiningFlow(services)
+        mining_id = await start(env, services)
+        lose_the_streams(env)
+        await services.ledger.touch(mining_id)  # a delivery of it just started: activity
+        assert await flow.cleanup(stale_seconds=5) == []
         assert await flow.cleanup(stale_seconds=0) == [mining_id]
-        assert await status(services, mining_id) == "interrupted" and await services.temp.mining_ids() == []
-        # its queued batches are dropped by the workers
-        worker = StageWorker(flow)
-        handled = 0
-        while done := await worker.step():
-            handled += done
-        assert handled == BATCHES
+        mining = await services.main.mining(mining_id)
+        assert mining["status"] == "interrupted" and mining["stats"]["error"].startswith("no progress for")
+        assert await services.temp.mining_ids() == []
+
+
+async def test_cleanup_never_races_a_stage_or_a_fetch_in_progress(env):
+    from leadminer.flow.mining import fetch_lease
+
+    async with env.services() as services, env.services() as runner:
+        flow = MiningFlow(services)
+        mining_id = await start(env, services)
+        lose_the_streams(env)  # nothing waits anywhere, and no activity: only the locks tell
+        for held in (mining_id, fetch_lease(mining_id)):  # a long stage, then a long fetch, of another runner
+            async with runner.ledger.mining_lock(held):
+                assert await flow.cleanup(stale_seconds=0) == []
+                assert await status(services, mining_id) == "running"
+        assert await flow.cleanup(stale_seconds=0) == [mining_id]
 
 
 async def test_a_stopped_mining_drops_its_queued_work_and_temp_rows(env):
@@ -426,3 +453,83 @@ def test_export_minings_and_failures_read_the_main_postgresql_in_self_host_mode(
     assert [m["status"] for m in minings] == ["done"]
     failures = CliRunner().invoke(app, ["failures", minings[0]["id"]], env=mode).stdout.splitlines()
     assert len(failures) == 2 and all(json.loads(f)["reason"] for f in failures)
+
+
+class SlowFileOpener:
+    """Opens the test's mailbox as a source that takes ``delay`` seconds per message, and counts its readings."""
+
+    def __init__(self, path: Path, delay: float):
+        self.path, self.delay, self.readings = path, delay, 0
+
+    async def open(self, user_id, spec):
+        opener = self
+
+        class Slow:
+            def __init__(self):
+                self.inner = FileMessageSource(opener.path)
+                self.label = self.inner.label
+
+            def count(self, state):
+                return self.inner.count(state)
+
+            async def iter_messages(self, mining_id, state):
+                opener.readings += 1
+                for item in self.inner.iter_messages(mining_id, state):
+                    await asyncio.sleep(opener.delay)
+                    yield item
+
+        return Slow()
+
+
+async def test_two_workers_never_fetch_the_same_mining_at_once(env, embedded):
+    opener = SlowFileOpener(env.mailbox, 0.004)  # about 0.5 s of fetch
+    async with env.services() as one, env.services() as two:
+        one.sources = two.sources = opener
+        flow = MiningFlow(one)
+        mining_id = await flow.start(user_id="local", source="slow", identities=env.identities)
+        await flow.enqueue_fetch(mining_id, {})
+        (delivery,) = await one.queues["fetch"].receive()
+        # the same fetch delivered twice at once (its first worker seemed dead to the queue)
+        await asyncio.gather(flow.handle("fetch", delivery.body), MiningFlow(two).handle("fetch", delivery.body))
+        assert opener.readings == 1
+        await work_until_ended(one, mining_id)
+        assert [to_dict(p) for p in await one.main.persons("local")] == embedded[0]
+
+
+async def test_a_stop_does_not_wait_for_the_stage_that_holds_the_mining_lock(env):
+    async with env.services() as worker_services, env.services() as api:
+        mining_id = await start(env, worker_services)
+        async with worker_services.ledger.mining_lock(mining_id):  # a long stage in progress elsewhere
+            assert await asyncio.wait_for(MiningFlow(api).stop(mining_id), 2) is True
+            assert await status(api, mining_id) == "canceled" and await MiningFlow(api).progress(mining_id) is None
+            assert await api.temp.mining_ids() == [mining_id]  # rows left to the lock holder
+            async with api.ledger.mining_lock(mining_id, wait=False) as held:
+                assert held is False
+        await StageWorker(MiningFlow(worker_services)).drain()  # its queued batches are dropped
+        assert await status(api, mining_id) == "canceled"
+        await MiningFlow(worker_services).cleanup(stale_seconds=3600)  # leftovers of ended minings go
+        assert await api.temp.mining_ids() == []
+
+
+async def test_a_fetch_longer_than_the_claim_time_is_kept_by_its_live_worker(env, embedded, caplog):
+    opener = SlowFileOpener(env.mailbox, 0.02)  # about 2.5 s of fetch: five claim periods
+    async with env.services(claim_idle_ms=500) as one, env.services(claim_idle_ms=500) as two:
+        one.sources = two.sources = opener
+        flow = MiningFlow(one)
+        mining_id = await flow.start(user_id="local", source="slow", identities=env.identities)
+        await flow.enqueue_fetch(mining_id, {})
+        state = "running"
+
+        async def watch() -> None:
+            nonlocal state
+            state = await status(one, mining_id)
+
+        workers = [StageWorker(MiningFlow(services)) for services in (one, two)]
+        runs = [worker.run(lambda: state != "running", idle_wait=0.02, on_round=watch) for worker in workers]
+        with caplog.at_level(logging.WARNING, logger="leadminer_runner.redis_queue"):
+            await asyncio.wait_for(asyncio.gather(*runs), TIMEOUT)
+        assert not [r.getMessage() for r in caplog.records if "took over" in r.getMessage()]
+        mining = await one.main.mining(mining_id)
+        assert mining["status"] == "done", mining["stats"].get("error")
+        assert opener.readings == 1  # never taken over, never read twice
+        assert [to_dict(p) for p in await one.main.persons("local")] == embedded[0]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 
@@ -503,6 +504,27 @@ async def test_run_context_and_progress(temp_store):
     await temp_store.save_signatures("m3", [Signature("a@x.example", "1")])
     await temp_store.save_cleaned("m4", [CleanedAddress("a@x.example", Status.VALID, [], "MX")])
     assert await temp_store.mining_ids() == ["m3", "m4"]
+
+
+async def test_an_ended_run_is_over_at_once_and_its_rows_stay_until_dropped(temp_store):
+    await temp_store.start_run("m1", "u1", "src", [])
+    await temp_store.add_failures("m1", [FailedMessage("m1", "INBOX", "7", "unreadable")])
+    assert await temp_store.end_run("m1") is True
+    assert await temp_store.end_run("m1") is False  # one caller ends it
+    assert await temp_store.run("m1") is None  # its messages are dropped from now on
+    assert await temp_store.mining_ids() == ["m1"] and len(await temp_store.failures("m1")) == 1
+    await temp_store.drop_mining("m1")
+    assert await temp_store.mining_ids() == [] and await temp_store.end_run("m1") is False
+    async with temp_store.mining_lock("m1", wait=False) as held:
+        assert held is True
+
+
+async def test_touch_is_activity(temp_store):
+    await temp_store.start_run("m1", "u1", "src", [])
+    before = (await temp_store.run("m1")).updated
+    await asyncio.sleep(0.01)
+    await temp_store.touch("m1")
+    assert (await temp_store.run("m1")).updated > before
 
 
 RAWS = [RawMessage("m1", "INBOX", str(i), b"Subject: \xff\x00 bytes\r\n\r\nbody", ("\\Seen",) * (i % 2)) for i in range(3)]

@@ -27,12 +27,13 @@ from leadminer.settings import Settings
 
 from . import envelope
 from .auth import require_same_user, user_from_token
-from .backend import IdempotencyConflict, MailboxError, MiningBackend
+from .backend import IdempotencyConflict, IdempotencyPending, MailboxError, MiningBackend
 from .envelope import ApiError, ok
 from .events import Snapshot, changes, ending
 
 VERSION = "0.1.0"
 PROGRESS_POLL_SECONDS = 0.5
+DELETE_WAIT_SECONDS = 120.0  # a user's deletion waits this long for the stages of their stopped minings
 UPLOAD_CHUNK = 1 << 20
 
 
@@ -351,16 +352,30 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
 
     @app.delete("/api/auth/users")
     async def delete_user(user: Annotated[str, Depends(current_user)], backend: Backend) -> Any:
-        """Remove every piece of the caller's data: running minings are stopped first, then
-        their mailboxes, minings and contacts are deleted."""
+        """Remove every piece of the caller's data: running minings are stopped first (and a
+        stage of theirs still writing is waited for, so nothing comes back), then their
+        mailboxes, minings and contacts are deleted."""
         async with backend.services() as services:
             flow = MiningFlow(services)
-            for mining in await services.main.minings(status="running", user_id=user):
-                await flow.stop(mining["id"])
+            stopped = [m["id"] for m in await services.main.minings(status="running", user_id=user)]
+            for mining_id in stopped:
+                await flow.stop(mining_id)
+        deadline = asyncio.get_running_loop().time() + DELETE_WAIT_SECONDS
+        for mining_id in stopped:  # polled with a pooled service per try, never held while waiting
+            while not await _settled(backend, mining_id):
+                if asyncio.get_running_loop().time() > deadline:
+                    raise ApiError(503, "unavailable", "a stage of a stopped mining is still writing; try again", {"Retry-After": "30"})
+                await asyncio.sleep(0.2)
+        async with backend.services() as services:
             deleted = await services.main.delete_user(user)
         return ok({"deleted": deleted})
 
     return app
+
+
+async def _settled(backend: MiningBackend, mining_id: str) -> bool:
+    async with backend.services() as services:
+        return await MiningFlow(services).settled(mining_id)
 
 
 @asynccontextmanager
@@ -474,9 +489,11 @@ async def _idempotent(backend: MiningBackend, user: str, key: str | None, finger
 
     try:
         result = await backend.once(f"start:{user}", key, fingerprint, creating)
-    except IdempotencyConflict:
+    except (IdempotencyConflict, IdempotencyPending) as exc:
         if cleanup is not None:
             _remove(cleanup.parent)
+        if isinstance(exc, IdempotencyPending):
+            raise ApiError(409, "idempotency_pending", "a request with this Idempotency-Key is still being handled; retry later", {"Retry-After": "5"}) from None
         raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with another request") from None
     if not first and cleanup is not None:
         _remove(cleanup.parent)  # the retried upload is not needed: the first one is being mined

@@ -18,6 +18,10 @@ class IdempotencyConflict(Exception):
     """The key came back with another request body."""
 
 
+class IdempotencyPending(Exception):
+    """The first request with the key is still being handled (a retry may come back later)."""
+
+
 class MailboxError(Exception):
     """A mailbox check that failed: ``status`` (401 wrong credentials, 502 unreachable,
     504 timed out) and a sentence without the password."""
@@ -64,5 +68,8 @@ class MiningBackend(Protocol):
 
     async def once(self, scope: str, key: str, fingerprint: str, create: Callable[[], Awaitable[str]]) -> str:
         """``create()`` once per ``(scope, key)``; the same key again with the same
-        ``fingerprint`` returns the first result, with another raises IdempotencyConflict."""
+        ``fingerprint`` returns the first result, with another raises IdempotencyConflict. A
+        request that comes while the first is still creating waits for its result (or raises
+        IdempotencyPending after a bound); a first request that dies leaves no result, and
+        the key is free again soon after."""
         ...

@@ -386,7 +386,7 @@ def selfhost_mine_command(
     src, implied = open_message_source(source, user_id=user, password_prompt=getpass.getpass)
 
     async def go() -> tuple[str, MiningSummary | None, dict | None]:
-        async with _selfhost() as (_settings_, services):
+        async with _selfhost() as (settings, services):
             mining_id = await enqueue_mining(services, src, user_id=user, identities=[*identity, *implied])
             if not wait:
                 return mining_id, None, None
@@ -398,7 +398,8 @@ def selfhost_mine_command(
                 status = (await main.mining(mining_id))["status"]
 
             with _stop_on_signals() as stopping:
-                await StageWorker(flow).run(lambda: stopping() or status != "running", idle_wait=0.05, on_round=watch)
+                worker = StageWorker(flow, outage_limit=settings.outage_limit_seconds)
+                await worker.run(lambda: stopping() or status != "running", idle_wait=0.05, on_round=watch)
             return mining_id, await flow.summary(mining_id), await main.mining(mining_id)
 
     mining_id, summary, mining = run(go())  # SIGTERM during the fetch ends the mining like Ctrl-C
@@ -430,7 +431,10 @@ def selfhost_worker_command(
             with _stop_on_signals() as stopping:
                 # printed once the signal handlers are in place: from this line on, SIGTERM stops gracefully
                 say(f"worker {services.queues['extract'].consumer} started (Ctrl-C to stop)")
-                return await run_worker(services, stop=stopping, stale_seconds=settings.stale_minutes * 60)
+                return await run_worker(
+                    services, stop=stopping, stale_seconds=settings.stale_minutes * 60,
+                    outage_limit=settings.outage_limit_seconds,
+                )  # fmt: skip
 
     handled = asyncio.run(go())
     say(f"worker stopped after {handled} messages")

@@ -358,11 +358,22 @@ class PostgresTempStore(_Store):
             self.conn,
             sql.SQL(
                 "SELECT {}, (SELECT coalesce(jsonb_object_agg(step, count), '{{}}') FROM mining_steps s "
-                "WHERE s.mining_id = r.mining_id) FROM mining_runs r WHERE mining_id = %s"
+                "WHERE s.mining_id = r.mining_id) FROM mining_runs r WHERE mining_id = %s AND NOT ended"
             ).format(sql.SQL(", ").join(map(sql.Identifier, rows.RUN_COLUMNS))),
             (mining_id,),
         )
         return rows.run_from_row(mining_id, row[:-1], row[-1], PG) if row else None
+
+    async def touch(self, mining_id: str) -> None:
+        await self.conn.execute("UPDATE mining_runs SET updated = %s WHERE mining_id = %s", (time.time(), mining_id))
+
+    async def end_run(self, mining_id: str) -> bool:
+        row = await _one(
+            self.conn,
+            "UPDATE mining_runs SET ended = true, updated = %s WHERE mining_id = %s AND NOT ended RETURNING mining_id",
+            (time.time(), mining_id),
+        )
+        return row is not None
 
     async def fetch_progress(self, mining_id: str, *, fetched: int, failed: int, total: int | None) -> None:
         await self.conn.execute(
@@ -429,13 +440,17 @@ class PostgresTempStore(_Store):
             await self._touch(cur, mining_id)
 
     @asynccontextmanager
-    async def mining_lock(self, mining_id: str) -> AsyncIterator[None]:
-        """A session advisory lock: waits while another runner holds it, and is
-        released by the server if that runner's connection dies."""
+    async def mining_lock(self, mining_id: str, *, wait: bool = True) -> AsyncIterator[bool]:
+        """A session advisory lock: waits while another runner holds it (``wait=False``: yields
+        False at once instead), and is released by the server if that runner's connection dies."""
         key = (_MINING_LOCK_CLASS, mining_id)
-        await self.conn.execute("SELECT pg_advisory_lock(%s::int, hashtext(%s))", key)
+        if wait:
+            await self.conn.execute("SELECT pg_advisory_lock(%s::int, hashtext(%s))", key)
+        elif not (await _one(self.conn, "SELECT pg_try_advisory_lock(%s::int, hashtext(%s))", key))[0]:
+            yield False
+            return
         try:
-            yield
+            yield True
         finally:
             await self.conn.execute("SELECT pg_advisory_unlock(%s::int, hashtext(%s))", key)
 

@@ -12,9 +12,10 @@ go to the stream ``leadminer:<name>:dead``.
   (a mining id) rather than objects.
 - ``receive``: first XAUTOCLAIM of entries delivered to a consumer but not acked
   for ``claim_idle_ms`` (their runner died or hangs), then XREADGROUP ``>`` for
-  new entries. So ``claim_idle_ms`` must exceed the longest handler run, or a
-  slow handler's entry is handed to a second consumer as well (harmless, since
-  handlers are idempotent, but wasted work).
+  new entries. A handler that runs longer than ``claim_idle_ms`` keeps its entry
+  through ``renew`` (the consumer calls it every ``claim_idle_ms / 3``): an XCLAIM
+  of its own entry with JUSTID, which resets the entry's idle time without counting
+  a delivery, so only the entries of a consumer that died or hangs are taken over.
 - ``ack``: XACK and XDEL in one transaction. Deleting the done entry keeps the
   stream as long as the work left; MAXLEN trimming was not chosen because on
   Redis 7 it drops the oldest entries whether they were delivered or not, so a
@@ -94,6 +95,17 @@ return 1
 """
 
 
+# Reset the idle time of an entry that this consumer still holds (KEYS[1]: stream;
+# ARGV: group, entry id, consumer). JUSTID: the delivery counter is left alone.
+# Returns 0 when the entry is acked or another consumer holds it (nothing changed).
+_RENEW = """
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)[1]
+if not pending or pending[2] ~= ARGV[3] then return 0 end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID')
+return 1
+"""
+
+
 class RedisStreamQueue:
     """A queue on one Redis stream, consumed by a consumer group (see the module doc)."""
 
@@ -124,6 +136,7 @@ class RedisStreamQueue:
         self.block_ms = block_ms
         self.key = KEY_PREFIX + name
         self._move = client.register_script(_MOVE)
+        self._renew = client.register_script(_RENEW)
         self._group_ready = False
         self._claim_cursor = "0-0"
         self._told_waiting: set[str] = set()
@@ -176,6 +189,32 @@ class RedisStreamQueue:
         else:
             fields = ["attempts", delivery.attempts, "error", error]
             await self._call(lambda: self._move(keys=[self.key, self.key], args=[self.group, delivery.id, *fields]))
+
+    @property
+    def renew_every(self) -> float:
+        """A third of the claim time: two renewals may fail (a slow round trip) before another
+        consumer could take the delivery over."""
+        return self.claim_idle_ms / 3000
+
+    async def renew(self, delivery: Delivery) -> bool:
+        renewed = await self._call(lambda: self._renew(keys=[self.key], args=[self.group, delivery.id, self.consumer]))
+        return bool(renewed)
+
+    async def waiting_since(self) -> float | None:
+        """The time of the first entry after the group's last delivered one (stream ids are the
+        Redis server's clock in ms), or None."""
+        return await self._call(self._waiting_since)
+
+    async def _waiting_since(self) -> float | None:
+        try:
+            groups = await self.client.xinfo_groups(self.key)
+        except redis.ResponseError as exc:
+            if "no such key" in str(exc).lower():
+                return None  # the stream is gone (a restart without data), and its entries with it
+            raise
+        last = next((g.get("last-delivered-id") for g in groups if _text(g.get("name")) == self.group), None)
+        entries = await self.client.xrange(self.key, min=f"({_text(last)}" if last else "-", max="+", count=1)
+        return int(_text(entries[0][0]).split("-")[0]) / 1000 if entries else None
 
     async def size(self) -> int:
         """Entries not acked yet (waiting or in flight): done entries are deleted at ack."""

@@ -46,10 +46,14 @@ async def run_worker(
     stop: Callable[[], bool] = lambda: False,
     idle_wait: float = 0.1,
     stale_seconds: float | None = None,
+    outage_limit: float | None = None,
 ) -> int:
     """Handle messages of every stage until ``stop()`` (asked between messages); returns
-    how many were handled. With ``stale_seconds``, also ends minings without progress
-    for that long (their fetcher died), at most once every ``CLEANUP_INTERVAL_SECONDS``."""
+    how many were handled. With ``stale_seconds``, also ends dead minings (no activity for
+    that long, nothing of theirs waiting or running: :meth:`MiningFlow.cleanup`), at most
+    once every ``CLEANUP_INTERVAL_SECONDS``.
+    ``outage_limit``: seconds a delivery waits for an unreachable store before it is left
+    unacked for a later claim (:func:`leadminer.flow.deliver`)."""
     flow = MiningFlow(services)
     next_cleanup = 0.0
 
@@ -63,4 +67,4 @@ async def run_worker(
         for mining_id in ended:
             log.warning("mining %s ended as interrupted: no progress for %.0f s", mining_id, stale_seconds)
 
-    return await StageWorker(flow).run(stop, idle_wait=idle_wait, on_round=cleanup_when_due)
+    return await StageWorker(flow, outage_limit=outage_limit).run(stop, idle_wait=idle_wait, on_round=cleanup_when_due)

@@ -81,6 +81,7 @@ CREATE UNLOGGED TABLE IF NOT EXISTS mining_runs (
     total            integer,                 -- the source's estimate of what the fetch will read
     batches          integer,                 -- raw batches sent to extract; NULL while fetching
     clean_sent       boolean NOT NULL DEFAULT false,  -- the hand-off to clean was claimed
+    ended            boolean NOT NULL DEFAULT false,  -- ended (stopped, failed) while a stage held its lock: rows go next
     fetch_state_json jsonb NOT NULL DEFAULT '[]',     -- folder states to save once the mining is done
     started          double precision NOT NULL,       -- Unix time
     updated          double precision NOT NULL        -- Unix time of the last progress (cleanup of dead minings)

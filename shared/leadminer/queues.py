@@ -10,6 +10,9 @@ checked by ``tests/test_queue_contract.py``:
   ``max_attempts`` it goes to the queue's dead-letter queue (``dead``), whose
   deliveries carry that error in ``Delivery.error`` and the attempts it used up in
   ``Delivery.failed_attempts``;
+* a consumer whose handler runs long calls ``renew`` every ``renew_every`` seconds
+  (None: never needed), so that no other consumer takes the delivery over as if its
+  consumer had died; a renewal does not count an attempt;
 * ports are async: a Worker awaits its Queue binding, the self-host runner its
   Redis connection. The policy around them (ack, retry, dead letters) is written
   once, in :mod:`leadminer.flow.consumer`.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -38,6 +42,7 @@ class Delivery:
 class Queue(Protocol):
     name: str
     max_attempts: int
+    renew_every: float | None  # seconds between renewals of a delivery still being handled; None: never needed
 
     async def send(self, body: Any) -> None: ...
 
@@ -47,6 +52,17 @@ class Queue(Protocol):
 
     async def retry(self, delivery: Delivery, error: str) -> None:
         """Deliver again later, or bury in ``dead`` after ``max_attempts``."""
+        ...
+
+    async def waiting_since(self) -> float | None:
+        """When (Unix time) the oldest message that no consumer has received yet was sent; None
+        when none waits. Tells a mining whose messages wait behind a backlog from a dead one."""
+        ...
+
+    async def renew(self, delivery: Delivery) -> bool:
+        """Keep holding ``delivery`` while its handler runs: no other consumer takes it over for
+        another claim period, and no attempt is counted. False when it is no longer this
+        consumer's (acked, retried, or already taken over)."""
         ...
 
 
@@ -73,10 +89,12 @@ class InProcessQueue:
 
     name: str
     max_attempts: int = 3
+    renew_every: float | None = None  # one consumer: nobody takes a delivery over
     dead: InProcessQueue | None = None  # dead letters; made at construction unless this is one
     _pending: deque[tuple[Delivery, str]] = field(default_factory=deque)
     _in_flight: dict[int, tuple[Delivery, str]] = field(default_factory=dict)  # id → (delivery, body as sent)
     _next_id: int = 0
+    _sent_at: dict[int, float] = field(default_factory=dict)  # id → Unix time, of the pending deliveries
 
     def __post_init__(self) -> None:
         if self.dead is None and not self.name.endswith(":dead"):
@@ -89,6 +107,7 @@ class InProcessQueue:
         out = []
         while self._pending and len(out) < max_messages:
             delivery, text = self._pending.popleft()
+            self._sent_at.pop(delivery.id, None)
             self._in_flight[delivery.id] = (delivery, text)
             out.append(delivery)
         return out
@@ -110,8 +129,15 @@ class InProcessQueue:
         else:
             self._push(text, attempts=delivery.attempts + 1, error=error)
 
+    async def renew(self, delivery: Delivery) -> bool:
+        return delivery.id in self._in_flight
+
+    async def waiting_since(self) -> float | None:
+        return self._sent_at[self._pending[0][0].id] if self._pending else None
+
     def _push(self, text: str, *, attempts: int = 1, error: str | None = None, failed_attempts: int = 0) -> None:
         self._next_id += 1
+        self._sent_at[self._next_id] = time.time()
         self._pending.append((Delivery(self._next_id, json.loads(text), attempts, error, failed_attempts), text))
 
     def __len__(self) -> int:

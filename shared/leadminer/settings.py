@@ -82,6 +82,7 @@ class Settings:
     queue_prefix: str = ""  # keeps installations apart on one Redis
     claim_idle_ms: int = 300_000  # a delivery unacked this long is taken over by another worker
     queue_max_attempts: int = 3  # deliveries of a message before it is a dead letter (its mining fails)
+    outage_limit_seconds: float = 600.0  # a delivery waits this long for an unreachable store, then is left for later
     stale_minutes: float = 60.0  # a running mining without progress this long is dead
     llm_url: str | None = None
     llm_model: str | None = None
@@ -109,6 +110,7 @@ class Settings:
             queue_prefix=env.get("LEADMINER_QUEUE_PREFIX", ""),
             claim_idle_ms=int(_number(env, "LEADMINER_CLAIM_IDLE_SECONDS", 300, minimum=1) * 1000),
             queue_max_attempts=int(_number(env, "LEADMINER_QUEUE_MAX_ATTEMPTS", 3, minimum=1)),
+            outage_limit_seconds=_number(env, "LEADMINER_OUTAGE_LIMIT_SECONDS", 600.0, minimum=1),
             stale_minutes=_number(env, "LEADMINER_STALE_MINUTES", 60.0, minimum=0),
             llm_url=env.get("LEADMINER_LLM_URL") or None,
             llm_model=env.get("LEADMINER_LLM_MODEL") or None,

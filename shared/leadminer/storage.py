@@ -88,7 +88,7 @@ class MiningRun:
     source: str  # the source label
     identities: list[str]  # addresses given for this mining
     started: float  # Unix time
-    updated: float  # Unix time of the last progress
+    updated: float  # Unix time of the last activity: a delivery started, progress written
     fetched: int = 0  # messages read so far (final once ``batches`` is set)
     fetch_failed: int = 0
     total: int | None = None  # the source's estimate of what the fetch will read
@@ -161,6 +161,17 @@ class RunLedger(Protocol):
         """The mining's context and progress; None once it ended (or never started)."""
         ...
 
+    async def end_run(self, mining_id: str) -> bool:
+        """Mark the run ended at once, without its lock (a stop while a stage holds it): ``run``
+        answers None from now on, so every message of the mining is dropped; its rows stay until
+        ``drop_mining``. True for the one caller that ended a run still going."""
+        ...
+
+    async def touch(self, mining_id: str) -> None:
+        """Activity of the mining (a delivery of it started): ``MiningRun.updated`` becomes now.
+        Every write of progress (fetch progress, batches, steps) counts as activity too."""
+        ...
+
     async def fetch_progress(self, mining_id: str, *, fetched: int, failed: int, total: int | None) -> None:
         """Counters of a fetch still under way (``total``: the source's estimate, if any)."""
         ...
@@ -194,9 +205,11 @@ class RunLedger(Protocol):
         """A later stage (clean, signature, refine) is done; also counts as progress."""
         ...
 
-    def mining_lock(self, mining_id: str) -> AbstractAsyncContextManager[None]:
+    def mining_lock(self, mining_id: str, *, wait: bool = True) -> AbstractAsyncContextManager[bool]:
         """Held while a later stage of the mining runs (and while it ends), so that a
-        duplicate delivery handled by another runner waits instead of running alongside."""
+        duplicate delivery handled by another runner waits instead of running alongside.
+        Yields True once held; with ``wait=False`` it does not wait and yields False
+        (holding nothing) when another runner holds it."""
         ...
 
     async def drop_mining(self, mining_id: str) -> None:

@@ -98,7 +98,8 @@ START_RUN = (
     "INSERT OR IGNORE INTO mining_runs (mining_id, user_id, source, identities_json, started, updated) "
     "VALUES (?,?,?,?,?,?)"
 )
-RUN = f"SELECT {', '.join(rows.RUN_COLUMNS)} FROM mining_runs WHERE mining_id = ?"
+RUN = f"SELECT {', '.join(rows.RUN_COLUMNS)} FROM mining_runs WHERE mining_id = ? AND NOT ended"
+END_RUN = "UPDATE mining_runs SET ended = 1, updated = ? WHERE mining_id = ? AND NOT ended"
 STEPS = "SELECT step, count FROM mining_steps WHERE mining_id = ?"
 TOUCH = "UPDATE mining_runs SET updated = ? WHERE mining_id = ?"
 FETCH_PROGRESS = "UPDATE mining_runs SET fetched = ?, fetch_failed = ?, total = ?, updated = ? WHERE mining_id = ?"
@@ -206,6 +207,13 @@ class SqlTempStore:
         steps = dict(await self.driver.rows(STEPS, (mining_id,)))
         return rows.run_from_row(mining_id, found[0], steps, SQLITE)
 
+    async def touch(self, mining_id: str) -> None:
+        await self.driver.write([(TOUCH, [(time.time(), mining_id)])])
+
+    async def end_run(self, mining_id: str) -> bool:
+        (ended,) = await self.driver.write([(END_RUN, [(time.time(), mining_id)])])
+        return ended == 1
+
     async def fetch_progress(self, mining_id: str, *, fetched: int, failed: int, total: int | None) -> None:
         await self.driver.write([(FETCH_PROGRESS, [(fetched, failed, total, time.time(), mining_id)])])
 
@@ -235,9 +243,9 @@ class SqlTempStore:
     async def mark_step(self, mining_id: str, step: str, count: int) -> None:
         await self.driver.write([(MARK_STEP, [(mining_id, step, count)]), (TOUCH, [(time.time(), mining_id)])])
 
-    def mining_lock(self, mining_id: str) -> AbstractAsyncContextManager[None]:
+    def mining_lock(self, mining_id: str, *, wait: bool = True) -> AbstractAsyncContextManager[bool]:
         """Nothing to serialise: one process owns a SQLite mining database (see ``embedded.exclusive``)."""
-        return nullcontext()
+        return nullcontext(True)
 
     # raw batches ---------------------------------------------------------------------
     async def add_raw_batch(self, mining_id: str, batch_no: int, raws: list[RawMessage]) -> None:

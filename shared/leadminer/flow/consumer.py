@@ -6,6 +6,11 @@ retried with its error, and after the queue's ``max_attempts`` the message is
 a dead letter. Dead letters are consumed here too: each one ends its mining as
 failed, with the stage's last error as the reason. Handlers are idempotent
 (see :mod:`leadminer.flow.mining`), so a redelivery never doubles anything.
+
+While a handler runs, a heartbeat (an asyncio task, no thread) renews the delivery
+every ``queue.renew_every`` seconds, so a long handler (the fetch of a big
+mailbox) keeps its delivery instead of having it taken over by another consumer
+as if its own had died.
 """
 
 from __future__ import annotations
@@ -47,6 +52,24 @@ class Outage:
             self.since = None
 
 
+async def _hold(queue: Queue, delivery: Delivery, done: asyncio.Event) -> None:
+    """Renew ``delivery`` every ``queue.renew_every`` seconds until ``done`` is set. Never
+    cancelled in the middle of a call: the handler may share its connection."""
+    while True:
+        try:
+            await asyncio.wait_for(done.wait(), queue.renew_every)
+            return
+        except TimeoutError:
+            pass
+        try:
+            held = await queue.renew(delivery)
+        except StoreUnavailable:
+            continue  # the handler meets the outage too, and waits it out
+        if not held:
+            log.warning("%s: delivery %s was taken over by another consumer while its handler ran", queue.name, delivery.id)
+            return
+
+
 async def deliver(
     queue: Queue,
     delivery: Delivery,
@@ -54,19 +77,52 @@ async def deliver(
     *,
     stop: Callable[[], bool] = lambda: False,
     outage: Outage | None = None,
+    outage_limit: float | None = None,
 ) -> bool:
     """Run ``handler(body)``; ack on success, retry with the error otherwise. True if it succeeded.
 
     A store that cannot be reached (:class:`~leadminer.storage.StoreUnavailable`) is not the
     message's fault: the handler runs again once the store is back (handlers are idempotent),
-    without counting an attempt; if ``stop()`` comes first, the delivery is left unacked
-    (redelivered later)."""
+    without counting an attempt; if ``stop()`` comes first, or the store stays unreachable for
+    ``outage_limit`` seconds (None: no limit), the delivery is left unacked and no longer
+    renewed: another consumer (or this one) takes it over after the claim time, which counts
+    an attempt, so a store that stays away fails the mining after ``max_attempts`` such
+    limits instead of holding it for ever. The delivery is renewed while the handler runs."""
     outage = outage or Outage()
+    if not queue.renew_every:
+        return await _deliver(queue, delivery, handler, stop, outage, outage_limit)
+    done = asyncio.Event()
+    heartbeat = asyncio.create_task(_hold(queue, delivery, done))
+    try:
+        return await _deliver(queue, delivery, handler, stop, outage, outage_limit)
+    finally:
+        done.set()
+        await heartbeat
+
+
+async def _deliver(
+    queue: Queue,
+    delivery: Delivery,
+    handler: Callable[[Any], Awaitable[None]],
+    stop: Callable[[], bool],
+    outage: Outage,
+    outage_limit: float | None,
+) -> bool:
+    loop = asyncio.get_running_loop()
+    unreachable_since: float | None = None  # this delivery's wait for the store
     while True:
         try:
             await handler(delivery.body)
         except StoreUnavailable as exc:
             if stop():
+                return False
+            unreachable_since = loop.time() if unreachable_since is None else unreachable_since
+            if outage_limit is not None and loop.time() - unreachable_since >= outage_limit:
+                log.warning(
+                    "%s: gave delivery %s up after waiting %.0f s for the store (LEADMINER_OUTAGE_LIMIT_SECONDS); "
+                    "left unacked, it is taken over after the claim time (attempt %d of %d)",
+                    queue.name, delivery.id, loop.time() - unreachable_since, delivery.attempts + 1, queue.max_attempts,
+                )  # fmt: skip
                 return False
             await outage.wait(exc)
             continue
@@ -87,12 +143,20 @@ async def deliver(
 class StageWorker:
     """Takes the messages of every stage queue, and their dead letters, to the flow."""
 
-    def __init__(self, flow: MiningFlow, *, batch: int = 1, stop: Callable[[], bool] = lambda: False):
+    def __init__(
+        self,
+        flow: MiningFlow,
+        *,
+        batch: int = 1,
+        stop: Callable[[], bool] = lambda: False,
+        outage_limit: float | None = None,
+    ):
         self.flow = flow
         self.queues = flow.services.queues
         self.batch = batch  # deliveries taken per queue and round
         self.stop = stop  # asked while a store is unreachable
         self.outage = Outage()
+        self.outage_limit = outage_limit  # seconds a delivery waits for an unreachable store (see deliver)
 
     async def step(self) -> int:
         """One round: dead letters first, then the stages from the last one (finishing
@@ -104,14 +168,17 @@ class StageWorker:
             dead = self.queues[stage].dead
             for delivery in await dead.receive(self.batch):
                 handled += 1
-                await deliver(dead, delivery, self._dead_letter_handler(stage, delivery), stop=self.stop, outage=self.outage)
+                await self._deliver(dead, delivery, self._dead_letter_handler(stage, delivery))
         for stage in stages:
             queue = self.queues[stage]
             for delivery in await queue.receive(self.batch):
                 handled += 1
                 handler = lambda body, stage=stage: self.flow.handle(stage, body)  # noqa: E731
-                await deliver(queue, delivery, handler, stop=self.stop, outage=self.outage)
+                await self._deliver(queue, delivery, handler)
         return handled
+
+    async def _deliver(self, queue: Queue, delivery: Delivery, handler: Callable[[Any], Awaitable[None]]) -> bool:
+        return await deliver(queue, delivery, handler, stop=self.stop, outage=self.outage, outage_limit=self.outage_limit)
 
     def _dead_letter_handler(self, stage: str, delivery: Delivery) -> Callable[[Any], Awaitable[None]]:
         return lambda body: self.flow.dead_letter(stage, body, delivery.error, delivery.failed_attempts)

@@ -19,8 +19,12 @@ fetch ─► [extract] ×N batches ─► fan-in ─► [clean] ─► [signatur
 * After refine: fetch state saved, failures recorded, the mining ``done`` with
   its summary as stats, temporary rows dropped.
 * A stop (:meth:`stop`), a dead letter (:meth:`dead_letter`, the stage's error
-  as reason) or a failed fetch ends the mining the same way (:meth:`end`).
-  :meth:`cleanup` ends minings whose runner died.
+  as reason) or a failed fetch ends the mining the same way (:meth:`end`): the
+  run is marked ended (every later message of it is dropped), the mining gets
+  its status, and its temporary rows go under its lock. A stop does not wait
+  for that lock: when a stage holds it, that stage drops the rows once it sees
+  the end. :meth:`cleanup` ends minings whose runner died (no activity, nothing
+  waiting in a queue, nothing running).
 
 The ack / retry / dead-letter policy around these handlers is in
 :mod:`leadminer.flow.consumer`; a mode writes only its loop and its adapters.
@@ -53,6 +57,9 @@ from .summary import MiningProgress, MiningSummary
 log = logging.getLogger("leadminer.flow")
 
 _IDENTITY_CACHE_SIZE = 64
+QUEUE_CLOCK_SLACK_SECONDS = 60.0
+"""How far the queue server's clock (which dates the messages) may be from a runner's (which
+dates a mining's activity) without the cleanup taking a waiting mining for a dead one."""
 OnBatch = Callable[[MiningProgress | None], Awaitable[None]]
 
 
@@ -66,6 +73,12 @@ def describe(exc: BaseException) -> str:
     if interrupted(exc):
         return "interrupted by the user"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def fetch_lease(mining_id: str) -> str:
+    """The name of the lock a worker holds while it reads the mining's source (taken with
+    :meth:`~leadminer.storage.RunLedger.mining_lock`)."""
+    return f"{mining_id}:fetch"
 
 
 class MiningFlow:
@@ -105,7 +118,7 @@ class MiningFlow:
         s = self.services
         run = await s.ledger.run(mining_id)
         if run is None:
-            return False
+            return await self._ended_meanwhile(mining_id)
         state = FetchState(run.user_id, run.source, await s.main.folder_states(run.user_id, run.source))
         fetched = failed = batches = 0
         batch: list[RawMessage] = []
@@ -136,9 +149,9 @@ class MiningFlow:
                 fetched += 1
                 batch.append(item)
                 if len(batch) >= batch_size and not await hand_over():
-                    return False
+                    return await self._ended_meanwhile(mining_id)
             if batch and not await hand_over():
-                return False
+                return await self._ended_meanwhile(mining_id)
             await s.ledger.end_fetch(mining_id, batches=batches, fetched=fetched, failed=failed, fetch_state=state.rows())
             if await s.ledger.claim_clean(mining_id):  # every batch was extracted already (or there was none)
                 await s.queues["clean"].send({"mining_id": mining_id})
@@ -160,6 +173,7 @@ class MiningFlow:
     # queued stages -----------------------------------------------------------------
     async def handle(self, stage: str, body: dict) -> None:
         """One queue message of ``stage``: a fetch, an extract batch, or a later stage of a mining."""
+        await self.services.ledger.touch(body["mining_id"])  # activity: the mining is not dead (cleanup)
         if stage == "fetch":
             await self._queued_fetch(body["mining_id"], body["source"])
         elif stage == "extract":
@@ -168,24 +182,26 @@ class MiningFlow:
             await self._later_stage(stage, body["mining_id"])
 
     async def _queued_fetch(self, mining_id: str, spec: dict) -> None:
-        """A worker reads the source. The check that the fetch is still to do is made under the
-        mining's lock, the fetch itself outside it (it may be long, and ending a mining takes
-        the lock). A redelivery after the fetch ended does nothing; one while it still runs
-        (its worker was slower than the claim timeout) fetches again: raw batches and extract
-        messages keep their numbers, so nothing is doubled."""
+        """A worker reads the source, under the mining's fetch lease (a lock apart from the
+        mining's lock, which ending a mining takes): a second delivery of the same fetch (its
+        first worker hung past the claim timeout) waits for the first to end, then finds the
+        fetch done and does nothing; if the first worker died, the lease went with it and the
+        second fetches again (raw batches and extract messages keep their numbers, so nothing
+        is doubled). Two workers never read the same mining at once."""
         s = self.services
-        async with s.ledger.mining_lock(mining_id):
-            run = await s.ledger.run(mining_id)
-            if run is None or run.batches is not None:
-                return  # ended, or already fetched
-            if s.sources is None:
-                raise RuntimeError("this mode opens no queued sources (no SourceOpener)")
-            try:
-                source = await s.sources.open(run.user_id, spec)
-            except Exception as exc:  # the source cannot be opened: the mining fails with why
-                await self._end_locked(mining_id, run, "failed", f"fetch: {describe(exc)}")
-                return
-        await self.fetch(mining_id, source)
+        async with s.ledger.mining_lock(fetch_lease(mining_id)):
+            async with s.ledger.mining_lock(mining_id):
+                run = await s.ledger.run(mining_id)
+                if run is None or run.batches is not None:
+                    return  # ended, or already fetched
+                if s.sources is None:
+                    raise RuntimeError("this mode opens no queued sources (no SourceOpener)")
+                try:
+                    source = await s.sources.open(run.user_id, spec)
+                except Exception as exc:  # the source cannot be opened: the mining fails with why
+                    await self._end_locked(mining_id, run, "failed", f"fetch: {describe(exc)}")
+                    return
+            await self.fetch(mining_id, source)
 
     def _context(self, run: MiningRun) -> MiningContext:
         s = self.services
@@ -217,12 +233,16 @@ class MiningFlow:
         async with s.ledger.mining_lock(mining_id):
             run = await s.ledger.run(mining_id)
             if run is None:
-                return  # ended: a duplicate or late message
+                await self._release(mining_id)  # ended (a late message), maybe by a stop that found the lock held
+                return
             ctx = self._context(run)
             if stage not in run.steps:
                 run.steps[stage] = await self._run_stage(stage, ctx)
                 self._remember_identities(ctx)
                 await s.ledger.mark_step(mining_id, stage, run.steps[stage])
+                if await s.ledger.run(mining_id) is None:  # stopped while the stage ran: its rows go now
+                    await self._release(mining_id)
+                    return
             if stage in NEXT_STAGE:
                 await s.queues[NEXT_STAGE[stage]].send({"mining_id": mining_id})
             else:
@@ -275,27 +295,60 @@ class MiningFlow:
         await self.end(body["mining_id"], "failed", reason)
 
     async def stop(self, mining_id: str) -> bool:
-        """Cancel a running mining: its queued work is dropped (every message of an ended
-        mining is), its temporary rows go; contacts already refined stay. False if it had ended."""
-        return await self.end(mining_id, "canceled", "stopped by the user")
+        """Cancel a running mining at once, without waiting for a stage in progress: its queued
+        work is dropped (every message of an ended mining is), its temporary rows go now, or
+        when the stage holding the mining's lock sees the end; contacts already refined stay.
+        False if it had ended."""
+        return await self.end(mining_id, "canceled", "stopped by the user", wait=False)
 
-    async def end(self, mining_id: str, status: str, reason: str) -> bool:
+    async def end(self, mining_id: str, status: str, reason: str, *, wait: bool = True) -> bool:
         """End a running mining as ``status`` (failed, interrupted, canceled) with ``reason``;
-        False if it had already ended."""
+        False if it had already ended. ``wait=False``: when a stage holds the mining's lock,
+        the mining ends without it (the run is marked ended) and that stage drops the rows."""
         s = self.services
-        async with s.ledger.mining_lock(mining_id):
+        async with s.ledger.mining_lock(mining_id, wait=wait) as held:
             run = await s.ledger.run(mining_id)
             if run is None:
                 return False
-            await self._end_locked(mining_id, run, status, reason)
+            if held:
+                return await self._end_locked(mining_id, run, status, reason)
+            if not await s.ledger.end_run(mining_id):
+                return False
+            await self._record_end(mining_id, run, status, reason)
         return True
 
-    async def _end_locked(self, mining_id: str, run: MiningRun, status: str, reason: str) -> None:
+    async def _end_locked(self, mining_id: str, run: MiningRun, status: str, reason: str) -> bool:
+        ended = await self.services.ledger.end_run(mining_id)  # False: a stop ended it meanwhile, without the lock
+        if ended:
+            await self._record_end(mining_id, run, status, reason)
+        await self._release(mining_id)
+        return ended
+
+    async def _record_end(self, mining_id: str, run: MiningRun, status: str, reason: str) -> None:
+        await self.services.main.finish_mining(mining_id, status, {"error": reason, "fetched": run.fetched})
+        log.log(logging.INFO if status == "canceled" else logging.ERROR, "mining %s %s: %s", mining_id, status, reason)
+
+    async def _release(self, mining_id: str) -> None:
+        """Under the mining's lock, once it ended: its failures kept, its temporary rows dropped."""
         s = self.services
         await s.main.record_failures(await s.temp.failures(mining_id))
-        await s.main.finish_mining(mining_id, status, {"error": reason, "fetched": run.fetched})
         await self._drop(mining_id)
-        log.log(logging.INFO if status == "canceled" else logging.ERROR, "mining %s %s: %s", mining_id, status, reason)
+
+    async def settled(self, mining_id: str) -> bool:
+        """For an ended mining, and a caller that must not wait on its lock (the API): False
+        while a stage of it still holds the lock (and may still write); else its temporary
+        rows are dropped, so no later message writes anything of it, and True."""
+        async with self.services.ledger.mining_lock(mining_id, wait=False) as held:
+            if held:
+                await self._drop(mining_id)
+            return held
+
+    async def _ended_meanwhile(self, mining_id: str) -> bool:
+        """A fetch that finds its mining ended: what it added since goes. Returns False."""
+        async with self.services.ledger.mining_lock(mining_id):
+            if await self.services.ledger.run(mining_id) is None:
+                await self._release(mining_id)
+        return False
 
     async def _drop(self, mining_id: str) -> None:
         s = self.services
@@ -304,24 +357,52 @@ class MiningFlow:
             await store.drop_mining(mining_id)
 
     async def cleanup(self, *, stale_seconds: float) -> list[str]:
-        """End 'running' minings without progress for ``stale_seconds`` as interrupted (their
-        runner died), and drop the temporary rows of minings that are no longer running.
-        Returns the ids of the minings it ended."""
+        """End 'running' minings whose runner died as interrupted, and drop the temporary rows of
+        minings that are no longer running; returns the ids of the minings it ended.
+
+        A mining is dead when it had no activity (a delivery of it started, progress written)
+        for ``stale_seconds``, none of its messages can still be waiting in a queue (every
+        queue's oldest waiting message was sent after its last activity), and no runner holds
+        its lock or its fetch lease (tried, never waited for). Each is ended under its lock, so
+        a stage in progress is never raced. ``stale_seconds`` must exceed the queues' claim
+        time: a message held by a worker that died waits that long before another takes it."""
         s = self.services
-        now = time.time()
+        waiting = [await q.waiting_since() for queue in s.queues.values() for q in (queue, getattr(queue, "dead", None)) if q]
+        oldest_waiting = min((t for t in waiting if t is not None), default=None)
         dead = []
         for mining in await s.main.minings(status="running"):
-            run = await s.ledger.run(mining["id"])
-            last = run.updated if run else datetime.fromisoformat(mining["started_at"]).timestamp()
-            if now - last >= stale_seconds:
-                await s.main.finish_mining(mining["id"], "interrupted", {"error": f"no progress for {now - last:.0f} s"})
-                dead.append(mining["id"])
+            mining_id = mining["id"]
+            started = datetime.fromisoformat(mining["started_at"]).timestamp()
+            run = await s.ledger.run(mining_id)
+            last = run.updated if run else started
+            if time.time() - last < stale_seconds:
+                continue
+            if oldest_waiting is not None and oldest_waiting <= last + QUEUE_CLOCK_SLACK_SECONDS:
+                continue  # its messages may be waiting behind other minings' work
+            async with s.ledger.mining_lock(mining_id, wait=False) as held:
+                async with s.ledger.mining_lock(fetch_lease(mining_id), wait=False) as not_fetching:
+                    if not (held and not_fetching):
+                        continue  # a stage or the fetch of it is running
+                    run = await s.ledger.run(mining_id)  # again, under the lock
+                    idle = time.time() - (run.updated if run else started)
+                    if idle < stale_seconds:
+                        continue
+                    reason = f"no progress for {idle:.0f} s"
+                    if run is not None:
+                        if await self._end_locked(mining_id, run, "interrupted", reason):
+                            dead.append(mining_id)
+                    elif (await s.main.mining(mining_id) or {}).get("status") == "running":  # no run: ended half-way
+                        await s.main.finish_mining(mining_id, "interrupted", {"error": reason})
+                        await self._release(mining_id)
+                        dead.append(mining_id)
         # leftovers first, then the running set: a mining started in between (main row, then
         # its run) is in the running set, never taken for a leftover
         leftovers = set(await s.temp.mining_ids()) | set(await s.ledger.mining_ids())
         running = {m["id"] for m in await s.main.minings(status="running")}
         for mining_id in sorted(leftovers - running):
-            await self._drop(mining_id)
+            async with s.ledger.mining_lock(mining_id, wait=False) as held:
+                if held:  # else a stage of it still runs, and drops them when it sees the end
+                    await self._drop(mining_id)
         return dead
 
     # reading ---------------------------------------------------------------------------
