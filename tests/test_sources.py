@@ -399,3 +399,45 @@ def test_mbox_envelope_before_a_message_whose_first_line_is_not_a_header(tmp_pat
     assert b"From 10:00 to 12:00" in items[0].data
     assert items[1].data.startswith(b"   leading")
     assert items[2].data.startswith(b"From: c@x")
+
+
+def test_hostile_member_names_and_links_in_archives_are_read_never_written_or_followed(tmp_path: Path, ham: list[Path]):
+    """Uploads are archives from strangers: member names that climb out (``../``), absolute
+    names and links are only labels here. Members are streamed, never extracted, so nothing
+    is written anywhere, and a link member is not followed (its target is not read)."""
+    hostile = ["../../escape.eml", "/etc/cron.d/absolute.eml", "inbox/../../../climb.eml", "C:\\Windows\\x.eml"]
+    secret = tmp_path / "outside" / "secret.eml"
+    secret.parent.mkdir()
+    secret.write_bytes(ham[9].read_bytes())
+    upload_dir = tmp_path / "spool" / "upload"
+    upload_dir.mkdir(parents=True)
+
+    zip_path = upload_dir / "hostile.zip"
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for name, file in zip(hostile, ham):
+            archive.writestr(zipfile.ZipInfo(name), file.read_bytes())
+    tar_path = upload_dir / "hostile.tar.gz"
+    with tarfile.open(tar_path, "w:gz") as archive:
+        for name, file in zip(hostile, ham):
+            data = file.read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        for kind, name in ((tarfile.SYMTYPE, "link.eml"), (tarfile.LNKTYPE, "hardlink.eml")):
+            link = tarfile.TarInfo(name)
+            link.type, link.linkname = kind, str(secret)
+            archive.addfile(link)
+
+    before = sorted(p for p in tmp_path.rglob("*"))
+    for path in (zip_path, tar_path):
+        source = open_source(path)
+        messages, failures = read_all(source)
+        assert not failures
+        links = {"link.eml", "hardlink.eml"} if path == tar_path else set()
+        assert {(s.path, s.reason) for s in source.skipped} == {(n, "a link inside the archive (not followed)") for n in links}
+        assert {m.folder for m in messages} == {"inbox", "etc/cron.d", path.name.split(".")[0]}
+        assert sorted(map(message_id, (m.data for m in messages))) == sorted(message_id(f.read_bytes()) for f in ham[:4])
+        assert {m.uid for m in messages} == set(hostile)  # the names are kept as labels, verbatim
+        assert message_id(secret.read_bytes()) not in {message_id(m.data) for m in messages}  # no link followed
+    assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing was written anywhere
+    assert not Path("/etc/cron.d/absolute.eml").exists() and not (tmp_path / "escape.eml").exists()

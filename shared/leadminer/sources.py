@@ -354,7 +354,8 @@ class _Reader:
         except SourceError as exc:
             yield self.fail(archive_name, archive_name, str(exc))
             return
-        members = _Members(_zip_entries(path, prefix) if kind == "zip" else _tar_entries(path, prefix))
+        entries = _zip_entries(path, prefix) if kind == "zip" else _tar_entries(path, prefix, self.source.skipped)
+        members = _Members(entries)
         try:
             yield from self.read_entries(members, allow_archives=False, archive=archive_name)
         except _READ_ERRORS as exc:
@@ -481,13 +482,15 @@ def _zip_entries(path: Path, prefix: str) -> Iterator[_Entry]:
                 yield _Entry(prefix + info.filename, info.file_size, lambda info=info: archive.open(info))
 
 
-def _tar_entries(path: Path, prefix: str) -> Iterator[_Entry]:
+def _tar_entries(path: Path, prefix: str, skipped: list[SkippedFile] | None = None) -> Iterator[_Entry]:
     # Stream mode ("r|*"): one forward pass, nothing extracted; each member is
-    # opened once, while it is the current one.
+    # opened once, while it is the current one. Links are never followed.
     with tarfile.open(path, mode="r|*") as archive:
         for member in archive:
             if member.isfile():
                 yield _Entry(prefix + member.name, member.size, lambda member=member: archive.extractfile(member))
+            elif (member.issym() or member.islnk()) and skipped is not None:
+                skipped.append(SkippedFile(prefix + member.name, "a link inside the archive (not followed)"))
 
 
 def _check_archive(path: Path, kind: str) -> None:
@@ -538,9 +541,11 @@ def _location(path: str, source_name: str) -> tuple[str, str | None, tuple[str, 
 
     Maildir files (``…/cur/<name>``, ``…/new/<name>``) get a folder named after
     their Maildir and a uid without the ``:2,`` flags part; other files keep
-    their relative path as uid and their directory as folder.
+    their relative path as uid and their directory as folder. An archive member's
+    name is only a label: a root, ``.`` or ``..`` in it is not a folder (the member
+    is read like any other, never written anywhere).
     """
-    parts = PurePosixPath(path).parts
+    parts = tuple(part for part in PurePosixPath(path).parts if part not in ("/", ".", ".."))
     if not parts:
         return None
     name, dirs = parts[-1], parts[:-1]
