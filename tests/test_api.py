@@ -525,3 +525,89 @@ def test_deleting_a_user_during_a_long_refine_leaves_nothing_of_theirs(client, s
             return await services.main.persons("ann"), await services.main.minings(user_id="ann"), await services.temp.mining_ids()
 
     assert asyncio.run(left()) == ([], [], [])
+
+
+# uploads: authenticated before a byte is read, limited on the bytes received -------------------------
+async def test_an_unauthenticated_upload_is_refused_before_its_body_is_read(settings):
+    from asgi import FILE_PART, MULTIPART, Body, post
+
+    app = create_app(settings)
+    huge = Body(chunks=200, prefix=FILE_PART)  # 200 MB announced and offered
+    refused = await post(app, "/api/imap/mine/file/ann", huge, {"content-type": MULTIPART}, content_length=200 << 20)
+    assert refused.status == 401 and refused.json()["error"]["code"] == "unauthorized"
+    assert refused.chunks_read == 0
+    forged = await post(app, "/api/imap/mine/file/ann", Body(chunks=200, prefix=FILE_PART),
+                        {"content-type": MULTIPART, **auth("ann", secret="another-secret-of-at-least-32-bytes!!")})  # fmt: skip
+    assert forged.status == 401 and forged.chunks_read == 0
+    announced = await post(app, "/api/imap/mine/file/ann", Body(chunks=200, prefix=FILE_PART),
+                           {"content-type": MULTIPART, **auth("ann")}, content_length=200 << 20)  # fmt: skip
+    assert announced.status == 413 and announced.chunks_read == 0  # refused on its Content-Length
+    assert list(Path(settings.spool_dir).iterdir()) == []
+
+
+async def test_a_chunked_upload_is_cut_off_at_the_limit_and_leaves_nothing_in_the_spool(settings):
+    from asgi import FILE_PART, MULTIPART, Body, post
+
+    app = create_app(settings)  # upload limit: 1 MB
+    endless = Body(chunks=200, size=64 * 1024, prefix=FILE_PART)  # no Content-Length: chunked
+    refused = await post(app, "/api/imap/mine/file/ann", endless, {"content-type": MULTIPART, **auth("ann")})
+    assert refused.status == 413 and refused.json()["error"]["code"] == "too_large"
+    assert refused.bytes_read <= (1 << 20) + 2 * 64 * 1024 + len(FILE_PART)  # read up to the limit, not on
+    assert list(Path(settings.spool_dir).iterdir()) == []
+    async with selfhost_services(settings, consumer="check") as services:
+        assert await services.main.minings(user_id="ann") == []
+
+
+# the spooled upload goes when its mining ends ---------------------------------------------------------
+def spooled(settings: Settings) -> list[Path]:
+    return sorted(p for p in Path(settings.spool_dir).rglob("*") if p.is_file())
+
+
+def test_a_spooled_upload_is_deleted_when_its_mining_ends_whatever_the_end(client, settings, mailbox, tmp_path):
+    done = upload(client, "ann", mailbox).json()["data"]["miningId"]
+    assert [p.parent.name for p in spooled(settings)] == [done]  # in the mining's own folder
+    assert work_until_ended(settings, done)["status"] == "done"
+    assert spooled(settings) == []
+
+    canceled = upload(client, "ann", mailbox).json()["data"]["miningId"]
+    assert client.post(f"/api/imap/mine/file/ann/{canceled}", headers=auth("ann"), json={}).status_code == 200
+    assert spooled(settings) == []  # the API's stop released it
+
+    failed = upload(client, "ann", mailbox).json()["data"]["miningId"]
+
+    async def fail_it() -> None:
+        async with selfhost_services(settings, consumer="check") as services:
+            await MiningFlow(services).dead_letter("extract", {"mining_id": failed}, "boom", 3)
+
+    asyncio.run(fail_it())
+    assert spooled(settings) == []
+    assert work_until_ended(settings, failed)["status"] == "failed"
+
+    interrupted = upload(client, "ann", mailbox).json()["data"]["miningId"]
+
+    async def worker_died() -> list[str]:  # nothing happened for longer than the stale time
+        async with selfhost_services(settings, consumer="check") as services:
+            await services.queues["fetch"].receive(10)  # taken by a worker that then died
+            await asyncio.sleep(1.2)
+            return await MiningFlow(services).cleanup(stale_seconds=1.0)
+
+    assert asyncio.run(worker_died()) == [interrupted]
+    assert spooled(settings) == []
+
+
+def test_a_start_that_fails_and_a_deleted_user_leave_no_upload_behind(client, settings, mailbox, monkeypatch):
+    async def broken(self, mining_id, source):
+        raise ConnectionError("queue down")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(MiningFlow, "enqueue_fetch", broken)
+        with pytest.raises(ConnectionError):
+            upload(client, "ann", mailbox)
+    assert spooled(settings) == [] and list(Path(settings.spool_dir).iterdir()) == []
+    [mining] = client.get("/api/imap/mine/ann", headers=auth("ann")).json()["data"]
+    assert mining["status"] == "failed" and "could not be queued" in mining["error"]
+
+    queued = upload(client, "ann", mailbox).json()["data"]["miningId"]
+    assert [p.parent.name for p in spooled(settings)] == [queued]
+    assert client.delete("/api/auth/users", headers=auth("ann")).status_code == 200
+    assert spooled(settings) == [] and list(Path(settings.spool_dir).iterdir()) == []

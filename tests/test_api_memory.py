@@ -63,7 +63,9 @@ def test_an_upload_is_mined_by_the_in_process_worker_and_exported(client, backen
     accepted = upload(client, "ann")
     assert accepted.status_code == 202
     mining_id = accepted.json()["data"]["miningId"]
+    assert [p.name for p in backend.spool_dir.iterdir()] == [mining_id]  # the upload, in the mining's folder
     assert drain(client, backend) > 0
+    assert list(backend.spool_dir.iterdir()) == []  # deleted when the mining ended
     events = client.get(f"/api/imap/mine/file/{mining_id}/progress", headers=auth("ann")).text
     assert "event: mining-completed" in events
     exported = client.post("/api/contacts/export/json", headers=auth("ann"), json={})

@@ -4,7 +4,8 @@ source a queued ``fetch`` names.
 * ``{"kind": "imap", "email": …, "folders": [...]?}``: the user's stored mailbox
   (:mod:`leadminer_runner.mailbox_sources`), its password decrypted here, in the worker;
 * ``{"kind": "file", "path": …}``: a file the API spooled into ``LEADMINER_SPOOL_DIR``
-  (a path outside it is refused).
+  (a path outside it is refused), in a folder named by the mining's id, deleted by
+  :meth:`StoredSourceOpener.release` when the mining ends.
 
 IMAP is read through a thread (imap-tools is synchronous): the worker's event loop keeps
 serving its queues while a mailbox is fetched. Errors are :class:`SourceSpecError`
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from leadminer.contracts import FailedMessage, RawMessage
-from leadminer.sources import SourceError, spooled_file
+from leadminer.sources import SourceError, remove_spooled, spooled_file
 from leadminer.storage import FetchStateStore
 
 from .mailbox_sources import MailboxSourceStore, SecretError
@@ -82,6 +83,12 @@ class StoredSourceOpener:
         source, password = found
         url = ImapUrl(source.host, source.port, source.login, source.security)
         return ThreadedSource(ImapMessageSource(url, user_id, password=password, folders=folders))
+
+    async def release(self, mining_id: str) -> None:
+        """The mining ended: its upload leaves the spool folder (a file being read stays
+        readable until closed)."""
+        if self.spool_dir is not None:
+            remove_spooled(self.spool_dir, mining_id)
 
     def _file(self, spec: dict[str, Any]) -> FileMessageSource:
         if self.spool_dir is None:

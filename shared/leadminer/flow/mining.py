@@ -355,6 +355,8 @@ class MiningFlow:
         self._identities.pop(mining_id, None)
         for store in {id(x): x for x in (s.temp, s.ledger, s.raw)}.values():  # one call per distinct adapter
             await store.drop_mining(mining_id)
+        if (release := getattr(s.sources, "release", None)) is not None:  # an uploaded file's spool
+            await release(mining_id)
 
     async def cleanup(self, *, stale_seconds: float) -> list[str]:
         """End 'running' minings whose runner died as interrupted, and drop the temporary rows of
