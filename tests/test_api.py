@@ -611,3 +611,33 @@ def test_a_start_that_fails_and_a_deleted_user_leave_no_upload_behind(client, se
     assert [p.parent.name for p in spooled(settings)] == [queued]
     assert client.delete("/api/auth/users", headers=auth("ann")).status_code == 200
     assert spooled(settings) == [] and list(Path(settings.spool_dir).iterdir()) == []
+
+
+def test_since_fetches_only_mail_received_on_or_after_that_day(client, settings, dovecot_account):
+    from datetime import UTC, datetime
+
+    for n, received in enumerate((datetime(2020, 1, 5, tzinfo=UTC), datetime(2024, 6, 1, 8, tzinfo=UTC), datetime(2024, 6, 2, tzinfo=UTC))):
+        message = (f"From: Sender {n} <s{n}@sender{n}.example>\r\nTo: me@example.com\r\nSubject: n{n}\r\n"
+                   f"Message-ID: <since-{n}@example.com>\r\nDate: {received:%a, %d %b %Y %H:%M:%S +0000}\r\n\r\nHello.\r\n")  # fmt: skip
+        dovecot_account.append("INBOX", message.encode(), received=received)
+    email = f"{dovecot_account.user}@example.com"
+    assert client.post("/api/imap/mine/sources/imap", headers=auth("ann"), json=account_body(dovecot_account)).status_code == 201
+
+    def start(since: object) -> object:
+        return client.post("/api/imap/mine/email/ann", headers=auth("ann"), json={"miningSource": {"email": email}, "since": since})
+
+    for bad in ("yesterday", "2024-13-01", "2024-06-01T25:00"):
+        refused = start(bad)
+        assert refused.status_code == 422 and "since" in refused.json()["error"]["message"], refused.text
+    assert client.get("/api/imap/mine/ann", headers=auth("ann")).json()["data"] == []  # nothing started
+
+    recent = start("2024-06-01T00:00:00.000Z")  # Leadminer's web app sends a date-time: its day counts
+    assert recent.status_code == 202, recent.text
+    mining = work_until_ended(settings, recent.json()["data"]["miningId"])
+    assert mining["status"] == "done" and mining["stats"]["fetched"] == 2
+    contacts = {c["email"] for c in client.get("/api/contacts/ann", headers=auth("ann")).json()["data"]["contacts"]}
+    assert {"s1@sender1.example", "s2@sender2.example"} <= contacts and "s0@sender0.example" not in contacts
+
+    everything = start(None)  # a mining with since saved no fetch state: the older mail is read later
+    mining = work_until_ended(settings, everything.json()["data"]["miningId"])
+    assert mining["status"] == "done" and mining["stats"]["fetched"] == 3

@@ -15,12 +15,13 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from leadminer.flow import MiningFlow, describe
 from leadminer.settings import Settings
@@ -66,7 +67,18 @@ class ImapMiningRequest(BaseModel):
     boxes: list[str] | None = None
     extractSignatures: bool = True  # noqa: N815
     cleaningEnabled: bool = True  # noqa: N815
-    since: str | None = None
+    since: date | None = None  # only messages received on or after this day
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _day_of(cls, value: Any) -> Any:
+        """An ISO date, or an ISO date-time (Leadminer's web app sends one): its day."""
+        if isinstance(value, str) and "T" in value:
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+            except ValueError:
+                raise ValueError(f"not an ISO date: {value!r}") from None
+        return value
 
 
 class ImapAccount(BaseModel):
@@ -338,6 +350,8 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
                 spec = {"kind": "imap", "email": email}
                 if request_body.boxes:
                     spec["folders"] = request_body.boxes
+                if request_body.since:
+                    spec["since"] = request_body.since.isoformat()
                 await flow.enqueue_fetch(mining_id, spec)
                 return mining_id
 
