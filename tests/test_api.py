@@ -641,3 +641,34 @@ def test_since_fetches_only_mail_received_on_or_after_that_day(client, settings,
     everything = start(None)  # a mining with since saved no fetch state: the older mail is read later
     mining = work_until_ended(settings, everything.json()["data"]["miningId"])
     assert mining["status"] == "done" and mining["stats"]["fetched"] == 3
+
+
+# Leadminer's contacts import (JSON on the upload route) ----------------------------------------------
+def test_imported_contacts_are_cleaned_refined_and_merged_with_mined_ones(client, settings, mailbox):
+    mined = upload(client, "ann", mailbox).json()["data"]["miningId"]
+    assert work_until_ended(settings, mined)["status"] == "done"
+    known = client.get("/api/contacts/ann", headers=auth("ann"), params={"limit": 1}).json()["data"]["contacts"][0]
+    rows = [
+        {"email": known["email"].upper(), "job_title": "Chief Imported Officer", "works_for": "Import & Co"},
+        {"email": "new.person@imported.example", "name": "New Person", "same_as": "https://example.org/new"},
+        {"email": "postmaster@imported.example"},
+    ]
+    started = client.post("/api/imap/mine/file/ann", headers={**auth("ann"), "Idempotency-Key": "imp-1"}, json={"name": "leads.csv", "contacts": rows})
+    assert started.status_code == 202, started.text
+    again = client.post("/api/imap/mine/file/ann", headers={**auth("ann"), "Idempotency-Key": "imp-1"}, json={"name": "leads.csv", "contacts": rows})
+    assert again.json()["data"]["miningId"] == started.json()["data"]["miningId"]
+    mining = work_until_ended(settings, started.json()["data"]["miningId"])
+    assert mining["status"] == "done" and mining["stats"]["persons"] == 3 and mining["stats"]["fetched"] == 3
+
+    contacts = {c["email"]: c for c in client.get("/api/contacts/ann", headers=auth("ann"), params={"limit": 1000}).json()["data"]["contacts"]}
+    merged = contacts[known["email"]]
+    assert (merged["job_title"], merged["organization"]) == ("Chief Imported Officer", "Import & Co")
+    assert (merged["occurrence"], merged["temperature"], merged["name"]) == (known["occurrence"], known["temperature"], known["name"])
+    assert contacts["new.person@imported.example"]["name"] == "New Person"
+    assert contacts["new.person@imported.example"]["same_as"] == ["https://example.org/new"]
+    assert "role" in contacts["postmaster@imported.example"]["tags"]  # cleaned like a mined address
+    events = sse_events(client.get(f"/api/imap/mine/file/{mining['id']}/progress", headers=auth("ann")).text)
+    assert events[-1][0] == "mining-completed"
+
+    refused = client.post("/api/imap/mine/file/ann", headers=auth("ann"), json={"name": "x.csv", "contacts": [{"email": "ok@a.example"}, {"email": "@"}]})
+    assert refused.status_code == 422 and "contacts.1.email" in refused.json()["error"]["message"]

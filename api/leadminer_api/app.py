@@ -21,7 +21,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field, field_validator
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from leadminer.flow import MiningFlow, describe
 from leadminer.settings import Settings
@@ -32,7 +33,8 @@ from .auth import require_same_user, user_from_token
 from .backend import IdempotencyConflict, IdempotencyPending, MailboxError, MiningBackend
 from .envelope import ApiError, ok
 from .events import Snapshot, changes, ending
-from .uploads import UPLOAD_OPENAPI, refuse_announced_size, spool_multipart
+from .imports import ContactsImport
+from .uploads import UPLOAD_OPENAPI, read_limited, refuse_announced_size, spool_multipart
 
 VERSION = "0.1.0"
 PROGRESS_POLL_SECONDS = 0.5
@@ -202,7 +204,8 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
         content_length: Annotated[str | None, Header()] = None,
     ) -> Any:
         """Mine an uploaded mailbox (multipart field ``file``: mbox, .eml, .pst, .zip/.tar.gz of
-        messages or a Maildir): read only once the token is checked, refused at once when it
+        messages or a Maildir), or import contacts (JSON ``{name, contacts}``, Leadminer's CSV
+        import): read only once the token is checked, refused at once when it
         announces more than the size limit, streamed to the spool folder under that limit,
         checked to be mail, then queued. The body is read here, not by FastAPI, which would
         spool it before authenticating."""
@@ -211,6 +214,8 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
         if not content_type:
             raise ApiError(422, "invalid", "invalid request: send a mailbox (multipart field 'file') or contacts (JSON)")
         refuse_announced_size(content_length, settings.upload_limit_mb)
+        if content_type.split(";")[0].strip().lower() == "application/json":
+            return await import_contacts(user, backend, request, idempotency_key)
         upload = await spool_multipart(content_type, request.stream(), backend.spool_dir, settings.upload_limit_mb)
         try:
             _check_mailbox(upload.path)
@@ -235,6 +240,23 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
             mining_id = await _idempotent(backend, user, idempotency_key, f"file:{upload.sha256}", start)
         finally:  # moved into the mining's folder when it started; else not needed (a retry, a failure)
             shutil.rmtree(upload.folder, ignore_errors=True)
+        return accepted(mining_id, "file")
+
+    async def import_contacts(user: str, backend: MiningBackend, request: Request, idempotency_key: str | None) -> Any:
+        """Leadminer's contacts import: rows from a file its web app parsed, validated (422
+        naming the bad row), then cleaned and refined by a worker (no extract)."""
+        raw = await read_limited(request.stream(), settings.upload_limit_mb)
+        try:
+            body = ContactsImport.model_validate_json(raw)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+        contacts = [row.contact() for row in body.contacts]
+
+        async def start() -> str:
+            async with backend.services() as services:
+                return await MiningFlow(services).start_import(user_id=user, name=body.name, contacts=contacts)
+
+        mining_id = await _idempotent(backend, user, idempotency_key, f"import:{hashlib.sha256(raw).hexdigest()}", start)
         return accepted(mining_id, "file")
 
     @app.get("/api/imap/mine/{user_id}")

@@ -23,6 +23,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from .envelope import ApiError
+from .imports import CONTACTS_IMPORT_SCHEMA
 
 FIELD = b"file"
 FRAMING_ALLOWANCE = 64 * 1024
@@ -117,6 +118,17 @@ def limit_bytes(limit_mb: float) -> int:
     return int(limit_mb * 1024 * 1024)
 
 
+async def read_limited(body: AsyncIterator[bytes], limit_mb: float) -> bytes:
+    """A whole (JSON) body held in memory, 413 past the limit on the bytes received."""
+    chunks, size = [], 0
+    async for chunk in body:
+        size += len(chunk)
+        if size > limit_bytes(limit_mb):
+            raise too_large(limit_mb)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def spool_multipart(content_type: str, body: AsyncIterator[bytes], spool_dir: Path, limit_mb: float) -> SpooledUpload:
     """Stream the ``file`` field of a multipart body into a new folder of ``spool_dir``; 413
     past the limit, 422 without a ``file`` field. The folder is removed on any error."""
@@ -168,7 +180,8 @@ UPLOAD_OPENAPI = {
                     "properties": {"file": {"type": "string", "format": "binary", "description": "the mailbox"}},
                 }
             },
+            "application/json": {"schema": CONTACTS_IMPORT_SCHEMA},
         },
     }
 }
-"""The body the route reads itself, for ``/docs``."""
+"""The bodies the route reads itself, for ``/docs`` (the JSON one: a contacts import)."""
