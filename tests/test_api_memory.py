@@ -175,3 +175,21 @@ def test_an_import_with_a_bad_row_is_refused_naming_the_row(client):
     assert not_json.status_code == 422
     for user in ("ann", "bob"):
         assert client.get(f"/api/imap/mine/{user}", headers=auth(user)).json()["data"] == []  # nothing started
+
+
+def test_uploads_a_dead_api_process_left_half_received_are_swept_at_start(tmp_path):
+    import os
+
+    spool = tmp_path / "spool"
+    abandoned, receiving = spool / "incoming-dead", spool / "incoming-live"
+    for folder in (abandoned, receiving):
+        folder.mkdir(parents=True)
+        (folder / "mailbox").write_bytes(b"From x\n")
+    hours_ago = time.time() - 7200
+    for path in (abandoned / "mailbox", abandoned):
+        os.utime(path, (hours_ago, hours_ago))
+    mining = spool / "0123abcd"  # a queued mining's upload: not the sweep's
+    mining.mkdir()
+    os.utime(mining, (hours_ago, hours_ago))
+    with TestClient(create_app(Settings(supabase_jwt_secret=SECRET), MemoryBackend(spool))):
+        assert sorted(p.name for p in spool.iterdir()) == ["0123abcd", "incoming-live"]

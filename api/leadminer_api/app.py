@@ -34,7 +34,7 @@ from .backend import IdempotencyConflict, IdempotencyPending, MailboxError, Mini
 from .envelope import ApiError, ok
 from .events import Snapshot, changes, ending
 from .imports import ContactsImport
-from .uploads import UPLOAD_OPENAPI, read_limited, refuse_announced_size, spool_multipart
+from .uploads import UPLOAD_OPENAPI, read_limited, refuse_announced_size, spool_multipart, sweep_abandoned
 
 VERSION = "0.1.0"
 PROGRESS_POLL_SECONDS = 0.5
@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
             app.state.backend = backend
         if hasattr(app.state.backend, "open"):
             await app.state.backend.open()
+        sweep_abandoned(app.state.backend.spool_dir)  # uploads a dead API process left half-received
         try:
             yield
         finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from .envelope import ApiError
 from .imports import CONTACTS_IMPORT_SCHEMA
 
+INCOMING = "incoming-"
+ABANDONED_SECONDS = 3600.0
+"""An upload still being received is written to all the time: one whose folder has not changed
+for this long was left by an API process that died mid-upload."""
 FIELD = b"file"
 FRAMING_ALLOWANCE = 64 * 1024
 """Bytes a multipart body may carry beyond the file's own (boundaries, part headers, a few
@@ -118,6 +123,22 @@ def limit_bytes(limit_mb: float) -> int:
     return int(limit_mb * 1024 * 1024)
 
 
+def sweep_abandoned(spool_dir: Path, older_than: float = ABANDONED_SECONDS) -> int:
+    """Delete uploads left half-received by an API process that died (``incoming-*`` folders
+    unchanged for ``older_than`` seconds); returns how many. Run when an API process starts."""
+    removed = 0
+    now = time.time()
+    for folder in spool_dir.glob(f"{INCOMING}*"):
+        try:
+            changed = max([folder.stat().st_mtime, *(item.stat().st_mtime for item in folder.iterdir())])
+        except OSError:
+            continue  # gone meanwhile (its request ended)
+        if now - changed > older_than:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 async def read_limited(body: AsyncIterator[bytes], limit_mb: float) -> bytes:
     """A whole (JSON) body held in memory, 413 past the limit on the bytes received."""
     chunks, size = [], 0
@@ -137,7 +158,7 @@ async def spool_multipart(content_type: str, body: AsyncIterator[bytes], spool_d
     if kind != b"multipart/form-data" or not boundary:
         raise ApiError(415, "unsupported_media_type", "send the mailbox as multipart/form-data (field 'file') or contacts as JSON")
     limit = limit_bytes(limit_mb)
-    folder = spool_dir / f"incoming-{uuid.uuid4().hex}"
+    folder = spool_dir / f"{INCOMING}{uuid.uuid4().hex}"
     folder.mkdir(parents=True)
     part = _FilePart(folder / "mailbox", limit)
     received = 0
