@@ -18,6 +18,11 @@ fetch ─► [extract] ×N batches ─► fan-in ─► [clean] ─► [signatur
   message; once the mining has ended its messages are dropped.
 * After refine: fetch state saved, failures recorded, the mining ``done`` with
   its summary as stats, temporary rows dropped.
+* An import of contacts (:meth:`MiningFlow.start_import`) has no fetch and no extract:
+  its rows wait as raw batch 0 and its clean and refine steps run the import handlers
+  (:mod:`leadminer.imports`).
+* Whatever the end, the mining's temporary rows go with what its source left (the
+  opener's optional ``release``: an uploaded file in the spool folder).
 * A stop (:meth:`stop`), a dead letter (:meth:`dead_letter`, the stage's error
   as reason) or a failed fetch ends the mining the same way (:meth:`end`): the
   run is marked ended (every later message of it is dropped), the mining gets
@@ -40,7 +45,16 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 
 from ..contracts import FailedMessage, RawMessage
-from ..imports import IMPORT_PREFIX, ImportedContact, from_raw, handle_import_clean, handle_import_refine, is_import, merged_rows, to_raw
+from ..imports import (
+    IMPORT_PREFIX,
+    ImportedContact,
+    from_raw,
+    handle_import_clean,
+    handle_import_refine,
+    is_import,
+    merged_rows,
+    to_raw,
+)
 from ..stages import (
     MiningContext,
     contact_tag_counts,
@@ -168,8 +182,9 @@ class MiningFlow:
 
     async def start_import(self, *, user_id: str, name: str, contacts: Iterable[ImportedContact]) -> str:
         """Start a mining of contacts imported from a file (``name``; see :mod:`leadminer.imports`):
-        its rows are kept as one raw batch, counted as fetched and extracted, and the mining
-        goes straight to clean (then refine), in whichever process serves the queues. Rows
+        its rows are kept as one raw batch (counted as fetched: ``fetched`` and ``total`` are
+        the rows), its fetch and that batch recorded as done, and the mining goes straight to
+        clean (then refine), in whichever process serves the queues. Rows
         with the same address are merged; a row without an address raises ValueError."""
         rows = merged_rows(contacts)
         s = self.services
@@ -258,7 +273,8 @@ class MiningFlow:
                 return
             ctx = self._context(run)
             if stage not in run.steps:
-                run.steps[stage] = await (self._import_stage(stage, ctx) if is_import(run.source) else self._run_stage(stage, ctx))
+                handler = self._import_stage if is_import(run.source) else self._run_stage
+                run.steps[stage] = await handler(stage, ctx)
                 self._remember_identities(ctx)
                 await s.ledger.mark_step(mining_id, stage, run.steps[stage])
                 if await s.ledger.run(mining_id) is None:  # stopped while the stage ran: its rows go now
