@@ -85,7 +85,8 @@ class _FilePart:
         _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
         self._writing = options.get(b"name") == FIELD and self.out is None and self.filename is None
         if self._writing:
-            self.filename = os.path.basename(options.get(b"filename", b"mailbox").decode("utf-8", "replace").replace("\\", "/"))
+            given = options.get(b"filename", b"").decode("utf-8", "replace").replace("\\", "/")
+            self.filename = os.path.basename(given) or "mailbox"  # never a folder of the client's
             self.out = self.path.open("wb")
 
     def _data(self, data: bytes, start: int, end: int) -> None:
