@@ -115,7 +115,28 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
+NO_SKIPS_VARIABLE = "LEADMINER_TEST_NO_SKIPS"
+_UNEXPECTED_SKIPS: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """With ``LEADMINER_TEST_NO_SKIPS=1`` (CI), a skip for any reason but absent corpora is noted."""
+    if report.skipped and os.environ.get(NO_SKIPS_VARIABLE) == "1":
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if "corpora" not in reason:
+            _UNEXPECTED_SKIPS.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _UNEXPECTED_SKIPS and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a server or tool missing must not pass unseen
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
+    if _UNEXPECTED_SKIPS:
+        terminalreporter.write_sep("-", f"skipped, which {NO_SKIPS_VARIABLE}=1 forbids")
+        for line in _UNEXPECTED_SKIPS:
+            terminalreporter.write_line(line)
     if _SERVERS_USED:
         terminalreporter.write_sep("-", "servers")
         for line in _SERVERS_USED:

@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import servers
@@ -125,11 +126,13 @@ class DovecotAccount:
             if typ != "OK":
                 raise RuntimeError(f"DELETE {folder} failed: {data}")
 
-    def append(self, folder: str, message: bytes, flags: tuple[str, ...] = ()) -> int:
-        """IMAP APPEND ``message`` to ``folder`` (created if needed); returns its UID."""
+    def append(self, folder: str, message: bytes, flags: tuple[str, ...] = (), received: datetime | None = None) -> int:
+        """IMAP APPEND ``message`` to ``folder`` (created if needed), with ``received`` as its
+        INTERNALDATE (default: now); returns its UID."""
         self.create_folder(folder)
+        when = imaplib.Time2Internaldate(received) if received is not None else None
         with self.imap() as client:
-            typ, data = client.append(_quoted(folder), f"({' '.join(flags)})" if flags else None, None, message)
+            typ, data = client.append(_quoted(folder), f"({' '.join(flags)})" if flags else None, when, message)
             if typ != "OK":
                 raise RuntimeError(f"APPEND to {folder} failed: {data}")
             match = _APPENDUID.search(b" ".join(d for d in data if isinstance(d, bytes)))

@@ -525,3 +525,150 @@ def test_deleting_a_user_during_a_long_refine_leaves_nothing_of_theirs(client, s
             return await services.main.persons("ann"), await services.main.minings(user_id="ann"), await services.temp.mining_ids()
 
     assert asyncio.run(left()) == ([], [], [])
+
+
+# uploads: authenticated before a byte is read, limited on the bytes received -------------------------
+async def test_an_unauthenticated_upload_is_refused_before_its_body_is_read(settings):
+    from asgi import FILE_PART, MULTIPART, Body, post
+
+    app = create_app(settings)
+    huge = Body(chunks=200, prefix=FILE_PART)  # 200 MB announced and offered
+    refused = await post(app, "/api/imap/mine/file/ann", huge, {"content-type": MULTIPART}, content_length=200 << 20)
+    assert refused.status == 401 and refused.json()["error"]["code"] == "unauthorized"
+    assert refused.chunks_read == 0
+    forged = await post(app, "/api/imap/mine/file/ann", Body(chunks=200, prefix=FILE_PART),
+                        {"content-type": MULTIPART, **auth("ann", secret="another-secret-of-at-least-32-bytes!!")})  # fmt: skip
+    assert forged.status == 401 and forged.chunks_read == 0
+    announced = await post(app, "/api/imap/mine/file/ann", Body(chunks=200, prefix=FILE_PART),
+                           {"content-type": MULTIPART, **auth("ann")}, content_length=200 << 20)  # fmt: skip
+    assert announced.status == 413 and announced.chunks_read == 0  # refused on its Content-Length
+    assert list(Path(settings.spool_dir).iterdir()) == []
+
+
+async def test_a_chunked_upload_is_cut_off_at_the_limit_and_leaves_nothing_in_the_spool(settings):
+    from asgi import FILE_PART, MULTIPART, Body, post
+
+    app = create_app(settings)  # upload limit: 1 MB
+    endless = Body(chunks=200, size=64 * 1024, prefix=FILE_PART)  # no Content-Length: chunked
+    refused = await post(app, "/api/imap/mine/file/ann", endless, {"content-type": MULTIPART, **auth("ann")})
+    assert refused.status == 413 and refused.json()["error"]["code"] == "too_large"
+    assert refused.bytes_read <= (1 << 20) + 2 * 64 * 1024 + len(FILE_PART)  # read up to the limit, not on
+    assert list(Path(settings.spool_dir).iterdir()) == []
+    async with selfhost_services(settings, consumer="check") as services:
+        assert await services.main.minings(user_id="ann") == []
+
+
+# the spooled upload goes when its mining ends ---------------------------------------------------------
+def spooled(settings: Settings) -> list[Path]:
+    return sorted(p for p in Path(settings.spool_dir).rglob("*") if p.is_file())
+
+
+def test_a_spooled_upload_is_deleted_when_its_mining_ends_whatever_the_end(client, settings, mailbox, tmp_path):
+    done = upload(client, "ann", mailbox).json()["data"]["miningId"]
+    assert [p.parent.name for p in spooled(settings)] == [done]  # in the mining's own folder
+    assert work_until_ended(settings, done)["status"] == "done"
+    assert spooled(settings) == []
+
+    canceled = upload(client, "ann", mailbox).json()["data"]["miningId"]
+    assert client.post(f"/api/imap/mine/file/ann/{canceled}", headers=auth("ann"), json={}).status_code == 200
+    assert spooled(settings) == []  # the API's stop released it
+
+    failed = upload(client, "ann", mailbox).json()["data"]["miningId"]
+
+    async def fail_it() -> None:
+        async with selfhost_services(settings, consumer="check") as services:
+            await MiningFlow(services).dead_letter("extract", {"mining_id": failed}, "boom", 3)
+
+    asyncio.run(fail_it())
+    assert spooled(settings) == []
+    assert work_until_ended(settings, failed)["status"] == "failed"
+
+    interrupted = upload(client, "ann", mailbox).json()["data"]["miningId"]
+
+    async def worker_died() -> list[str]:  # nothing happened for longer than the stale time
+        async with selfhost_services(settings, consumer="check") as services:
+            await services.queues["fetch"].receive(10)  # taken by a worker that then died
+            await asyncio.sleep(1.2)
+            return await MiningFlow(services).cleanup(stale_seconds=1.0)
+
+    assert asyncio.run(worker_died()) == [interrupted]
+    assert spooled(settings) == []
+
+
+def test_a_start_that_fails_and_a_deleted_user_leave_no_upload_behind(client, settings, mailbox, monkeypatch):
+    async def broken(self, mining_id, source):
+        raise ConnectionError("queue down")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(MiningFlow, "enqueue_fetch", broken)
+        with pytest.raises(ConnectionError):
+            upload(client, "ann", mailbox)
+    assert spooled(settings) == [] and list(Path(settings.spool_dir).iterdir()) == []
+    [mining] = client.get("/api/imap/mine/ann", headers=auth("ann")).json()["data"]
+    assert mining["status"] == "failed" and "could not be queued" in mining["error"]
+
+    queued = upload(client, "ann", mailbox).json()["data"]["miningId"]
+    assert [p.parent.name for p in spooled(settings)] == [queued]
+    assert client.delete("/api/auth/users", headers=auth("ann")).status_code == 200
+    assert spooled(settings) == [] and list(Path(settings.spool_dir).iterdir()) == []
+
+
+def test_since_fetches_only_mail_received_on_or_after_that_day(client, settings, dovecot_account):
+    from datetime import UTC, datetime
+
+    for n, received in enumerate((datetime(2020, 1, 5, tzinfo=UTC), datetime(2024, 6, 1, 8, tzinfo=UTC), datetime(2024, 6, 2, tzinfo=UTC))):
+        message = (f"From: Sender {n} <s{n}@sender{n}.example>\r\nTo: me@example.com\r\nSubject: n{n}\r\n"
+                   f"Message-ID: <since-{n}@example.com>\r\nDate: {received:%a, %d %b %Y %H:%M:%S +0000}\r\n\r\nHello.\r\n")  # fmt: skip
+        dovecot_account.append("INBOX", message.encode(), received=received)
+    email = f"{dovecot_account.user}@example.com"
+    assert client.post("/api/imap/mine/sources/imap", headers=auth("ann"), json=account_body(dovecot_account)).status_code == 201
+
+    def start(since: object) -> object:
+        return client.post("/api/imap/mine/email/ann", headers=auth("ann"), json={"miningSource": {"email": email}, "since": since})
+
+    for bad in ("yesterday", "2024-13-01", "2024-06-01T25:00"):
+        refused = start(bad)
+        assert refused.status_code == 422 and "since" in refused.json()["error"]["message"], refused.text
+    assert client.get("/api/imap/mine/ann", headers=auth("ann")).json()["data"] == []  # nothing started
+
+    recent = start("2024-06-01T00:00:00.000Z")  # Leadminer's web app sends a date-time: its day counts
+    assert recent.status_code == 202, recent.text
+    mining = work_until_ended(settings, recent.json()["data"]["miningId"])
+    assert mining["status"] == "done" and mining["stats"]["fetched"] == 2
+    contacts = {c["email"] for c in client.get("/api/contacts/ann", headers=auth("ann")).json()["data"]["contacts"]}
+    assert {"s1@sender1.example", "s2@sender2.example"} <= contacts and "s0@sender0.example" not in contacts
+
+    everything = start(None)  # a mining with since saved no fetch state: the older mail is read later
+    mining = work_until_ended(settings, everything.json()["data"]["miningId"])
+    assert mining["status"] == "done" and mining["stats"]["fetched"] == 3
+
+
+# Leadminer's contacts import (JSON on the upload route) ----------------------------------------------
+def test_imported_contacts_are_cleaned_refined_and_merged_with_mined_ones(client, settings, mailbox):
+    mined = upload(client, "ann", mailbox).json()["data"]["miningId"]
+    assert work_until_ended(settings, mined)["status"] == "done"
+    known = client.get("/api/contacts/ann", headers=auth("ann"), params={"limit": 1}).json()["data"]["contacts"][0]
+    rows = [
+        {"email": known["email"].upper(), "job_title": "Chief Imported Officer", "works_for": "Import & Co"},
+        {"email": "new.person@imported.example", "name": "New Person", "same_as": "https://example.org/new"},
+        {"email": "postmaster@imported.example"},
+    ]
+    started = client.post("/api/imap/mine/file/ann", headers={**auth("ann"), "Idempotency-Key": "imp-1"}, json={"name": "leads.csv", "contacts": rows})
+    assert started.status_code == 202, started.text
+    again = client.post("/api/imap/mine/file/ann", headers={**auth("ann"), "Idempotency-Key": "imp-1"}, json={"name": "leads.csv", "contacts": rows})
+    assert again.json()["data"]["miningId"] == started.json()["data"]["miningId"]
+    mining = work_until_ended(settings, started.json()["data"]["miningId"])
+    assert mining["status"] == "done" and mining["stats"]["persons"] == 3 and mining["stats"]["fetched"] == 3
+
+    contacts = {c["email"]: c for c in client.get("/api/contacts/ann", headers=auth("ann"), params={"limit": 1000}).json()["data"]["contacts"]}
+    merged = contacts[known["email"]]
+    assert (merged["job_title"], merged["organization"]) == ("Chief Imported Officer", "Import & Co")
+    assert (merged["occurrence"], merged["temperature"], merged["name"]) == (known["occurrence"], known["temperature"], known["name"])
+    assert contacts["new.person@imported.example"]["name"] == "New Person"
+    assert contacts["new.person@imported.example"]["same_as"] == ["https://example.org/new"]
+    assert "role" in contacts["postmaster@imported.example"]["tags"]  # cleaned like a mined address
+    events = sse_events(client.get(f"/api/imap/mine/file/{mining['id']}/progress", headers=auth("ann")).text)
+    assert events[-1][0] == "mining-completed"
+
+    refused = client.post("/api/imap/mine/file/ann", headers=auth("ann"), json={"name": "x.csv", "contacts": [{"email": "ok@a.example"}, {"email": "@"}]})
+    assert refused.status_code == 422 and "contacts.1.email" in refused.json()["error"]["message"]

@@ -63,7 +63,9 @@ def test_an_upload_is_mined_by_the_in_process_worker_and_exported(client, backen
     accepted = upload(client, "ann")
     assert accepted.status_code == 202
     mining_id = accepted.json()["data"]["miningId"]
+    assert [p.name for p in backend.spool_dir.iterdir()] == [mining_id]  # the upload, in the mining's folder
     assert drain(client, backend) > 0
+    assert list(backend.spool_dir.iterdir()) == []  # deleted when the mining ended
     events = client.get(f"/api/imap/mine/file/{mining_id}/progress", headers=auth("ann")).text
     assert "event: mining-completed" in events
     exported = client.post("/api/contacts/export/json", headers=auth("ann"), json={})
@@ -124,3 +126,70 @@ async def test_once_creates_once_per_key_even_when_asked_concurrently():
     with pytest.raises(IdempotencyConflict):
         await backend.once("s", "k", "other", create)
     await backend.close()
+
+
+IMPORT = {
+    "name": "contacts.csv",
+    "cleaningEnabled": True,
+    "contacts": [
+        {"email": "Ada.Lovelace@Analytical.example", "name": "Ada Lovelace", "job_title": "Analyst",
+         "works_for": "Analytical Engines", "same_as": "https://example.org/ada, https://example.net/ada", "phone": "+44 1"},
+        {"email": "grace@cobol.example", "given_name": "Grace", "family_name": "Hopper", "location": "Arlington"},
+        {"email": "ada.lovelace@analytical.example", "alternate_name": "Countess of Lovelace"},  # the same person again
+        {"email": "noreply@shop.example", "name": None},
+    ],
+}
+
+
+def test_imported_contacts_are_cleaned_refined_and_listed(client, backend):
+    started = client.post("/api/imap/mine/file/ann", headers=auth("ann"), json=IMPORT)
+    assert started.status_code == 202, started.text
+    mining_id = started.json()["data"]["miningId"]
+    assert drain(client, backend) > 0
+    mining = client.get(f"/api/imap/mine/file/{mining_id}", headers=auth("ann")).json()["data"]
+    assert mining["status"] == "done" and mining["source"] == "import:contacts.csv"
+    assert mining["stages"]["refine"] == "done" and mining["counters"]["persons"] == 3
+    contacts = {c["email"]: c for c in client.get("/api/contacts/ann", headers=auth("ann")).json()["data"]["contacts"]}
+    assert set(contacts) == {"ada.lovelace@analytical.example", "grace@cobol.example", "noreply@shop.example"}
+    ada = contacts["ada.lovelace@analytical.example"]
+    assert (ada["name"], ada["job_title"], ada["organization"]) == ("Ada Lovelace", "Analyst", "Analytical Engines")
+    assert ada["same_as"] == ["https://example.net/ada", "https://example.org/ada"]
+    assert ada["alternate_names"] == ["Countess of Lovelace"] and ada["status"] == "unknown"  # cleaned offline
+    assert contacts["grace@cobol.example"]["address"] == "Arlington"
+    assert "no-reply" in contacts["noreply@shop.example"]["tags"]  # the clean stage's address tags
+    events = client.get(f"/api/imap/mine/file/{mining_id}/progress", headers=auth("ann")).text
+    assert "event: mining-completed" in events
+    assert client.get("/api/contacts/bob", headers=auth("bob")).json()["data"]["contacts"] == []
+
+
+def test_an_import_with_a_bad_row_is_refused_naming_the_row(client):
+    bad_email = {"name": "c.csv", "contacts": [{"email": "a@b.example"}, {"email": "not-an-address"}]}
+    refused = client.post("/api/imap/mine/file/ann", headers=auth("ann"), json=bad_email)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid"
+    assert "contacts.1.email" in refused.json()["error"]["message"] and "not-an-address" in refused.json()["error"]["message"]
+    bad_url = {"name": "c.csv", "contacts": [{"email": "a@b.example", "same_as": "https://ok.example, javascript:alert(1)"}]}
+    assert "contacts.0.same_as" in client.post("/api/imap/mine/file/ann", headers=auth("ann"), json=bad_url).json()["error"]["message"]
+    for body in ({"name": "c.csv", "contacts": []}, {"contacts": [{"email": "a@b.example"}]}, {"name": "c.csv", "contacts": [{"name": "x"}]}):
+        assert client.post("/api/imap/mine/file/bob", headers=auth("bob"), json=body).status_code == 422  # (5 a minute each)
+    not_json = client.post("/api/imap/mine/file/cy", headers={**auth("cy"), "content-type": "application/json"}, content=b"{")
+    assert not_json.status_code == 422
+    for user in ("ann", "bob"):
+        assert client.get(f"/api/imap/mine/{user}", headers=auth(user)).json()["data"] == []  # nothing started
+
+
+def test_uploads_a_dead_api_process_left_half_received_are_swept_at_start(tmp_path):
+    import os
+
+    spool = tmp_path / "spool"
+    abandoned, receiving = spool / "incoming-dead", spool / "incoming-live"
+    for folder in (abandoned, receiving):
+        folder.mkdir(parents=True)
+        (folder / "mailbox").write_bytes(b"From x\n")
+    hours_ago = time.time() - 7200
+    for path in (abandoned / "mailbox", abandoned):
+        os.utime(path, (hours_ago, hours_ago))
+    mining = spool / "0123abcd"  # a queued mining's upload: not the sweep's
+    mining.mkdir()
+    os.utime(mining, (hours_ago, hours_ago))
+    with TestClient(create_app(Settings(supabase_jwt_secret=SECRET), MemoryBackend(spool))):
+        assert sorted(p.name for p in spool.iterdir()) == ["0123abcd", "incoming-live"]

@@ -83,3 +83,16 @@ def test_demo_command_mines_its_generated_mailbox(tmp_path):
     assert "Top contacts" in result.output and "messages mined" in result.output
     contacts = json.loads(runner.invoke(app, ["export", "--db", str(tmp_path / "demo" / "demo.db")]).stdout)
     assert any("newsletter" in c["tags"] for c in contacts) and any(c.get("job_title") for c in contacts)
+
+
+def test_token_mints_a_token_the_api_accepts_for_that_user(monkeypatch):
+    from leadminer_api.auth import user_from_token
+
+    monkeypatch.setenv("SUPABASE_JWT_SECRET", "a-secret-of-at-least-32-bytes-for-hs256!")
+    result = runner.invoke(app, ["token", "--user", "ann", "--hours", "0.5"])
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip()
+    assert user_from_token(f"Bearer {token}", "a-secret-of-at-least-32-bytes-for-hs256!") == "ann"
+    monkeypatch.delenv("SUPABASE_JWT_SECRET")
+    missing = runner.invoke(app, ["token", "--user", "ann"])
+    assert missing.exit_code == 2 and "SUPABASE_JWT_SECRET" in missing.output

@@ -199,3 +199,38 @@ async def test_a_queued_source_that_cannot_be_opened_fails_the_mining_with_the_r
         await StageWorker(flow).drain()
         mining = await services.main.mining(mining_id)
         assert mining["status"] == "failed" and mining["stats"]["error"] == "fetch: FileNotFoundError: no upload named gone"
+
+
+@pytest.mark.parametrize("mode", ["memory", "embedded"])
+async def test_imported_contacts_go_through_clean_and_refine_in_every_mode(mode, tmp_path):
+    from contextlib import AsyncExitStack
+
+    from leadminer.imports import ImportedContact
+    from leadminer_runner.services import embedded_services
+
+    async with AsyncExitStack() as stack:
+        if mode == "memory":
+            services = await stack.enter_async_context(memory_services())
+        else:
+            services = await stack.enter_async_context(embedded_services(tmp_path / "m.db", tmp_path / "m.db.mining"))
+        flow = MiningFlow(services)
+        mined = await flow.start(user_id="u", source="box", identities=["me@example.org"])
+        await flow.fetch(mined, ListSource([message(1, sender="ann@example.com")]))
+        await StageWorker(flow).drain()
+        before = await services.main.person("u", "ann@example.com")
+
+        rows = [ImportedContact("ANN@example.com", job_title="Engineer"), ImportedContact("bob@example.net", name="Bob B"),
+                ImportedContact("me@example.org", name="Me")]  # fmt: skip
+        mining_id = await flow.start_import(user_id="u", name="leads.csv", contacts=rows)
+        assert await services.raw.raw_batch(mining_id, 0)  # the rows wait as a raw batch, not as messages
+        await StageWorker(flow).drain()
+        mining = await services.main.mining(mining_id)
+        assert mining["status"] == "done" and mining["stats"]["persons"] == 2 and mining["stats"]["extracted"] == 0
+        ann = await services.main.person("u", "ann@example.com")
+        assert ann.job_title == "Engineer" and (ann.occurrence, ann.name) == (before.occurrence, before.name)
+        bob = await services.main.person("u", "bob@example.net")
+        assert bob.name == "Bob B" and bob.occurrence == 0 and bob.status == "unknown"
+        assert await services.main.person("u", "me@example.org") is None  # the user's own address is no contact
+        assert await services.temp.mining_ids() == []  # temporary rows dropped
+        with pytest.raises(ValueError):
+            await flow.start_import(user_id="u", name="bad.csv", contacts=[ImportedContact("no-at-sign")])

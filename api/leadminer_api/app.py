@@ -12,29 +12,33 @@ import asyncio
 import hashlib
 import json
 import os
-import uuid
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from leadminer.flow import MiningFlow
+from leadminer.flow import MiningFlow, describe
 from leadminer.settings import Settings
+from leadminer.sources import mining_spool, remove_spooled
 
 from . import envelope
 from .auth import require_same_user, user_from_token
 from .backend import IdempotencyConflict, IdempotencyPending, MailboxError, MiningBackend
 from .envelope import ApiError, ok
 from .events import Snapshot, changes, ending
+from .imports import ContactsImport
+from .uploads import UPLOAD_OPENAPI, read_limited, refuse_announced_size, spool_multipart, sweep_abandoned
 
 VERSION = "0.1.0"
 PROGRESS_POLL_SECONDS = 0.5
 DELETE_WAIT_SECONDS = 120.0  # a user's deletion waits this long for the stages of their stopped minings
-UPLOAD_CHUNK = 1 << 20
 
 
 def _git_revision() -> str | None:
@@ -65,7 +69,18 @@ class ImapMiningRequest(BaseModel):
     boxes: list[str] | None = None
     extractSignatures: bool = True  # noqa: N815
     cleaningEnabled: bool = True  # noqa: N815
-    since: str | None = None
+    since: date | None = None  # only messages received on or after this day
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _day_of(cls, value: Any) -> Any:
+        """An ISO date, or an ISO date-time (Leadminer's web app sends one): its day."""
+        if isinstance(value, str) and "T" in value:
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+            except ValueError:
+                raise ValueError(f"not an ISO date: {value!r}") from None
+        return value
 
 
 class ImapAccount(BaseModel):
@@ -98,6 +113,7 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
             app.state.backend = backend
         if hasattr(app.state.backend, "open"):
             await app.state.backend.open()
+        sweep_abandoned(app.state.backend.spool_dir)  # uploads a dead API process left half-received
         try:
             yield
         finally:
@@ -179,28 +195,69 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
         return ok(tree)
 
     # minings ----------------------------------------------------------------------------------
-    @app.post("/api/imap/mine/file/{user_id}", status_code=202)
+    @app.post("/api/imap/mine/file/{user_id}", status_code=202, openapi_extra=UPLOAD_OPENAPI)
     async def mine_file(
         user_id: str,
-        file: UploadFile,
         user: MiningUser,
         backend: Backend,
+        request: Request,
         idempotency_key: Annotated[str | None, Header()] = None,
+        content_length: Annotated[str | None, Header()] = None,
     ) -> Any:
-        """Mine an uploaded mailbox (mbox, .eml, .zip/.tar.gz of messages or a Maildir):
-        streamed to the spool folder under the size limit, checked to be mail, then queued."""
+        """Mine an uploaded mailbox (multipart field ``file``: mbox, .eml, .pst, .zip/.tar.gz of
+        messages or a Maildir), or import contacts (JSON ``{name, contacts}``, Leadminer's CSV
+        import): read only once the token is checked, refused at once when it
+        announces more than the size limit, streamed to the spool folder under that limit,
+        checked to be mail, then queued. The body is read here, not by FastAPI, which would
+        spool it before authenticating."""
         require_same_user(user_id, user)
-        path, digest = await _spool(backend.spool_dir, file, settings.upload_limit_mb)
-        label = f"upload:{os.path.basename(file.filename or 'mailbox')}"
+        content_type = request.headers.get("content-type", "")
+        if not content_type:
+            raise ApiError(422, "invalid", "invalid request: send a mailbox (multipart field 'file') or contacts (JSON)")
+        refuse_announced_size(content_length, settings.upload_limit_mb)
+        if content_type.split(";")[0].strip().lower() == "application/json":
+            return await import_contacts(user, backend, request, idempotency_key)
+        upload = await spool_multipart(content_type, request.stream(), backend.spool_dir, settings.upload_limit_mb)
+        try:
+            _check_mailbox(upload.path)
+        except BaseException:
+            shutil.rmtree(upload.folder, ignore_errors=True)
+            raise
 
         async def start() -> str:
             async with backend.services() as services:
                 flow = MiningFlow(services)
-                mining_id = await flow.start(user_id=user, source=label)
-                await flow.enqueue_fetch(mining_id, {"kind": "file", "path": str(path)})
+                mining_id = await flow.start(user_id=user, source=f"upload:{upload.filename}")
+                try:  # the upload moves to the mining's own folder, deleted when the mining ends
+                    spooled = mining_spool(backend.spool_dir, mining_id)
+                    upload.folder.rename(spooled)
+                    await flow.enqueue_fetch(mining_id, {"kind": "file", "path": str(spooled / upload.path.name)})
+                except BaseException as exc:
+                    await flow.end(mining_id, "failed", f"the upload could not be queued: {describe(exc)}")
+                    raise
                 return mining_id
 
-        mining_id = await _idempotent(backend, user, idempotency_key, f"file:{digest}", start, cleanup=path)
+        try:
+            mining_id = await _idempotent(backend, user, idempotency_key, f"file:{upload.sha256}", start)
+        finally:  # moved into the mining's folder when it started; else not needed (a retry, a failure)
+            shutil.rmtree(upload.folder, ignore_errors=True)
+        return accepted(mining_id, "file")
+
+    async def import_contacts(user: str, backend: MiningBackend, request: Request, idempotency_key: str | None) -> Any:
+        """Leadminer's contacts import: rows from a file its web app parsed, validated (422
+        naming the bad row), then cleaned and refined by a worker (no extract)."""
+        raw = await read_limited(request.stream(), settings.upload_limit_mb)
+        try:
+            body = ContactsImport.model_validate_json(raw)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+        contacts = [row.contact() for row in body.contacts]
+
+        async def start() -> str:
+            async with backend.services() as services:
+                return await MiningFlow(services).start_import(user_id=user, name=body.name, contacts=contacts)
+
+        mining_id = await _idempotent(backend, user, idempotency_key, f"import:{hashlib.sha256(raw).hexdigest()}", start)
         return accepted(mining_id, "file")
 
     @app.get("/api/imap/mine/{user_id}")
@@ -316,6 +373,8 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
                 spec = {"kind": "imap", "email": email}
                 if request_body.boxes:
                     spec["folders"] = request_body.boxes
+                if request_body.since:
+                    spec["since"] = request_body.since.isoformat()
                 await flow.enqueue_fetch(mining_id, spec)
                 return mining_id
 
@@ -367,7 +426,10 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
                     raise ApiError(503, "unavailable", "a stage of a stopped mining is still writing; try again", {"Retry-After": "30"})
                 await asyncio.sleep(0.2)
         async with backend.services() as services:
+            minings = [m["id"] for m in await services.main.minings(user_id=user)]
             deleted = await services.main.delete_user(user)
+        for mining_id in minings:  # uploads of ended minings went with them; what is left goes now
+            remove_spooled(backend.spool_dir, mining_id)
         return ok({"deleted": deleted})
 
     return app
@@ -428,41 +490,22 @@ async def _json_body(request: Request) -> dict:
     return body
 
 
-async def _spool(spool_dir: Path, upload: UploadFile, limit_mb: float) -> tuple[Path, str]:
-    """Write the upload to the spool folder in chunks, refusing it past the size limit
-    (413) or when it is not a mailbox (415); returns its path and sha256."""
+def _check_mailbox(path: Path) -> None:
+    """415 unless the spooled upload is a mailbox (an Outlook file, read by the worker with
+    libpff, by its signature; the rest sniffed by the core)."""
     from leadminer.sources import SourceError, open_source
 
-    limit = int(limit_mb * 1024 * 1024)
-    suffix = "".join(Path(os.path.basename(upload.filename or "")).suffixes[-2:])[:16]
-    folder = spool_dir / uuid.uuid4().hex
-    folder.mkdir(parents=True)
-    path = folder / f"mailbox{suffix}"
-    digest = hashlib.sha256()
-    size = 0
     try:
-        with path.open("wb") as out:
-            while chunk := await upload.read(UPLOAD_CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise ApiError(413, "too_large", f"the upload is larger than the limit of {limit_mb:g} MB")
-                digest.update(chunk)
-                out.write(chunk)
-        if size == 0:
+        if path.stat().st_size == 0:
             raise ApiError(415, "unsupported_media_type", "the upload is empty")
-        try:
-            if not _outlook_file(path):  # read by the worker with libpff; the core sniffs the rest
-                open_source(path)
-        except SourceError:
-            raise ApiError(
-                415, "unsupported_media_type",
-                "the upload is not a mailbox: send an mbox file, an .eml message, an Outlook .pst, "
-                "or a .zip / .tar.gz of messages or a Maildir",
-            ) from None  # fmt: skip
-    except BaseException:
-        _remove(folder)
-        raise
-    return path, digest.hexdigest()
+        if not _outlook_file(path):
+            open_source(path)
+    except SourceError:
+        raise ApiError(
+            415, "unsupported_media_type",
+            "the upload is not a mailbox: send an mbox file, an .eml message, an Outlook .pst, "
+            "or a .zip / .tar.gz of messages or a Maildir",
+        ) from None  # fmt: skip
 
 
 def _outlook_file(path: Path) -> bool:
@@ -471,30 +514,12 @@ def _outlook_file(path: Path) -> bool:
         return handle.read(4) == b"!BDN"
 
 
-def _remove(folder: Path) -> None:
-    for item in folder.glob("*"):
-        item.unlink(missing_ok=True)
-    folder.rmdir()
-
-
-async def _idempotent(backend: MiningBackend, user: str, key: str | None, fingerprint: str, create, *, cleanup: Path | None = None) -> str:
+async def _idempotent(backend: MiningBackend, user: str, key: str | None, fingerprint: str, create) -> str:
     if not key:
         return await create()
-    first = False
-
-    async def creating() -> str:
-        nonlocal first
-        first = True
-        return await create()
-
     try:
-        result = await backend.once(f"start:{user}", key, fingerprint, creating)
+        return await backend.once(f"start:{user}", key, fingerprint, create)
     except (IdempotencyConflict, IdempotencyPending) as exc:
-        if cleanup is not None:
-            _remove(cleanup.parent)
         if isinstance(exc, IdempotencyPending):
             raise ApiError(409, "idempotency_pending", "a request with this Idempotency-Key is still being handled; retry later", {"Retry-After": "5"}) from None
         raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with another request") from None
-    if not first and cleanup is not None:
-        _remove(cleanup.parent)  # the retried upload is not needed: the first one is being mined
-    return result

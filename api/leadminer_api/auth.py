@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 import jwt
 
 from .envelope import ApiError
@@ -35,3 +37,10 @@ def require_same_user(path_user: str, token_user: str) -> None:
     """A ``user_id`` in the path must be the token's subject."""
     if path_user != token_user:
         raise ApiError(403, "forbidden", "this token does not belong to that user")
+
+
+def mint_token(user_id: str, secret: str, *, seconds: int = 3600) -> str:
+    """A token as Supabase signs it for ``user_id`` (HS256, audience ``authenticated``, expiring
+    in ``seconds``): for trying the API against a self-hosted install (``leadminer token``)."""
+    claims = {"sub": user_id, "aud": AUDIENCE, "role": AUDIENCE, "exp": int(time.time()) + seconds}
+    return jwt.encode(claims, secret, algorithm="HS256")

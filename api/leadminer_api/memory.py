@@ -25,7 +25,7 @@ from typing import Any
 
 from leadminer.flow import MiningServices
 from leadminer.flow.memory import memory_services
-from leadminer.sources import SourceError, open_source, printable_path, spooled_file
+from leadminer.sources import SourceError, open_source, printable_path, remove_spooled, spooled_file
 
 from .backend import IdempotencyConflict, MailboxError
 
@@ -67,6 +67,10 @@ class SpoolOpener:
             return _SpooledFile(spooled_file(self.spool_dir, spec.get("path")))
         except SourceError as exc:
             raise SpoolSourceError(str(exc)) from None
+
+    async def release(self, mining_id: str) -> None:
+        """The mining ended: its upload leaves the spool folder."""
+        remove_spooled(self.spool_dir, mining_id)
 
 
 class MemoryBackend:

@@ -45,6 +45,7 @@ import socket
 import ssl
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from imap_tools import BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted
@@ -74,6 +75,7 @@ DEFAULT_EXCLUDED = ("\\Junk", "\\Trash", "\\Drafts")
 
 SECURITY_MODES = ("ssl", "starttls", "plain")
 DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "plain": 143}
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")  # IMAP dates (RFC 3501)
 SPECIAL_USES = ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")
 
 # Folder names that mean a special use, for servers without SPECIAL-USE (RFC 6154).
@@ -263,6 +265,7 @@ class ImapSource:
         timeout: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
         reconnects: int = 3,
+        since: date | None = None,
     ) -> None:
         if security not in SECURITY_MODES:
             raise ValueError(f"security must be one of {', '.join(SECURITY_MODES)}, not {security!r}")
@@ -286,6 +289,7 @@ class ImapSource:
         self.timeout = timeout
         self.ssl_context = ssl_context
         self.reconnects = max(0, reconnects)  # a dropped connection is reopened this many times per run
+        self.since = since  # only messages the server received on or after this day (SEARCH SINCE)
         self._password = password
         self._oauth2_token = oauth2_token
 
@@ -357,6 +361,14 @@ class ImapSource:
                 state = state_store.get_folder_state(user_id, key, folder.name) if state_store else None
                 if state and state.uidvalidity == status.get("UIDVALIDITY") and "UIDNEXT" in status:
                     messages = min(messages, max(0, status["UIDNEXT"] - 1 - state.highest_uid))
+                if self.since is not None and messages:  # exact: the same SEARCH as the fetch
+                    first = state.highest_uid + 1 if state and state.uidvalidity == status.get("UIDVALIDITY") else 1
+                    try:
+                        self._guard(lambda: box.folder.set(folder.name, readonly=True))
+                        found = self._guard(lambda: box.uids(self._criteria(first), charset=None))
+                        messages = sum(1 for uid in found if int(uid) >= first)
+                    except (MailboxFolderSelectError, UnexpectedCommandStatusError):
+                        pass  # unreadable folder: iter_messages reports it
                 total += messages
         return total
 
@@ -422,12 +434,14 @@ class ImapSource:
             log.info("UIDVALIDITY of %s changed (%s → %s): reading it again", folder, state.uidvalidity, uidvalidity)
         first = max(first, read_up_to.get(folder, 0) + 1)  # after a reconnect: resume, never read twice
         try:  # "n:*" always matches the highest UID, even below n: filter
-            found = self._guard(lambda: box.uids(f"UID {first}:*", charset=None))
+            found = self._guard(lambda: box.uids(self._criteria(first), charset=None))
         except UnexpectedCommandStatusError as exc:
             yield [FailedMessage(mining_id, folder, "*", f"cannot list the messages of the folder: {_server_text(exc)}")]
             return
         uids = sorted(uid for uid in map(int, found) if uid >= first)
         log.info("%s: %d message(s) to fetch", folder, len(uids))
+        if self.since is not None:
+            store = None  # a mining of recent mail only: what is older stays for a later full mining
         if not uids:
             if store is not None and (state is None or state.uidvalidity != uidvalidity):
                 store.save_folder_state(user_id, key, folder, FolderState(uidvalidity, 0))
@@ -438,6 +452,12 @@ class ImapSource:
             read_up_to[folder] = batch[-1]
             if store is not None:
                 store.save_folder_state(user_id, key, folder, FolderState(uidvalidity, batch[-1]))
+
+    def _criteria(self, first: int) -> str:
+        """The SEARCH of a folder's messages to read: UIDs from ``first``, received since ``since``."""
+        if self.since is None:
+            return f"UID {first}:*"
+        return f"UID {first}:* SINCE {self.since.day}-{_MONTHS[self.since.month - 1]}-{self.since.year}"
 
     def _fetch_batch(self, box: BaseMailBox, folder: str, uids: list[int], mining_id: str) -> list[RawMessage | FailedMessage]:
         """Headers + BODYSTRUCTURE for the batch, then the chosen text parts grouped by part number."""

@@ -484,6 +484,23 @@ def api_command(
     )  # fmt: skip
 
 
+@app.command("token")
+def token_command(
+    user: Annotated[str, typer.Option("--user", help="The user id the token is for (its 'sub').")],
+    hours: Annotated[float, typer.Option("--hours", min=0.01, help="How long the token is valid.")] = 1.0,
+) -> None:
+    """Print a token for USER signed with SUPABASE_JWT_SECRET, as Supabase would issue it: for
+    trying the API (curl -H "Authorization: Bearer $TOKEN"). Anyone with the secret can mint one."""
+    from leadminer_api.auth import mint_token
+
+    secret = _settings().supabase_jwt_secret
+    if not secret:
+        raise UserError("SUPABASE_JWT_SECRET is not set: it is the secret the API checks tokens with (docs/env.md)")
+    if not user.strip():
+        raise UserError("--user needs a user id")
+    typer.echo(mint_token(user, secret, seconds=int(hours * 3600)))
+
+
 # database ------------------------------------------------------------------------
 db_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The databases of the mode (STORAGE_MODE).")
 app.add_typer(db_app, name="db")

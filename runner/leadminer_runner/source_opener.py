@@ -1,10 +1,11 @@
 """The :class:`~leadminer.flow.services.SourceOpener` of the self-host workers: opens the
 source a queued ``fetch`` names.
 
-* ``{"kind": "imap", "email": …, "folders": [...]?}``: the user's stored mailbox
+* ``{"kind": "imap", "email": …, "folders": [...]?, "since": "YYYY-MM-DD"?}``: the user's stored mailbox
   (:mod:`leadminer_runner.mailbox_sources`), its password decrypted here, in the worker;
 * ``{"kind": "file", "path": …}``: a file the API spooled into ``LEADMINER_SPOOL_DIR``
-  (a path outside it is refused).
+  (a path outside it is refused), in a folder named by the mining's id, deleted by
+  :meth:`StoredSourceOpener.release` when the mining ends.
 
 IMAP is read through a thread (imap-tools is synchronous): the worker's event loop keeps
 serving its queues while a mailbox is fetched. Errors are :class:`SourceSpecError`
@@ -15,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from leadminer.contracts import FailedMessage, RawMessage
-from leadminer.sources import SourceError, spooled_file
+from leadminer.sources import SourceError, remove_spooled, spooled_file
 from leadminer.storage import FetchStateStore
 
 from .mailbox_sources import MailboxSourceStore, SecretError
@@ -71,6 +73,11 @@ class StoredSourceOpener:
         folders = spec.get("folders")
         if folders is not None and (not isinstance(folders, list) or not all(isinstance(f, str) for f in folders)):
             raise SourceSpecError("folders must be a list of folder names")
+        since = spec.get("since")
+        try:
+            since = date.fromisoformat(since) if since is not None else None
+        except (TypeError, ValueError):
+            raise SourceSpecError(f"since must be a date (YYYY-MM-DD), not {since!r}") from None
         if self.sources is None:
             raise SourceSpecError("this worker has no mailbox store (LEADMINER_SECRET_KEY unset?)")
         try:
@@ -81,7 +88,13 @@ class StoredSourceOpener:
             raise SourceSpecError(f"no stored mailbox {email.strip()} for this user: add it first")
         source, password = found
         url = ImapUrl(source.host, source.port, source.login, source.security)
-        return ThreadedSource(ImapMessageSource(url, user_id, password=password, folders=folders))
+        return ThreadedSource(ImapMessageSource(url, user_id, password=password, folders=folders, since=since))
+
+    async def release(self, mining_id: str) -> None:
+        """The mining ended: its upload leaves the spool folder (a file being read stays
+        readable until closed)."""
+        if self.spool_dir is not None:
+            remove_spooled(self.spool_dir, mining_id)
 
     def _file(self, spec: dict[str, Any]) -> FileMessageSource:
         if self.spool_dir is None:

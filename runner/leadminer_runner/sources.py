@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,16 +57,20 @@ class ImapMessageSource:
         password: str | None = None,
         oauth2_token: str | None = None,
         folders: list[str] | None = None,
+        since: date | None = None,
     ):
         """``url``: an ``imap[s]://`` URL, or its parsed form (a stored mailbox: host, port,
-        security and login without a URL); ``folders`` restricts the mining to these folders."""
+        security and login without a URL); ``folders`` restricts the mining to these folders,
+        ``since`` to the messages received on or after that day (IMAP SEARCH SINCE)."""
         from leadminer_fetcher.imap import ImapSource, parse_imap_url
 
         try:
             parsed = url if not isinstance(url, str) else parse_imap_url(url)
         except ValueError as exc:
             raise SourceSpecError(str(exc)) from None
-        options = {"folders": folders} if folders is not None else {}
+        options: dict = {"folders": folders} if folders is not None else {}
+        if since is not None:
+            options["since"] = since
         self._imap = ImapSource.from_url(parsed, password, oauth2_token=oauth2_token, **options)
         self.label = parsed.label  # imap[s]://user@host:port[/folder] — never a secret
         self.user = parsed.user

@@ -217,6 +217,29 @@ def spooled_file(spool_dir: str | os.PathLike[str], path: str) -> Path:
     return resolved
 
 
+def mining_spool(spool_dir: str | os.PathLike[str], mining_id: str) -> Path:
+    """The folder of ``spool_dir`` that holds the upload a mining reads (named by its id)."""
+    if not re.fullmatch(r"[0-9A-Za-z_-]{1,64}", mining_id or ""):
+        raise SourceError(f"not a mining id: {mining_id!r}")
+    return Path(spool_dir).resolve() / mining_id
+
+
+def remove_spooled(spool_dir: str | os.PathLike[str], mining_id: str) -> bool:
+    """Delete the upload of a mining from the spool folder (its mining ended, or its user
+    went); True if there was one. Nothing else is touched: a name that is not a mining id is
+    refused, and a mining without an upload has no folder."""
+    try:
+        folder = mining_spool(spool_dir, mining_id)
+    except SourceError:
+        return False
+    if not folder.is_dir():
+        return False
+    for item in folder.iterdir():
+        item.unlink(missing_ok=True)
+    folder.rmdir()
+    return True
+
+
 def open_source(path: str | os.PathLike[str], *, max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES) -> FileSource:
     """Detect what ``path`` is and return a :class:`FileSource` for it.
 

@@ -18,6 +18,11 @@ fetch ─► [extract] ×N batches ─► fan-in ─► [clean] ─► [signatur
   message; once the mining has ended its messages are dropped.
 * After refine: fetch state saved, failures recorded, the mining ``done`` with
   its summary as stats, temporary rows dropped.
+* An import of contacts (:meth:`MiningFlow.start_import`) has no fetch and no extract:
+  its rows wait as raw batch 0 and its clean and refine steps run the import handlers
+  (:mod:`leadminer.imports`).
+* Whatever the end, the mining's temporary rows go with what its source left (the
+  opener's optional ``release``: an uploaded file in the spool folder).
 * A stop (:meth:`stop`), a dead letter (:meth:`dead_letter`, the stage's error
   as reason) or a failed fetch ends the mining the same way (:meth:`end`): the
   run is marked ended (every later message of it is dropped), the mining gets
@@ -40,6 +45,16 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 
 from ..contracts import FailedMessage, RawMessage
+from ..imports import (
+    IMPORT_PREFIX,
+    ImportedContact,
+    from_raw,
+    handle_import_clean,
+    handle_import_refine,
+    is_import,
+    merged_rows,
+    to_raw,
+)
 from ..stages import (
     MiningContext,
     contact_tag_counts,
@@ -165,6 +180,27 @@ class MiningFlow:
             raise
         return True
 
+    async def start_import(self, *, user_id: str, name: str, contacts: Iterable[ImportedContact]) -> str:
+        """Start a mining of contacts imported from a file (``name``; see :mod:`leadminer.imports`):
+        its rows are kept as one raw batch (counted as fetched: ``fetched`` and ``total`` are
+        the rows), its fetch and that batch recorded as done, and the mining goes straight to
+        clean (then refine), in whichever process serves the queues. Rows
+        with the same address are merged; a row without an address raises ValueError."""
+        rows = merged_rows(contacts)
+        s = self.services
+        mining_id = await self.start(user_id=user_id, source=f"{IMPORT_PREFIX}{name}")
+        try:
+            await s.raw.add_raw_batch(mining_id, 0, to_raw(mining_id, rows))
+            await s.ledger.fetch_progress(mining_id, fetched=len(rows), failed=0, total=len(rows))
+            await s.ledger.finish_batch(mining_id, 0, BatchCounts(len(rows), 0, 0, len(rows)))
+            await s.ledger.end_fetch(mining_id, batches=1, fetched=len(rows), failed=0, fetch_state=[])
+            if await s.ledger.claim_clean(mining_id):
+                await s.queues["clean"].send({"mining_id": mining_id})
+        except BaseException as exc:
+            await self.end(mining_id, "failed", f"import: {describe(exc)}")
+            raise
+        return mining_id
+
     async def enqueue_fetch(self, mining_id: str, source: dict) -> None:
         """Queue the fetch of a started mining for a worker: ``source`` is the JSON spec the
         mode's :class:`~leadminer.flow.services.SourceOpener` opens (never a secret)."""
@@ -237,7 +273,8 @@ class MiningFlow:
                 return
             ctx = self._context(run)
             if stage not in run.steps:
-                run.steps[stage] = await self._run_stage(stage, ctx)
+                handler = self._import_stage if is_import(run.source) else self._run_stage
+                run.steps[stage] = await handler(stage, ctx)
                 self._remember_identities(ctx)
                 await s.ledger.mark_step(mining_id, stage, run.steps[stage])
                 if await s.ledger.run(mining_id) is None:  # stopped while the stage ran: its rows go now
@@ -257,6 +294,15 @@ class MiningFlow:
         if stage == "refine":
             return await handle_refine(ctx)
         raise ValueError(f"unknown stage {stage!r}")
+
+    async def _import_stage(self, stage: str, ctx: MiningContext) -> int:
+        """A stage of an imported mining: its rows are cleaned and refined; it has no mail to sign."""
+        if stage == "signature":
+            return 0
+        contacts = from_raw(await self.services.raw.raw_batch(ctx.mining_id, 0))
+        if stage == "clean":
+            return await handle_import_clean(ctx, contacts, self.services.mx)
+        return await handle_import_refine(ctx, contacts)
 
     async def _finish(self, ctx: MiningContext, run: MiningRun) -> None:
         s = self.services
@@ -355,6 +401,8 @@ class MiningFlow:
         self._identities.pop(mining_id, None)
         for store in {id(x): x for x in (s.temp, s.ledger, s.raw)}.values():  # one call per distinct adapter
             await store.drop_mining(mining_id)
+        if (release := getattr(s.sources, "release", None)) is not None:  # an uploaded file's spool
+            await release(mining_id)
 
     async def cleanup(self, *, stale_seconds: float) -> list[str]:
         """End 'running' minings whose runner died as interrupted, and drop the temporary rows of

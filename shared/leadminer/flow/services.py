@@ -31,6 +31,10 @@ class SourceOpener(Protocol):
 
     async def open(self, user_id: str, spec: dict[str, Any]) -> Any: ...
 
+    # optional: ``async def release(self, mining_id: str) -> None``, called once the mining has
+    # ended (done, failed, canceled, interrupted) to delete what the mode kept for its source
+    # (an upload in the spool folder); it must do nothing for a mining without one.
+
 
 @dataclass(slots=True)
 class MiningServices:
