@@ -138,6 +138,10 @@ def _trailer(case, lines, block, rng, variant):
 
 def _inline(case, lines, block, rng, variant):
     start, end = block
+    # the signed name right above the annotated block (a closing) moves with it
+    name = (case.gold_fields.get("Name") or [""])[0].strip()
+    if name:
+        start = next((i for i in range(start, max(0, start - 4) - 1, -1) if name in lines[i]), start)
     before = ["", rng.choice(PROSE_BEFORE), rng.choice(LEAD_INS)]
     if rng.random() < 0.5:
         before.append("")
