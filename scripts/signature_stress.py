@@ -15,7 +15,9 @@ in the sender's block):
 * ``title_org`` — the title and organisation lines joined on one line
   ("Title, Organisation", "Title - Department", "Title | Org");
 * ``phones``   — other phone formats and labels (Tel:, Direct:, Cell, (o), ph.,
-  dots/spaces, +1, ext.) and phone + fax on one line.
+  dots/spaces, +1, ext.) and phone + fax on one line;
+* ``unsigned`` — the ``trailer`` texts under the own text of a message that has no
+  sender signature (precision: every field found there is a false positive).
 
 Texts and formats are generic templates written for this file (not taken from
 the corpus); every choice is made by a ``random.Random`` seeded with
@@ -29,7 +31,7 @@ import random
 import re
 from typing import Callable
 
-from leadminer.signature import split_lines
+from leadminer.signature import split_lines, top_zone
 from nameparser import HumanName
 
 SEED = 11
@@ -98,7 +100,7 @@ FAX_LABELS = ["Fax: {n}", "Fax {n}", "F: {n}", "{n} (f)", "fax {n}", "Facsimile:
 EXTENSIONS = [" ext. {e}", " x{e}", " Ext {e}"]
 PHONE_FAX_JOINS = ["{p} | {f}", "{p}   {f}", "{p}, {f}", "{p} / {f}", "{p}  -  {f}"]
 
-TRANSFORMS = ("trailer", "inline", "directory", "title_org", "phones")
+TRANSFORMS = ("trailer", "inline", "directory", "title_org", "phones", "unsigned")
 
 
 def _rng(kind: str, name: str, variant: str = "") -> random.Random:
@@ -241,15 +243,22 @@ VARIANTS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "directory": (_directory, ("last_first", "extra_surname", "initial")),
     "title_org": (_title_org, ("joined",)),
     "phones": (_phones, ("formats",)),
+    "unsigned": (_trailer, ("notice", "enclosure", "attachment", "prose")),
 }
 
 
 def stressed(case, kind: str) -> list:
     """The variants of ``case`` under transformation ``kind`` (empty when it does not apply)."""
-    if not case.has_gold_signature or not case.gold_fields:
-        return []
     lines = split_lines(case.body)
-    block = _block(case, lines)
+    if kind == "unsigned":
+        if case.has_gold_signature:
+            return []
+        own = [i for i in top_zone(case.body).own if lines[i].strip()]
+        block = (own[-1], own[-1] + 1) if own else None  # the trailer goes under the own text
+    elif not case.has_gold_signature or not case.gold_fields:
+        return []
+    else:
+        block = _block(case, lines)
     if block is None:
         return []
     transform, variants = VARIANTS[kind]

@@ -802,3 +802,11 @@ def test_unnamed_block_inside_the_text_is_not_the_senders(above: str) -> None:
 def test_trailing_text_under_someone_elses_block() -> None:
     body = DRAFT + "Jane Roe\nSenior Counsel\nHeron & Finch LLP\n(713) 751-3233\n\nShe will call you on Monday.\n"
     assert extract_signature(body, **CAROLYN) is None
+
+
+def test_enclosure_line_with_a_dash_is_a_letter_trailer() -> None:
+    """ "Enclosure - x.pdf" is an attachment line: it gives no second line to a lone number."""
+    body = "Dial-in for tomorrow: 800.555.0199 code 80435\n\nEnclosure - agenda.pdf\ncc: File\n"
+    assert extract_signature(body, sender_email="jane@acme.com", sender_name="Jane Doe") is None
+    sig = extract_signature(DRAFT + IDENTITY_BLOCK + "\nEnclosure - agenda.pdf\ncc: File\n", **CAROLYN)
+    assert sig is not None and sig.organization == "Heron & Finch LLP"
