@@ -26,9 +26,17 @@ held-out set: its errors are never printed (``--errors``/``--fields`` refuse it)
 and rules are not developed on it. Folds 1-2 are the development folds (errors
 read), folds 3-4 the check folds (only their figures are read: a rule is kept
 when they improve or hold). The report also gives, per fold k, the figures of
-fold k against those of the other four (training vs held-out). Usage::
+fold k against those of the other four (training vs held-out).
+
+**Stress** (``--stress``): the issue 11 items on transformed copies of the
+annotated messages (scripts/signature_stress.py: a notice / enclosure / P.S.
+after the block, the block inside the text, directory-order display names, title
+and organisation on one line, other phone formats, trailers under unsigned
+text), per transformation, next to the untransformed sources; fold 0
+transformed is the check (``--stress-fields`` reads folds 1-4 only). Usage::
 
     .venv/bin/python scripts/quality_signatures.py [--json] [--errors 1|2|forge] [--fields 1|2]
+    .venv/bin/python scripts/quality_signatures.py --stress [--json] | --stress-fields 1|2|3|4
 """
 
 from __future__ import annotations
