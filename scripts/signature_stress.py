@@ -16,6 +16,8 @@ in the sender's block):
   ("Title, Organisation", "Title - Department", "Title | Org");
 * ``phones``   — other phone formats and labels (Tel:, Direct:, Cell, (o), ph.,
   dots/spaces, +1, ext.) and phone + fax on one line;
+* ``combined`` — a message under several at once: directory-order name, phone
+  formats, title and organisation joined, then a trailer or the block inside the text;
 * ``unsigned`` — the ``trailer`` texts under the own text of a message that has no
   sender signature (precision: every field found there is a false positive).
 
@@ -100,7 +102,7 @@ FAX_LABELS = ["Fax: {n}", "Fax {n}", "F: {n}", "{n} (f)", "fax {n}", "Facsimile:
 EXTENSIONS = [" ext. {e}", " x{e}", " Ext {e}"]
 PHONE_FAX_JOINS = ["{p} | {f}", "{p}   {f}", "{p}, {f}", "{p} / {f}", "{p}  -  {f}"]
 
-TRANSFORMS = ("trailer", "inline", "directory", "title_org", "phones", "unsigned")
+TRANSFORMS = ("trailer", "inline", "directory", "title_org", "phones", "combined", "unsigned")
 
 
 def _rng(kind: str, name: str, variant: str = "") -> random.Random:
@@ -237,12 +239,30 @@ def _phones(case, lines, block, rng, variant):
     return out, case.sender_name
 
 
+def _combined(case, lines, block, rng, variant):
+    """Directory name, phone formats and joined title/organisation, then a trailer
+    (``variant`` names the trailer kind) or the block inside the text."""
+    steps = [(_directory, rng.choice(("last_first", "extra_surname", "initial"))), (_phones, "formats"),
+             (_title_org, "joined"), (_inline, "inline") if variant == "inline" else (_trailer, variant)]
+    sender = case.sender_name
+    for transform, step in steps:
+        result = transform(dataclasses.replace(case, sender_name=sender), lines, block, rng, step)
+        if result is None:
+            continue
+        new_lines, sender = result
+        if transform in (_phones, _title_org):  # lines joined inside the block
+            block = (block[0], block[1] - (len(lines) - len(new_lines)))
+        lines = new_lines
+    return lines, sender
+
+
 VARIANTS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "trailer": (_trailer, ("notice", "enclosure", "attachment", "prose")),
     "inline": (_inline, ("inline",)),
     "directory": (_directory, ("last_first", "extra_surname", "initial")),
     "title_org": (_title_org, ("joined",)),
     "phones": (_phones, ("formats",)),
+    "combined": (_combined, ("notice", "enclosure", "attachment", "prose", "inline")),
     "unsigned": (_trailer, ("notice", "enclosure", "attachment", "prose")),
 }
 

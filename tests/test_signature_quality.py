@@ -123,7 +123,8 @@ def test_held_out_stress_micro(stress) -> None:
 
 @pytest.mark.parametrize(
     "kind, f1",
-    [("trailer", 0.87), ("inline", 0.87), ("directory", 0.95), ("title_org", 0.75), ("phones", 0.92)],
+    [("trailer", 0.87), ("inline", 0.87), ("directory", 0.95), ("title_org", 0.75), ("phones", 0.92),
+     ("combined", 0.91)],
 )
 def test_held_out_stress_per_transformation(stress, kind: str, f1: float) -> None:
     assert stress[kind]["stress"]["micro"]["f1"] >= f1, stress[kind]["stress"]["micro"]
