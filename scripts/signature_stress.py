@@ -165,6 +165,12 @@ def _directory(case, lines, block, rng, variant):
         display = f"{last}, {first}"
     elif variant == "extra_surname":
         display = f"{last} {rng.choice(EXTRA_SURNAMES)}, {first}"
+    elif variant == "opaque_address":  # only the display name can tell who signs
+        extra = rng.choice(EXTRA_SURNAMES)
+        display = f"{last} {extra}, {first}"
+        domain = case.sender_email.partition("@")[2] or "example.com"
+        address = f"{first[0]}{last[0]}{extra[0]}{rng.randint(1, 9)}@{domain}".lower()
+        return lines, display, address
     elif middle:  # initial removed from the signed name
         display = f"{last}, {first}"
         if display == case.sender_name:
@@ -259,7 +265,7 @@ def _combined(case, lines, block, rng, variant):
 VARIANTS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "trailer": (_trailer, ("notice", "enclosure", "attachment", "prose")),
     "inline": (_inline, ("inline",)),
-    "directory": (_directory, ("last_first", "extra_surname", "initial")),
+    "directory": (_directory, ("last_first", "extra_surname", "initial", "opaque_address")),
     "title_org": (_title_org, ("joined",)),
     "phones": (_phones, ("formats",)),
     "combined": (_combined, ("notice", "enclosure", "attachment", "prose", "inline")),
@@ -287,11 +293,12 @@ def stressed(case, kind: str) -> list:
         result = transform(case, lines, block, _rng(kind, case.name, variant), variant)
         if result is None:
             continue
-        new_lines, sender_name = result
-        if new_lines == lines and sender_name == case.sender_name:
+        new_lines, sender_name, *address = result
+        sender_email = address[0] if address else case.sender_email
+        if new_lines == lines and sender_name == case.sender_name and sender_email == case.sender_email:
             continue
         out.append(dataclasses.replace(
             case, name=f"{case.name}#{kind}:{variant}", body=_joined(new_lines), sender_name=sender_name,
-            gold_lines=set(), gold_lines_with_fields=set(),
+            sender_email=sender_email, gold_lines=set(), gold_lines_with_fields=set(),
         ))
     return out
