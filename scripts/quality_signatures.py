@@ -26,9 +26,17 @@ held-out set: its errors are never printed (``--errors``/``--fields`` refuse it)
 and rules are not developed on it. Folds 1-2 are the development folds (errors
 read), folds 3-4 the check folds (only their figures are read: a rule is kept
 when they improve or hold). The report also gives, per fold k, the figures of
-fold k against those of the other four (training vs held-out). Usage::
+fold k against those of the other four (training vs held-out).
+
+**Stress** (``--stress``): the issue 11 items on transformed copies of the
+annotated messages (scripts/signature_stress.py: a notice / enclosure / P.S.
+after the block, the block inside the text, directory-order display names, title
+and organisation on one line, other phone formats, trailers under unsigned
+text), per transformation, next to the untransformed sources; fold 0
+transformed is the check (``--stress-fields`` reads folds 1-4 only). Usage::
 
     .venv/bin/python scripts/quality_signatures.py [--json] [--errors 1|2|forge] [--fields 1|2]
+    .venv/bin/python scripts/quality_signatures.py --stress [--json] | --stress-fields 1|2|3|4
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from dataclasses import dataclass, field
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "shared"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from leadminer.signature import (  # noqa: E402
     attributed_to_sender,
@@ -59,6 +68,7 @@ from leadminer.signature import (  # noqa: E402
 )
 from leadminer.signature.identity import Identity  # noqa: E402
 from corpora import extract_corpus  # noqa: E402
+from signature_stress import TRANSFORMS, stressed  # noqa: E402
 
 FIELDS = {
     "name": "Name",
@@ -374,6 +384,43 @@ def score_folds(cases: list[Case]) -> dict:
     }
 
 
+def stress_cases(cases: list[Case], kind: str) -> tuple[list[Case], list[Case]]:
+    """(sources, variants): the field-scored cases ``kind`` applies to, and their variants."""
+    sources, variants = [], []
+    for case in cases:
+        if not field_scored(case):
+            continue
+        out = stressed(case, kind)
+        if out:
+            sources.append(case)
+            variants.extend(out)
+    return sources, variants
+
+
+def score_stress(cases: list[Case]) -> dict:
+    """Issue 11 items per stress transformation (scripts/signature_stress.py): the
+    untransformed messages it applies to ("plain") next to their variants ("stress"),
+    then every variant together against every source message."""
+    report: dict = {}
+    all_sources: dict[str, Case] = {}
+    all_variants: list[Case] = []
+    for kind in TRANSFORMS:
+        sources, variants = stress_cases(cases, kind)
+        report[kind] = {"plain": score_items(sources), "stress": score_items(variants)}
+        all_sources.update((c.name, c) for c in sources)
+        all_variants.extend(variants)
+    report["overall"] = {"plain": score_items(list(all_sources.values())), "stress": score_items(all_variants)}
+    return report
+
+
+def score_stress_folds(cases: list[Case]) -> dict:
+    """Stress figures of the locked fold (the check) and of folds 1-4 (development)."""
+    return {
+        "locked": score_stress([c for c in cases if c.fold == LOCKED_FOLD]),
+        "development": score_stress([c for c in cases if c.fold != LOCKED_FOLD]),
+    }
+
+
 def score_forge(cases: list[Case]) -> dict:
     closing = Counts()
     block = Counts()
@@ -418,6 +465,14 @@ def _fold_arg(value: str) -> str:
     return value
 
 
+def _stress_fold_arg(value: str) -> int:
+    if int(value) == LOCKED_FOLD or not 0 <= int(value) < FOLDS:
+        raise argparse.ArgumentTypeError(
+            f"stress errors are read on folds 1-{FOLDS - 1} only; fold {LOCKED_FOLD} (transformed or not) is locked"
+        )
+    return int(value)
+
+
 def print_field_errors(cases: list[Case]) -> None:
     for case in cases:
         if not field_scored(case):
@@ -447,11 +502,31 @@ def print_items(title: str, report: dict) -> None:
         print(_row(attr, c))
 
 
+def print_stress(report: dict) -> None:
+    for part, title in (("locked", f"locked fold {LOCKED_FOLD}"), ("development", f"folds 1-{FOLDS - 1}")):
+        print(f"stress, {title}: field items P/R/F1, plain (untransformed sources) -> stress (variants)")
+        for kind, pair in report["stress"][part].items():
+            plain, stress = pair["plain"], pair["stress"]
+            print(f"  {kind} ({plain['messages']} msgs -> {stress['messages']} variants)")
+            for attr in ("micro", *plain["fields"]):
+                a = plain["micro"] if attr == "micro" else plain["fields"][attr]
+                b = stress["micro"] if attr == "micro" else stress["fields"][attr]
+                print(f"    {attr:13s} {a['precision']:.3f}/{a['recall']:.3f}/{a['f1']:.3f} -> "
+                      f"{b['precision']:.3f}/{b['recall']:.3f}/{b['f1']:.3f} (tp={b['tp']} fp={b['fp']} fn={b['fn']})")
+    t = report["throughput"]
+    print(f"throughput: {t['bodies_per_second']} bodies/s on one core ({t['bodies']} bodies in {t['seconds']} s)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--errors", type=_fold_arg, help="print line-level errors of a development fold (or forge)")
     parser.add_argument("--fields", type=_fold_arg, help="print field-item errors of a development fold")
+    parser.add_argument("--stress", action="store_true",
+                        help="robustness figures: field items per transformation, plain vs stress, "
+                             f"locked fold {LOCKED_FOLD} and folds 1-{FOLDS - 1}")
+    parser.add_argument("--stress-fields", type=_stress_fold_arg, metavar="FOLD",
+                        help="print field-item errors of the transformed messages of a fold 1-4")
     args = parser.parse_args()
 
     quagga = read_quagga(extract_corpus("quagga-enron-train"))
@@ -464,6 +539,19 @@ def main() -> int:
         if args.fields == "forge":
             parser.error("forge has no field annotations")
         print_field_errors([c for c in quagga if c.fold == int(args.fields)])
+        return 0
+
+    if args.stress_fields:
+        print_field_errors([v for kind in TRANSFORMS
+                            for v in stress_cases([c for c in quagga if c.fold == args.stress_fields], kind)[1]])
+        return 0
+    if args.stress:
+        report = {"stress": score_stress_folds(quagga),
+                  "throughput": throughput([(c.body, c.sender_email, c.sender_name) for c in quagga + forge])}
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            print_stress(report)
         return 0
 
     report = {

@@ -755,3 +755,58 @@ def test_directory_order_display_name_accepts_the_signed_name(display: str, addr
     sig = extract_signature(body, sender_email=address, sender_name=display)
     assert sig is not None and sig.telephone == ["+17137513233"]
     assert sig.name == clean_name(signed) and sig.job_title == "Senior Counsel"
+
+
+IDENTITY_BLOCK = "Thanks.\n\nCarolyn Campbell\nSenior Counsel\nHeron & Finch LLP\n"
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        "\nP.S. Please forward this to anyone on your team who should see it.\n",
+        "\nI am out of the office next week but will read my messages in the evenings.\n",
+        "\n - schedule.xls\n",
+        "\nPS - the meeting moved to the third floor.\n\n<< File: minutes.doc >>\n",
+    ],
+)
+def test_identity_block_above_trailing_text(after: str) -> None:
+    """A name / title / organisation block stays the signature when a P.S., more prose
+    or attachment markers follow it."""
+    sig = extract_signature(DRAFT + IDENTITY_BLOCK + after, **CAROLYN)
+    assert sig is not None
+    assert (sig.name, sig.job_title, sig.organization) == ("Carolyn Campbell", "Senior Counsel", "Heron & Finch LLP")
+
+
+@pytest.mark.parametrize("lead_in", ["My contact details:", "You can reach me at:", "Mes coordonnées :"])
+def test_unnamed_contact_block_announced_by_a_lead_in(lead_in: str) -> None:
+    body = (
+        DRAFT + "Thanks,\nCarolyn\n\nI have moved offices, so please update your records.\n"
+        f"{lead_in}\nTrading Support\n503-464-7486\n\nWe can go through the rest on Monday.\n"
+    )
+    sig = extract_signature(body, **CAROLYN)
+    assert sig is not None and sig.telephone == ["+15034647486"]
+
+
+@pytest.mark.parametrize(
+    "above",
+    [
+        "Please call the front desk:\n",  # not the writer's own details
+        "The new numbers are:\n",
+    ],
+)
+def test_unnamed_block_inside_the_text_is_not_the_senders(above: str) -> None:
+    body = DRAFT + f"{above}Trading Support\n503-464-7486\n\nWe can go through the rest on Monday.\n"
+    assert extract_signature(body, **CAROLYN) is None
+
+
+def test_trailing_text_under_someone_elses_block() -> None:
+    body = DRAFT + "Jane Roe\nSenior Counsel\nHeron & Finch LLP\n(713) 751-3233\n\nShe will call you on Monday.\n"
+    assert extract_signature(body, **CAROLYN) is None
+
+
+def test_enclosure_line_with_a_dash_is_a_letter_trailer() -> None:
+    """ "Enclosure - x.pdf" is an attachment line: it gives no second line to a lone number."""
+    body = "Dial-in for tomorrow: 800.555.0199 code 80435\n\nEnclosure - agenda.pdf\ncc: File\n"
+    assert extract_signature(body, sender_email="jane@acme.com", sender_name="Jane Doe") is None
+    sig = extract_signature(DRAFT + IDENTITY_BLOCK + "\nEnclosure - agenda.pdf\ncc: File\n", **CAROLYN)
+    assert sig is not None and sig.organization == "Heron & Finch LLP"

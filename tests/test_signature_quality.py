@@ -4,7 +4,8 @@ Field floors are set from the HELD-OUT figures of ``scripts/quality_signatures.p
 (folds by sender whose errors are never read while rules are written: the locked
 fold and the check folds; see docs/quality-signatures.md), a little below what
 the script reports, so a regression fails CI while the floors do not describe
-the data the rules were read on. Skipped only when ``../shared/corpora`` is absent.
+the data the rules were read on; stress floors come from the transformed locked fold
+(scripts/signature_stress.py). Skipped only when ``../shared/corpora`` is absent.
 """
 
 from __future__ import annotations
@@ -86,6 +87,55 @@ def test_held_out_micro_f1(items) -> None:
 )
 def test_held_out_fields(items, field: str, precision: float, recall: float) -> None:
     counts = items["held_out"]["fields"][field]
+    assert counts["precision"] >= precision, counts
+    assert counts["recall"] >= recall, counts
+
+
+@pytest.fixture(scope="module")
+def stress(quality, quagga):
+    """Stress figures of the locked held-out fold (scripts/signature_stress.py)."""
+    return quality.score_stress([c for c in quagga if c.fold == quality.LOCKED_FOLD])
+
+
+def test_stress_variants_keep_their_gold(quality, quagga) -> None:
+    """Every transformation applies to some held-out messages and changes their text
+    or sender while the annotated field texts (phones: digits) stay in the body."""
+    locked = [c for c in quagga if c.fold == quality.LOCKED_FOLD]
+    for kind in quality.TRANSFORMS:
+        sources, variants = quality.stress_cases(locked, kind)
+        assert sources and len(variants) >= len(sources), kind
+        for variant in variants:
+            line_digits = ["".join(ch for ch in line if ch.isdigit()) for line in variant.body.split("\n")]
+            for field_kind, values in variant.gold_fields.items():
+                for value in values:
+                    if field_kind in ("Phone", "Fax"):
+                        number = quality.norm_phone(value)
+                        assert any(number in digits for digits in line_digits), (variant.name, value)
+                    elif field_kind in ("Name", "Position", "Organisation"):
+                        assert value.strip() in variant.body, (variant.name, value)
+
+
+def test_held_out_stress_micro(stress) -> None:
+    micro = stress["overall"]["stress"]["micro"]
+    assert micro["f1"] >= 0.91 and micro["precision"] >= 0.97, micro
+    assert stress["unsigned"]["stress"]["micro"]["fp"] <= 2  # notices / P.S. under unsigned text
+
+
+@pytest.mark.parametrize(
+    "kind, f1",
+    [("trailer", 0.87), ("inline", 0.87), ("directory", 0.95), ("title_org", 0.75), ("phones", 0.92),
+     ("combined", 0.91)],
+)
+def test_held_out_stress_per_transformation(stress, kind: str, f1: float) -> None:
+    assert stress[kind]["stress"]["micro"]["f1"] >= f1, stress[kind]["stress"]["micro"]
+
+
+@pytest.mark.parametrize(
+    "field, precision, recall",
+    [("phone", 0.97, 0.88), ("name", 0.97, 0.85), ("job_title", 0.95, 0.65), ("organization", 0.95, 0.82)],
+)
+def test_held_out_stress_fields(stress, field: str, precision: float, recall: float) -> None:
+    counts = stress["overall"]["stress"]["fields"][field]
     assert counts["precision"] >= precision, counts
     assert counts["recall"] >= recall, counts
 

@@ -30,6 +30,8 @@ MAX_DASH_DISTANCE = 20  # a "-- " delimiter this far from the end still opens th
 MAX_PHONE_LINES = 4  # more phone lines than this is a directory, not a signature
 MAX_INNER_SCAN = 80  # own lines (from the bottom) searched for a contact block inside the text
 MIN_INNER_LINES = 3  # name + two lines: a block inside the text must be complete
+MAX_TRAILER_PARAGRAPHS = 3  # notice / enclosure / P.S. paragraphs allowed under the block
+MAX_TRAILER_LINES = 12  # non-blank lines of those paragraphs together
 
 _WORD = re.compile(r"\S+")
 _ALPHA_WORD = re.compile(r"^[\W\d_]*([^\W\d_])")
@@ -577,6 +579,97 @@ def _inner_block(zone: TopZone, infos: LineInfos) -> tuple[int, int] | None:
     return None
 
 
+def _grown_block(
+    zone: TopZone, run: list[int], infos: LineInfos, identity: Identity, *, framed: bool = True
+) -> tuple[tuple[int, int], tuple[int, int] | None] | None:
+    """(block, closing) grown upwards from the last line of ``run``, when it carries evidence
+    (with ``framed``, a block framed by rule lines is tried when the grown one has none)."""
+    accepted, sign_off = _grow_block(run, infos)
+    moved_name: int | None = None
+    if accepted:
+        # A name line right under the sign-off, or set apart from the contact
+        # lines by a blank line, is the closing ("Regards,\nBob\n713-…").
+        first = accepted[0]
+        rest = accepted[1:]
+        if infos[first].name_only and rest:
+            apart = infos[first + 1].blank
+            right_under = sign_off is not None and first == sign_off + 1
+            if apart or right_under:
+                moved_name = first
+                accepted = rest
+    sender_above = bool(accepted) and _sender_above(zone.lines, run, accepted[0], infos, identity)
+    if framed and accepted and not _has_evidence(
+        accepted, infos, text_above=accepted[0] > run[0], sender_above=sender_above
+    ):
+        rule_framed = _framed_block(run, infos)
+        if rule_framed and _has_evidence(rule_framed, infos, text_above=rule_framed[0] > run[0]):
+            accepted, sign_off, moved_name, sender_above = rule_framed, None, None, False
+    if not accepted or not _has_evidence(
+        accepted, infos, text_above=accepted[0] > run[0], sender_above=sender_above
+    ):
+        return None
+    block = (accepted[0], accepted[-1] + 1)
+    closing = None
+    start = sign_off if sign_off is not None else _closing_above(run, accepted[0], infos)
+    if start is None:
+        start = moved_name
+    if start is not None and start < accepted[0]:
+        closing = (start, accepted[0])
+    return block, closing
+
+
+def _trailer_paragraph(lines: list[LineInfo]) -> bool:
+    """Text that may follow a signature (a notice, an enclosure or attachment list, a
+    P.S., a few lines of prose): sentences, attachment stubs, rules and short plain
+    lines, with at least one sentence or stub; no contact data, sign-off, name, title
+    or organisation."""
+    return any(info.prose or info.junk for info in lines) and all(
+        info.prose or info.junk or info.rule or (info.weak and not (info.strong or info.medium))
+        for info in lines
+    )
+
+
+def _block_above_trailer(
+    zone: TopZone, run: list[int], infos: LineInfos, identity: Identity
+) -> tuple[tuple[int, int], tuple[int, int] | None] | None:
+    """The block grown above up to ``MAX_TRAILER_PARAGRAPHS`` trailing paragraphs of
+    non-signature text (notice, enclosure, attachment markers, P.S., more prose)."""
+    end = len(run)
+    trailer_lines = 0
+    for _ in range(MAX_TRAILER_PARAGRAPHS):
+        while end and infos[run[end - 1]].blank:
+            end -= 1
+        top = end
+        while top and not infos[run[top - 1]].blank:
+            top -= 1
+        paragraph = [infos[i] for i in run[top:end]]
+        trailer_lines += len(paragraph)
+        opening = zone.lines[run[top]].lstrip()[:1]
+        if not top or trailer_lines > MAX_TRAILER_LINES or opening.islower() or not _trailer_paragraph(paragraph):
+            return None  # (a lowercase opening continues the sentence around the block)
+        end = top
+        while end and infos[run[end - 1]].blank:
+            end -= 1
+        if not end:
+            return None
+        grown = _grown_block(zone, run[:end], infos, identity, framed=False)
+        if grown is not None:
+            return grown if _signed(zone, run[:end], grown, infos) else None
+    return None
+
+
+def _signed(zone: TopZone, run: list[int], grown: tuple[tuple[int, int], tuple[int, int] | None],
+            infos: LineInfos) -> bool:
+    """A block that is not the last text is the sender's when it carries their name, when a
+    closing (sign-off / name) opens it, or when a lead-in such as "My contact details:"
+    announces it."""
+    (start, stop), closing = grown
+    if closing is not None or any(infos[i].name for i in range(start, stop)):
+        return True
+    above = [i for i in run if i < start and not infos[i].blank]
+    return bool(above) and bool(lx.CONTACT_LEAD_IN.match(zone.lines[above[-1]].strip()))
+
+
 def locate(zone: TopZone, identity: Identity) -> SignatureLines:
     """Find the block and closing in an already split top zone."""
     run = _last_own_run(zone)
@@ -603,31 +696,11 @@ def locate(zone: TopZone, identity: Identity) -> SignatureLines:
         closing = (start, dash) if start is not None else None
         return SignatureLines(zone.lines, zone, block, closing, infos)
 
-    accepted, sign_off = _grow_block(run, infos)
-    moved_name: int | None = None
-    if accepted:
-        # A name line right under the sign-off, or set apart from the contact
-        # lines by a blank line, is the closing ("Regards,\nBob\n713-…").
-        first = accepted[0]
-        rest = accepted[1:]
-        if infos[first].name_only and rest:
-            apart = infos[first + 1].blank
-            right_under = sign_off is not None and first == sign_off + 1
-            if apart or right_under:
-                moved_name = first
-                accepted = rest
-    sender_above = bool(accepted) and _sender_above(zone.lines, run, accepted[0], infos, identity)
-    if accepted and not _has_evidence(accepted, infos, text_above=accepted[0] > run[0], sender_above=sender_above):
-        framed = _framed_block(run, infos)
-        if framed and _has_evidence(framed, infos, text_above=framed[0] > run[0]):
-            accepted, sign_off, moved_name, sender_above = framed, None, None, False
-    if accepted and _has_evidence(accepted, infos, text_above=accepted[0] > run[0], sender_above=sender_above):
-        block = (accepted[0], accepted[-1] + 1)
-        start = sign_off if sign_off is not None else _closing_above(run, accepted[0], infos)
-        if start is None:
-            start = moved_name
-        if start is not None and start < accepted[0]:
-            closing = (start, accepted[0])
+    grown = _grown_block(zone, run, infos, identity)
+    if grown is None:
+        grown = _block_above_trailer(zone, run, infos, identity)
+    if grown is not None:
+        block, closing = grown
     else:
         # No block: a closing still needs a name ("Thanks,\nBob" or "Thanks, Bob");
         # a bare "Thank you!" at the end is text.

@@ -138,6 +138,19 @@ SIGN_OFF = re.compile(
     re.IGNORECASE,
 )
 
+# A line announcing the writer's own contact block inside the text: "My coordinates:",
+# "My contact details are:", "You can reach me at:", "Contact information below:",
+# "Mes coordonnées :", "Meine Kontaktdaten:", "Mis datos de contacto:".
+CONTACT_LEAD_IN = re.compile(
+    r"^(?:(?:(?:here|below)\s+(?:are|is)\s+)?(?:my|our)\s+(?:new\s+|current\s+|full\s+)?(?:contact\s+)?"
+    r"(?:details|data|info(?:rmation)?|numbers?|coordinates)"
+    r"|contact\s+(?:details|data|info(?:rmation)?|numbers?)|coordinates"
+    r"|(?:you\s+can\s+|please\s+)?(?:reach|contact|call)\s+me\s+(?:at|on|via|here|under)"
+    r"|(?:mes|nos)\s+(?:nouvelles\s+)?coordonn[ée]es|(?:meine|unsere)\s+(?:neuen\s+)?kontaktdaten"
+    r"|(?:mis|nuestros)\s+datos(?:\s+de\s+contacto)?"
+    r")(?:\s+(?:are|is))?(?:\s+(?:below|as\s+follows|here))?\s*:\s*$",
+    re.IGNORECASE,
+)
 SIG_DASH = re.compile(r"^(?:--|__)\s*$")  # the "-- " delimiter (and bare "--", "__")
 RULE = re.compile(r"^\s*(?:[-_=*~#+]\s?){2,}[-_=*~#+]?\s*$")  # ____ / ***** / ----- / ===
 

@@ -211,10 +211,10 @@ _MOBILE_FOOTER = re.compile(
     re.IGNORECASE,
 )
 # Attachment stubs and the trailer lines of a letter: " - file.DOC", "<< File: x.doc >>",
-# "[IMAGE]", "Enclosure", "Encl.: 2", "Attachments: …", "cc: Jane Roe (w/ encl.)".
+# "[IMAGE]", "Enclosure", "Encl.: 2", "Attachments: …", "Enclosure - x.xls", "cc: Jane Roe (w/ encl.)".
 ATTACHMENT = re.compile(
     r"^\s*(?:-\s+\S.*\.[A-Za-z0-9]{2,5}(?:\s*<<.*>>)?|<<.*>>|\[(?:attachment|image|cid)(?::.*)?\]|"
-    r"\(see\s+attached\s+file:.*\)|(?:attachments?|enclosures?|encls?\.?|enc\.)(?:\s*[:(].*)?|"
+    r"\(see\s+attached\s+file:.*\)|(?:attachments?|enclosures?|encls?\.?|enc\.)(?:\s*[:(].*|\s+[-–—]\s.*)?|"
     r"(?:cc|bcc|c\.c\.|xc)\s*:.*)\s*$",
     re.IGNORECASE,
 )
