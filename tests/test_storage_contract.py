@@ -35,7 +35,7 @@ ADAPTERS = ["sqlite", "postgres", "d1"]
 @pytest.fixture(scope="session")
 def cloudflare_stack():
     """The local Cloudflare stack's D1 and R2 (no Python Workers: the adapters run here, on CPython)."""
-    import cloudflare_stack
+    from leadminer_runner import cloudflare_local as cloudflare_stack
 
     if not cloudflare_stack.node_available():
         pytest.skip("node and npm are needed for the local Cloudflare stack")
@@ -46,7 +46,7 @@ def cloudflare_stack():
 
 def _fresh_d1(request, kind: str):
     """Each test gets an empty database: every table of the stack's D1 ``kind`` database dropped."""
-    import cloudflare_stack
+    from leadminer_runner import cloudflare_local as cloudflare_stack
 
     stack = request.getfixturevalue("cloudflare_stack")
     db = cloudflare_stack.BridgeD1Database(stack, "MAIN_DB" if kind == "main" else "DB")
@@ -106,7 +106,7 @@ async def raw_store(request, tmp_path):
         yield MemoryRawBatchStore()
         return
     if request.param == "r2":
-        import cloudflare_stack
+        from leadminer_runner import cloudflare_local as cloudflare_stack
         from leadminer.adapters.cloudflare.r2 import R2RawBatchStore
 
         yield R2RawBatchStore(cloudflare_stack.BridgeR2Bucket(request.getfixturevalue("cloudflare_stack"), "RAW"))

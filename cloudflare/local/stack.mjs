@@ -227,9 +227,13 @@ async function startPython() {
     if (!existsSync(entry)) continue;
     const module = `worker_${name.replace(/-/g, "_")}`;
     FS.writeFile(`${APP_DIR}/${module}.py`, readFileSync(entry));
+    py.runPython("import importlib; importlib.invalidate_caches()");
     const cls = py.pyimport(module).Default;
     instances[name] = cls(ctx, workerEnv(config));
   }
+  // The local D1 databases get their tables (production: `wrangler d1 migrations apply`).
+  const runtime = py.pyimport("leadminer.adapters.cloudflare.worker");
+  await runtime.migrate(instances["fetch-dispatch"].env);
 
   class QueueMessage {
     constructor(m, verdicts) {

@@ -1,5 +1,5 @@
-"""The local Cloudflare stack (cloudflare/local/stack.mjs) for tests: started once per test
-module or session, and CPython clients of its D1 and R2 bridges that look like the Worker
+"""The local Cloudflare stack (cloudflare/local/stack.mjs) from CPython (scripts/cf, tests):
+installed on first use and started as a process, CPython clients of its D1 and R2 bridges that look like the Worker
 bindings (``prepare().bind().raw()``, ``batch()``; ``put/get/head/list/delete``), so the
 Cloudflare adapters run unchanged against Miniflare's real local D1 and R2."""
 
@@ -16,27 +16,42 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 STACK_DIR = PROJECT_ROOT / "cloudflare" / "local"
+WHEELS = (PROJECT_ROOT / ".cache" / "pyodide-wheels", PROJECT_ROOT / ".cache" / "cf-wheels")
+SDK = "workers-runtime-sdk==1.9.5"
 
 
 def node_available() -> bool:
     return shutil.which("node") is not None and shutil.which("npm") is not None
 
 
-def install() -> None:
-    """npm ci (the lock file) on first use, as scripts/cf does."""
+def install(python: bool = True) -> None:
+    """On first use: npm ci (the lock file), and for the Python Workers the core's Pyodide wheels
+    (scripts/pyodide_wheels.py) and the `workers` SDK wheel (pip download)."""
     if not (STACK_DIR / "node_modules" / "miniflare").exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=STACK_DIR, check=True, capture_output=True)
+    if not python:
+        return
+    script = PROJECT_ROOT / "scripts" / "pyodide_wheels.py"
+    if subprocess.run([sys.executable, str(script), "--check"], capture_output=True).returncode != 0:
+        subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
+    if not list(WHEELS[1].glob("workers_runtime_sdk-*.whl")):
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(WHEELS[1]), SDK],
+            check=True, capture_output=True,
+        )  # fmt: skip
 
 
 class Stack:
     """A running stack process; ``url`` is its HTTP server."""
 
-    def __init__(self, *args: str, timeout: float = 120):
-        install()
+    def __init__(self, *args: str, port: int = 0, timeout: float = 120):
+        python = "--no-python" not in args
+        install(python)
+        wheels = [a for w in WHEELS for a in ("--wheels", str(w))] if python else []
         self.process = subprocess.Popen(
-            ["node", str(STACK_DIR / "stack.mjs"), "--port", "0", *args],
+            ["node", str(STACK_DIR / "stack.mjs"), "--port", str(port), *wheels, *args],
             stdout=subprocess.PIPE, stderr=sys.stderr, text=True,
         )  # fmt: skip
         line = self.process.stdout.readline()
@@ -128,3 +143,28 @@ class BridgeR2Bucket:
     async def list(self, options: dict) -> dict:
         keys = (await self._op(op="list", prefix=options.get("prefix", "")))["keys"]
         return {"objects": [{"key": k} for k in keys], "truncated": False}
+
+
+class BridgeQueue:
+    """A queue producer binding of the stack, reached from CPython."""
+
+    def __init__(self, stack: Stack, queue: str):
+        self.stack, self.queue = stack, queue
+
+    async def send(self, body: Any) -> None:
+        await self.stack.acall(f"queue/{self.queue}", body)
+
+
+def services(stack: Stack, env: str = "dev"):
+    """The Cloudflare mode's ports over the stack's bridges (what the Workers use, from CPython)."""
+    from leadminer.adapters.cloudflare.d1 import D1MainStore, D1TempStore
+    from leadminer.adapters.cloudflare.queues import ProducerQueue
+    from leadminer.adapters.cloudflare.r2 import R2RawBatchStore
+    from leadminer.flow import QUEUES, MiningServices
+
+    temp = D1TempStore(BridgeD1Database(stack, "DB"))
+    queues = {stage: ProducerQueue(stage, BridgeQueue(stack, f"mining-{stage}-{env}")) for stage in QUEUES}
+    return MiningServices(
+        temp=temp, ledger=temp, raw=R2RawBatchStore(BridgeR2Bucket(stack, "RAW")),
+        main=D1MainStore(BridgeD1Database(stack, "MAIN_DB")), queues=queues,
+    )  # fmt: skip
