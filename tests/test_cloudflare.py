@@ -1,0 +1,127 @@
+"""The Cloudflare mode on the local stack (cloudflare/local/stack.mjs): Miniflare's real local
+Queues, R2 and D1, the five Python Workers under Node's Pyodide with the `workers` SDK. The
+fetch runs here (a plain process, like the fetcher) through the stack's bridges; the Workers
+do extract → clean → signature → refine through the queues. One stack for the module."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from corpora import corpus_dir
+
+from leadminer.flow import MiningFlow
+from leadminer_runner import cloudflare_local
+from leadminer_runner.selfhost import enqueue_mining
+from leadminer_runner.sources import open_message_source
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+if not cloudflare_local.node_available():
+    pytest.skip("node and npm are needed for the local Cloudflare stack", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    running = cloudflare_local.Stack()
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="module")
+def mailbox(tmp_path_factory) -> Path:
+    box = tmp_path_factory.mktemp("cf") / "box" / "cur"
+    box.mkdir(parents=True)
+    for path in sorted(p for p in corpus_dir("lkml").rglob("*") if p.is_file())[:12]:
+        shutil.copy(path, box / path.name)
+    return box.parent
+
+
+async def _until_ended(services, mining_id: str, timeout: float = 240) -> dict:
+    deadline = time.monotonic() + timeout
+    while (mining := await services.main.mining(mining_id))["status"] == "running":
+        assert time.monotonic() < deadline, f"mining {mining_id} still running"
+        await asyncio.sleep(0.2)
+    return mining
+
+
+async def _start(services, box: Path, user: str) -> str:
+    source, _ = open_message_source(str(box), user_id=user, password_prompt=lambda prompt: "")
+    return await enqueue_mining(services, source, user_id=user, identities=[])
+
+
+def test_scripts_cf_mine_exports_what_the_embedded_mode_exports(mailbox, tmp_path):
+    out = tmp_path / "cf.json"
+    done = subprocess.run([str(PROJECT_ROOT / "scripts" / "cf"), "mine", str(mailbox), "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["status"] == "done" and report["fetched"] == 12
+    leadminer = [sys.executable, "-m", "leadminer_runner.cli"]
+    db = tmp_path / "embedded.db"
+    subprocess.run([*leadminer, "mine", str(mailbox), "--db", str(db), "--quiet"], check=True, capture_output=True)
+    embedded = tmp_path / "embedded.json"
+    subprocess.run([*leadminer, "export", "--db", str(db), "--format", "json", "-o", str(embedded)], check=True, capture_output=True)
+    cf = json.loads(out.read_text())
+    assert cf and cf == json.loads(embedded.read_text())
+
+
+async def test_a_message_delivered_twice_doubles_nothing(stack, mailbox):
+    services = cloudflare_local.services(stack)
+    mining_id = await _start(services, mailbox, "once")
+    once = await _until_ended(services, mining_id)
+    sent = cloudflare_local.services(stack)
+    extract = sent.queues["extract"]
+    original = extract.send
+
+    async def twice(body):
+        await original(body)
+        await original(body)
+
+    extract.send = twice
+    mining_id = await _start(sent, mailbox, "twice")
+    twice_mining = await _until_ended(services, mining_id)
+    assert once["status"] == twice_mining["status"] == "done"
+    persons_once = await services.main.persons("once")
+    persons_twice = await services.main.persons("twice")
+    assert [p.email for p in persons_twice] == [p.email for p in persons_once]
+    assert [p.occurrence for p in persons_twice] == [p.occurrence for p in persons_once]
+    log = stack.call("log", {})["messages"]
+    assert sum(1 for m in log if m["queue"] == "mining-extract-dev") >= 2
+
+
+async def test_a_handler_that_raises_is_retried_then_dead_lettered_and_the_mining_fails(stack, mailbox):
+    services = cloudflare_local.services(stack)
+    flow = MiningFlow(services)
+    mining_id = await flow.start(user_id="poison", source="test")
+    await services.queues["extract"].send({"mining_id": mining_id, "batch": "not a number"})
+    mining = await _until_ended(services, mining_id)
+    assert mining["status"] == "failed"
+    assert mining["stats"]["error"].startswith("extract stage failed after 4 attempts: ")
+    attempts = [m for m in stack.call("log", {})["messages"] if m["queue"] == "mining-extract-dev" and m["verdict"] == "retry"]
+    assert len(attempts) >= 4
+    assert mining_id not in await services.temp.mining_ids()
+
+
+async def test_stopping_a_mining_empties_its_d1_rows_and_r2_objects(stack, mailbox):
+    services = cloudflare_local.services(stack)
+    flow = MiningFlow(services)
+    source, _ = open_message_source(str(mailbox), user_id="stop", password_prompt=lambda prompt: "")
+    mining_id = await flow.start(user_id="stop", source=source.label)
+    services.queues["extract"].send = _swallow  # the batches stay in R2: nothing extracts them
+    await flow.fetch(mining_id, source, batch_size=5)
+    assert await services.raw.keys(f"minings/{mining_id}/")
+    assert await flow.stop(mining_id)
+    assert await services.raw.keys(f"minings/{mining_id}/") == []
+    assert mining_id not in await services.temp.mining_ids()
+    assert (await services.main.mining(mining_id))["status"] == "canceled"
+
+
+async def _swallow(body) -> None:
+    return None
