@@ -83,7 +83,23 @@ for (const { name, config } of workers) {
 // ---------------------------------------------------------------------------------------
 // Miniflare: the router Worker with every binding
 const ROUTER = `
+const value = (v) => (v && typeof v === "object" && "$bytes" in v ? Uint8Array.from(atob(v.$bytes), (c) => c.charCodeAt(0)) : v);
+const plain = (v) => (v instanceof ArrayBuffer ? Array.from(new Uint8Array(v)) : v);
 export default {
+  // D1 statements run here, inside workerd, one request per read or atomic batch (the Node-side
+  // D1Database sends them; each call through Miniflare's binding proxy would be a round trip).
+  async fetch(request, env) {
+    const { binding, statements, mode } = await request.json();
+    const db = env[binding];
+    try {
+      const prepared = statements.map(([sql, params]) => db.prepare(sql).bind(...params.map(value)));
+      if (mode === "raw") return Response.json({ rows: (await prepared[0].raw()).map((row) => row.map(plain)) });
+      const results = await db.batch(prepared);
+      return Response.json({ results: results.map((r) => ({ success: r.success, meta: r.meta })) });
+    } catch (error) {
+      return Response.json({ error: String(error?.message ?? error) }, { status: 500 });
+    }
+  },
   async queue(batch, env) {
     const messages = batch.messages.map((m) => ({ id: m.id, body: m.body, attempts: m.attempts }));
     let outcome;
@@ -132,11 +148,29 @@ await mf.ready;
 const bindings = await mf.getBindings();
 
 // The class names the `workers` SDK wraps bindings by (see docs/cloudflare.md).
+async function d1Call(binding, statements, mode) {
+  const answer = await mf.dispatchFetch("http://router/d1", {
+    method: "POST",
+    body: JSON.stringify({ binding, statements, mode }),
+  });
+  const result = await answer.json();
+  if (result.error) throw new Error(result.error);
+  return result;
+}
+const param = (v) =>
+  v instanceof Uint8Array || v instanceof ArrayBuffer ? { $bytes: Buffer.from(v).toString("base64") } : v === undefined ? null : v;
+class D1PreparedStatement {
+  constructor(db, sql, params = []) { this.db = db; this.sql = sql; this.params = params; }
+  bind(...params) { return new D1PreparedStatement(this.db, this.sql, params.map(param)); }
+  async raw() { return (await d1Call(this.db.binding, [[this.sql, this.params]], "raw")).rows; }
+  async run() { return (await this.db.batch([this])) [0]; }
+}
 class D1Database {
-  constructor(inner) { this.inner = inner; }
-  prepare(sql) { return this.inner.prepare(sql); }
-  batch(statements) { return this.inner.batch(statements); }
-  exec(sql) { return this.inner.exec(sql); }
+  constructor(binding) { this.binding = binding; }
+  prepare(sql) { return new D1PreparedStatement(this, sql); }
+  async batch(statements) {
+    return (await d1Call(this.binding, statements.map((s) => [s.sql, s.params]), "batch")).results;
+  }
 }
 class R2Bucket {
   constructor(inner) { this.inner = inner; }
@@ -154,7 +188,7 @@ class WorkerQueue {
 
 function workerEnv(config) {
   const env = { ...(config.vars ?? {}) };
-  for (const db of config.d1_databases ?? []) env[db.binding] = new D1Database(bindings[db.binding]);
+  for (const db of config.d1_databases ?? []) env[db.binding] = new D1Database(db.binding);
   for (const bucket of config.r2_buckets ?? []) env[bucket.binding] = new R2Bucket(bindings[bucket.binding]);
   for (const p of config.queues?.producers ?? []) env[p.binding] = new WorkerQueue(bindings[p.queue]);
   return env;
@@ -281,12 +315,8 @@ async function startPython() {
 // ---------------------------------------------------------------------------------------
 // The bridges (local only): D1 and R2 for CPython, queue sends, cron, queue log
 async function d1Bridge(binding, { statements, mode }) {
-  const db = bindings[binding];
-  const value = (v) => (v && typeof v === "object" && "$bytes" in v ? new Uint8Array(Buffer.from(v.$bytes, "base64")) : v);
-  const prepared = statements.map(([sql, params]) => db.prepare(sql).bind(...params.map(value)));
-  if (mode === "raw") return { rows: await prepared[0].raw() };
-  const results = await db.batch(prepared);
-  return { changes: results.map((r) => r.meta.changes) };
+  const result = await d1Call(binding, statements, mode);
+  return mode === "raw" ? result : { changes: result.results.map((r) => r.meta.changes) };
 }
 
 async function r2Bridge(binding, op) {
