@@ -188,6 +188,8 @@ class WorkerQueue {
 
 function workerEnv(config) {
   const env = { ...(config.vars ?? {}) };
+  // secrets (`wrangler secret put` in production) come from the stack's environment locally
+  for (const secret of ["SUPABASE_JWT_SECRET"]) if (process.env[secret]) env[secret] = process.env[secret];
   for (const db of config.d1_databases ?? []) env[db.binding] = new D1Database(db.binding);
   for (const bucket of config.r2_buckets ?? []) env[bucket.binding] = new R2Bucket(bindings[bucket.binding]);
   for (const p of config.queues?.producers ?? []) env[p.binding] = new WorkerQueue(bindings[p.queue]);

@@ -44,6 +44,18 @@ CREATE TABLE IF NOT EXISTS queue_errors (    -- the last error of a retried mess
     attempts  INTEGER NOT NULL,
     PRIMARY KEY (queue, body)
 );
+CREATE TABLE IF NOT EXISTS api_hits (        -- the API's rate limits: requests per key and fixed window
+    key    TEXT NOT NULL,
+    window INTEGER NOT NULL,
+    count  INTEGER NOT NULL,
+    PRIMARY KEY (key, window)
+);
+CREATE TABLE IF NOT EXISTS api_keys (        -- the API's idempotency keys
+    slot        TEXT PRIMARY KEY,            -- scope + sha256 of the key
+    fingerprint TEXT NOT NULL,
+    result      TEXT,                        -- NULL while the first request creates it
+    created     REAL NOT NULL
+);
 """
 """Tables of the Cloudflare mode beside ``schemas/sqlite/temp.sql`` in the temp D1 database."""
 VERSIONS_SQL = """
