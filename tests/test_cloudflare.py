@@ -11,6 +11,9 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -27,9 +30,12 @@ if not cloudflare_local.node_available():
     pytest.skip("node and npm are needed for the local Cloudflare stack", allow_module_level=True)
 
 
+JWT_SECRET = "test-secret-of-the-local-cloudflare-stack"
+
+
 @pytest.fixture(scope="module")
 def stack():
-    running = cloudflare_local.Stack()
+    running = cloudflare_local.Stack(env={"SUPABASE_JWT_SECRET": JWT_SECRET})
     yield running
     running.close()
 
@@ -56,20 +62,73 @@ async def _start(services, box: Path, user: str) -> str:
     return await enqueue_mining(services, source, user_id=user, identities=[])
 
 
-def test_scripts_cf_mine_exports_what_the_embedded_mode_exports(mailbox, tmp_path):
+@pytest.fixture(scope="module")
+def embedded_export(mailbox, tmp_path_factory) -> list:
+    """``leadminer mine`` + ``leadminer export --format json`` of the mailbox (the embedded mode)."""
+    folder = tmp_path_factory.mktemp("embedded")
+    leadminer = [sys.executable, "-m", "leadminer_runner.cli"]
+    db, out = folder / "embedded.db", folder / "embedded.json"
+    subprocess.run([*leadminer, "mine", str(mailbox), "--db", str(db), "--quiet"], check=True, capture_output=True)
+    subprocess.run([*leadminer, "export", "--db", str(db), "--format", "json", "-o", str(out)], check=True, capture_output=True)
+    return json.loads(out.read_text())
+
+
+def test_scripts_cf_mine_exports_what_the_embedded_mode_exports(mailbox, embedded_export, tmp_path):
     out = tmp_path / "cf.json"
     done = subprocess.run([str(PROJECT_ROOT / "scripts" / "cf"), "mine", str(mailbox), "--out", str(out)],
                           capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["status"] == "done" and report["fetched"] == 12
-    leadminer = [sys.executable, "-m", "leadminer_runner.cli"]
-    db = tmp_path / "embedded.db"
-    subprocess.run([*leadminer, "mine", str(mailbox), "--db", str(db), "--quiet"], check=True, capture_output=True)
-    embedded = tmp_path / "embedded.json"
-    subprocess.run([*leadminer, "export", "--db", str(db), "--format", "json", "-o", str(embedded)], check=True, capture_output=True)
     cf = json.loads(out.read_text())
-    assert cf and cf == json.loads(embedded.read_text())
+    assert cf and cf == embedded_export
+
+
+class _Api:
+    """A small HTTP client of the stack's API (urllib: the test tools bring no HTTP client)."""
+
+    def __init__(self, url: str, token: str):
+        self.url, self.token = url, token
+
+    def call(self, method: str, path: str, body: bytes | None = None, content_type: str | None = None) -> tuple[int, object]:
+        headers = {"Authorization": f"Bearer {self.token}", **({"Content-Type": content_type} if content_type else {})}
+        request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310 - the local stack
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def upload(self, path: str, name: str) -> tuple[int, object]:
+        boundary = uuid.uuid4().hex
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode() + Path(path).read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+        return self.call("POST", "/api/imap/mine/file/api-user", body, f"multipart/form-data; boundary={boundary}")
+
+
+def test_an_upload_through_the_api_of_fetch_dispatch_mines_like_the_embedded_mode(stack, mailbox, embedded_export, tmp_path):
+    """The FastAPI app in the fetch-dispatch Worker (SDK ASGI bridge): upload → R2 → the fetch
+    queue → the stage Workers → refined contacts, exported by the API."""
+    import jwt
+
+    archive = shutil.make_archive(str(tmp_path / "box"), "gztar", mailbox)
+    token = jwt.encode({"sub": "api-user", "aud": "authenticated", "exp": int(time.time()) + 600}, JWT_SECRET, algorithm="HS256")
+    api = _Api(stack.url, token)
+    status, health = api.call("GET", "/health")
+    assert status == 200 and health["data"]["dependencies"]["temp_db"]["ok"]
+    status, answer = api.upload(archive, "box.tar.gz")
+    assert status == 202, answer
+    mining_id = answer["data"]["miningId"]
+    deadline = time.monotonic() + 240
+    while (mining := api.call("GET", f"/api/imap/mine/file/{mining_id}")[1]["data"])["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    assert mining["status"] == "done", mining
+    assert mining["counters"]["fetched"] == 12
+    status, exported = api.call("POST", "/api/contacts/export/json", json.dumps({"exportAllContacts": True}).encode(), "application/json")
+    assert status == 200 and exported and exported == embedded_export
 
 
 async def test_a_message_delivered_twice_doubles_nothing(stack, mailbox):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -46,13 +47,13 @@ def install(python: bool = True) -> None:
 class Stack:
     """A running stack process; ``url`` is its HTTP server."""
 
-    def __init__(self, *args: str, port: int = 0, timeout: float = 120):
+    def __init__(self, *args: str, port: int = 0, timeout: float = 120, env: dict[str, str] | None = None):
         python = "--no-python" not in args
         install(python)
         wheels = [a for w in WHEELS for a in ("--wheels", str(w))] if python else []
         self.process = subprocess.Popen(
             ["node", str(STACK_DIR / "stack.mjs"), "--port", str(port), *wheels, *args],
-            stdout=subprocess.PIPE, stderr=sys.stderr, text=True,
+            stdout=subprocess.PIPE, stderr=sys.stderr, text=True, env={**os.environ, **(env or {})},
         )  # fmt: skip
         line = self.process.stdout.readline()
         if not line:
