@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -71,9 +72,100 @@ def main(argv: list[str] | None = None) -> int:
                           "persons": len(mining["persons"]), "fetched": mining["fetched"],
                           "seconds": mining["seconds"], "msg_per_s": round(rate, 1)}))
         return 0 if mining["status"] == "done" else 1
-    from leadminer_runner.cloudflare_deploy import deploy  # noqa: PLC0415
-
     return deploy(args.env, dry_run=args.dry_run)
+
+
+# deploy -----------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build" / "cloudflare"
+WORKERS = ("fetch-dispatch", "extract", "clean", "signature", "refine")
+PYTHON_MODULES = ROOT / "wrangler" / "python_modules"  # wrangler takes it from the config's folder (git-ignored)
+
+
+def vendor(target: Path) -> list[str]:
+    """Unzip the core's Pyodide wheels (scripts/pyodide_wheels.py: pure-Python ones and
+    pydantic-core's wasm wheel) into ``target`` (python_modules/, which wrangler uploads with the
+    Worker): what `pywrangler sync` would vendor, without its internet downloads."""
+    import zipfile
+
+    import shutil
+
+    cloudflare_local.install()
+    shutil.rmtree(target, ignore_errors=True)
+    core = cloudflare_local.WHEELS[0]
+    wheels = [core / name for name in json.loads((core / "manifest.json").read_text())["wheels"]]
+    wheels += sorted(cloudflare_local.WHEELS[1].glob("*.whl"))  # the `workers` SDK, as pywrangler vendors it
+    for path in wheels:
+        with zipfile.ZipFile(path) as wheel:
+            for member in wheel.namelist():
+                if ".dist-info/" not in member:
+                    wheel.extract(member, target)
+    return [path.name for path in wheels]
+
+
+def bundle(worker: str) -> Path:
+    """build/cloudflare/<worker>/: entry.py, the core (with schemas/ inside, as in the wheel) and the
+    API app (the dependencies are in wrangler/python_modules, see :func:`vendor`)."""
+    import shutil
+
+    out = BUILD / worker
+    shutil.rmtree(out, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "workers" / worker, out, ignore=ignore)
+    shutil.copytree(ROOT / "shared" / "leadminer", out / "leadminer", ignore=ignore)
+    shutil.copytree(ROOT / "schemas", out / "leadminer" / "schemas", ignore=ignore)
+    shutil.copytree(ROOT / "api" / "leadminer_api", out / "leadminer_api", ignore=ignore)
+    return out
+
+
+def migrations() -> list[Path]:
+    """build/cloudflare/migrations/{temp,main}/0001_*.sql: the D1 schemas (the SQL the local stack's
+    migrate runs), for `wrangler d1 migrations apply`."""
+    from leadminer.adapters.cloudflare.d1 import CLOUDFLARE_SQL, SET_VERSION, VERSIONS_SQL
+    from leadminer.schemas import SCHEMA_VERSIONS, schema_sql
+
+    written = []
+    for name, schema, extra in (("temp", "sqlite/temp.sql", CLOUDFLARE_SQL), ("main", "sqlite/main.sql", "")):
+        folder = BUILD / "migrations" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        version = SCHEMA_VERSIONS[schema]
+        record = SET_VERSION.replace("(?,?)", f"('{schema}', {version})")
+        path = folder / f"{version:04d}_{name}.sql"
+        path.write_text(f"{schema_sql(schema)}\n{extra}\n{VERSIONS_SQL}\n{record};\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def wrangler(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["npx", "--no-install", "wrangler", *args], cwd=cloudflare_local.STACK_DIR, text=True,
+                          capture_output=True)  # fmt: skip
+
+
+def deploy(env: str, *, dry_run: bool) -> int:
+    """Migrations first (D1 temp and main), then every Worker; ``dry_run``: bundle and validate
+    offline (`wrangler deploy --dry-run --outdir build/cloudflare/out/<worker>-<env>`)."""
+    for path in migrations():
+        database = f"mining-{path.parent.name}-{env}"
+        config = str(ROOT / "wrangler" / "fetch-dispatch.toml")
+        if dry_run:
+            print(f"would apply {path.relative_to(ROOT)} to D1 {database}", file=sys.stderr)
+            continue
+        done = wrangler("d1", "migrations", "apply", database, "--remote", "--env", env, "--config", config)
+        if done.returncode:
+            print(done.stdout + done.stderr, file=sys.stderr)
+            return done.returncode
+    vendor(PYTHON_MODULES)
+    for worker in WORKERS:
+        bundle(worker)
+        args = ["deploy", "--config", str(ROOT / "wrangler" / f"{worker}.toml"), "--env", env]
+        if dry_run:
+            args += ["--dry-run", "--outdir", str(BUILD / "out" / f"{worker}-{env}")]
+        done = wrangler(*args)
+        print(f"{worker} ({env}): {'ok' if done.returncode == 0 else 'FAILED'}", file=sys.stderr)
+        if done.returncode:
+            print(done.stdout[-3000:] + done.stderr[-3000:], file=sys.stderr)
+            return done.returncode
+    return 0
 
 
 if __name__ == "__main__":

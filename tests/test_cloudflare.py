@@ -184,3 +184,18 @@ async def test_stopping_a_mining_empties_its_d1_rows_and_r2_objects(stack, mailb
 
 async def _swallow(body) -> None:
     return None
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_the_deploy_dry_run_of_every_worker_uploads_the_core_and_its_dependencies(env):
+    done = subprocess.run([str(PROJECT_ROOT / "scripts" / "cf"), "deploy", "--dry-run", "--env", env],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    for worker in ("fetch-dispatch", "extract", "clean", "signature", "refine"):
+        assert f"{worker} ({env}): ok" in done.stderr
+        out = PROJECT_ROOT / "build" / "cloudflare" / "out" / f"{worker}-{env}"
+        assert (out / "entry.py").is_file()
+        assert (out / "leadminer" / "flow" / "mining.py").is_file()
+        assert (out / "leadminer" / "schemas" / "sqlite" / "temp.sql").is_file()
+        for module in ("pydantic", "pydantic_core", "phonenumbers", "fastapi", "workers"):
+            assert (out / "python_modules" / module).is_dir(), module
