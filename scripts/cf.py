@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         stack = cloudflare_local.Stack()
         try:
             mining = asyncio.run(mine(stack, args.source, args.user, args.identity, args.timeout))
+            batches: dict[str, list[int]] = {}
+            for message in stack.call("log", {})["messages"]:
+                batches.setdefault(message["queue"], []).append(message["ms"])
         finally:
             stack.close()
         with args.out.open("w", encoding="utf-8") as out:
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         rate = (mining["fetched"] or 0) / mining["seconds"] if mining["seconds"] else 0
         print(json.dumps({"mining_id": mining["id"], "status": mining["status"], "error": mining["stats"].get("error"),
                           "persons": len(mining["persons"]), "fetched": mining["fetched"],
-                          "seconds": mining["seconds"], "msg_per_s": round(rate, 1)}))
+                          "seconds": mining["seconds"], "msg_per_s": round(rate, 1), "batch_ms": batches}))
         return 0 if mining["status"] == "done" else 1
     return deploy(args.env, dry_run=args.dry_run)
 
