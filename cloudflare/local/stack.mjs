@@ -39,6 +39,7 @@ const { values: opts } = parseArgs({
     python: { type: "boolean", default: true },
     "no-python": { type: "boolean", default: false },
     "batch-timeout": { type: "string", default: "0" },
+    "exit-with-stdin": { type: "boolean", default: false }, // a launcher that dies takes the stack with it
   },
 });
 const withPython = !opts["no-python"];
@@ -422,3 +423,7 @@ const shutdown = async () => {
 };
 process.on("SIGTERM", shutdown);
 process.on("SIGINT", shutdown);
+if (opts["exit-with-stdin"]) {
+  process.stdin.on("end", shutdown);
+  process.stdin.resume();
+}

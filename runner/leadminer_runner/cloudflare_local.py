@@ -52,8 +52,8 @@ class Stack:
         install(python)
         wheels = [a for w in WHEELS for a in ("--wheels", str(w))] if python else []
         self.process = subprocess.Popen(
-            ["node", str(STACK_DIR / "stack.mjs"), "--port", str(port), *wheels, *args],
-            stdout=subprocess.PIPE, stderr=sys.stderr, text=True, env={**os.environ, **(env or {})},
+            ["node", str(STACK_DIR / "stack.mjs"), "--port", str(port), "--exit-with-stdin", *wheels, *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, env={**os.environ, **(env or {})},
         )  # fmt: skip
         line = self.process.stdout.readline()
         if not line:
