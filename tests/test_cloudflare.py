@@ -6,6 +6,7 @@ do extract → clean → signature → refine through the queues. One stack for 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import shutil
 import subprocess
@@ -19,10 +20,14 @@ from pathlib import Path
 import pytest
 from corpora import corpus_dir
 
+from leadminer.adapters.sqlite import SqliteMainStore
+from leadminer.adapters.sqlite import connect as sqlite_connect
+from leadminer.export import write_export
 from leadminer.flow import MiningFlow
 from leadminer_runner import cloudflare_local
 from leadminer_runner.selfhost import enqueue_mining
-from leadminer_runner.sources import open_message_source
+from leadminer_runner.embedded import mine as embedded_mine
+from leadminer_runner.sources import ImapMessageSource, open_message_source
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -199,3 +204,38 @@ def test_the_deploy_dry_run_of_every_worker_uploads_the_core_and_its_dependencie
         assert (out / "leadminer" / "schemas" / "sqlite" / "temp.sql").is_file()
         for module in ("pydantic", "pydantic_core", "phonenumbers", "fastapi", "workers"):
             assert (out / "python_modules" / module).is_dir(), module
+
+
+def _export(persons) -> list:
+    out = io.StringIO()
+    write_export(persons, "json", out)
+    return json.loads(out.getvalue())
+
+
+async def test_a_dovecot_mailbox_through_the_fetcher_process_and_the_workers_equals_the_embedded_mode(
+    stack, mailbox, dovecot_server, dovecot_account, tmp_path
+):
+    """IMAP → the fetch as a plain process (the fetcher's role) → R2 + the extract queue → the five
+    Workers → the same contacts as the embedded mode on the same IMAP mailbox; a second mining
+    reads nothing (the folder state was saved in the main store)."""
+    files = sorted((mailbox / "cur").iterdir())
+    dovecot_server.fill_folder(dovecot_account, "INBOX", files)
+
+    def imap() -> ImapMessageSource:
+        return ImapMessageSource(dovecot_account.url(), "imap-user", password=dovecot_account.password)
+
+    services = cloudflare_local.services(stack)
+    mining_id = await enqueue_mining(services, imap(), user_id="imap-user", identities=[])
+    mining = await _until_ended(services, mining_id)
+    assert mining["status"] == "done" and mining["stats"]["fetched"] == len(files)
+    cloudflare_persons = await services.main.persons("imap-user")
+
+    db = tmp_path / "embedded.db"
+    await asyncio.to_thread(embedded_mine, imap(), db_path=db, user_id="imap-user")
+    conn = sqlite_connect(db, readonly=True)
+    embedded_persons = await SqliteMainStore(conn).persons("imap-user")
+    conn.close()
+    assert cloudflare_persons and _export(cloudflare_persons) == _export(embedded_persons)
+
+    again = await enqueue_mining(services, imap(), user_id="imap-user", identities=[])
+    assert (await _until_ended(services, again))["stats"]["fetched"] == 0
