@@ -6,11 +6,13 @@ do extract → clean → signature → refine through the queues. One stack for 
 from __future__ import annotations
 
 import asyncio
+import http.server
 import io
 import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -239,3 +241,45 @@ async def test_a_dovecot_mailbox_through_the_fetcher_process_and_the_workers_equ
 
     again = await enqueue_mining(services, imap(), user_id="imap-user", identities=[])
     assert (await _until_ended(services, again))["stats"]["fetched"] == 0
+
+
+def test_fetch_transport_speaks_http_from_the_workers_interpreter(stack):
+    """FetchTransport (the Workers' side of the Supabase writer's HTTP port) under Pyodide: method,
+    headers and body reach a server, status, headers and body come back; an unreachable server is
+    StoreUnavailable."""
+    pytest.importorskip("leadminer.adapters.http", reason="the HTTP transport port comes with the Supabase writer")
+    seen = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            seen["body"] = self.rfile.read(int(self.headers["Content-Length"]))
+            seen["auth"] = self.headers["Authorization"]
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("X-Answer", "yes")
+            self.end_headers()
+            self.wfile.write(b'{"ok": true}')
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/rest/v1/rpc/f"
+    code = f"""
+import json
+from leadminer.adapters.cloudflare.fetch import FetchTransport
+from leadminer.storage import StoreUnavailable
+t = FetchTransport()
+r = await t.request("POST", {url!r}, headers={{"Authorization": "Bearer k"}}, body=b'{{"a": 1}}')
+try:
+    await t.request("GET", "http://127.0.0.1:9/")
+    down = "answered"
+except StoreUnavailable:
+    down = "unavailable"
+json.dumps({{"status": r.status, "answer": r.headers.get("x-answer"), "json": r.json(), "down": down}})
+"""
+    result = json.loads(stack.call("run", {"code": code})["result"])
+    server.server_close()
+    assert result == {"status": 201, "answer": "yes", "json": {"ok": True}, "down": "unavailable"}
+    assert seen == {"body": b'{"a": 1}', "auth": "Bearer k"}

@@ -313,6 +313,7 @@ async function startPython() {
       await instances["fetch-dispatch"].scheduled({ cron: "*/5 * * * *", scheduledTime: Date.now() });
     },
     settle: () => Promise.all([...pending]),
+    run: async (code) => String(await py.runPythonAsync(code)),
     instances,
   };
 }
@@ -370,12 +371,11 @@ async function stackRoute(parts, body) {
     return {};
   }
   if (kind === "log") return { messages: queueLog };
-  if (kind === "python") {
-    // run a function of a Worker module in Pyodide: {"worker", "function", "args"} (tools and tests)
-    const { worker, function: fn, args } = JSON.parse(body);
-    const instance = python.instances[worker];
-    const result = await instance[fn](JSON.stringify(args ?? {}));
-    return { result: JSON.parse(result) };
+  if (kind === "run") {
+    // run Python in the Workers' interpreter: {"code"}; the value of its last expression,
+    // JSON-encoded by the code itself (tests of Pyodide-only adapters)
+    const { code } = JSON.parse(body);
+    return { result: await python.run(code) };
   }
   throw new Error(`unknown /__stack route ${kind}`);
 }
