@@ -62,7 +62,9 @@ def main() -> None:
         print(f"embedded:   {embedded_s:7.2f} s  {fetched / embedded_s:8.1f} msg/s (process start included)")
         print(f"cloudflare: {report['seconds']:7.2f} s  {report['msg_per_s']:8.1f} msg/s (local stack, start-up excluded)")
         for queue, times in sorted(report["batch_ms"].items()):
-            print(f"  {queue:28} {len(times):4d} batches  max {max(times):6d} ms  total {sum(times):7d} ms")
+            wall, cpu = [t[0] for t in times], [t[1] for t in times]
+            print(f"  {queue:22} {len(times):3d} batches  wall max {max(wall):6d} ms  CPU max {max(cpu):6d} ms  "
+                  f"CPU total {sum(cpu):6d} ms")
 
 
 if __name__ == "__main__":

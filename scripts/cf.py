@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         stack = cloudflare_local.Stack()
         try:
             mining = asyncio.run(mine(stack, args.source, args.user, args.identity, args.timeout))
-            batches: dict[str, list[int]] = {}
+            batches: dict[str, list[list[int]]] = {}  # queue → [wall ms, CPU ms] per batch
             for message in stack.call("log", {})["messages"]:
-                batches.setdefault(message["queue"], []).append(message["ms"])
+                batches.setdefault(message["queue"], []).append([message["ms"], message["cpu_ms"]])
         finally:
             stack.close()
         with args.out.open("w", encoding="utf-8") as out:
