@@ -51,6 +51,10 @@ class UploadingFetchQueue:
             key = upload_key(body["mining_id"], path.name)
             await self.bucket.put(key, path.read_bytes())
             path.unlink(missing_ok=True)
+            try:
+                path.parent.rmdir()  # the upload's spool folder, when nothing else is in it
+            except OSError:
+                pass
             body = {**body, "source": {"kind": "r2", "key": key}}
         await self.queue.send(body)
 
