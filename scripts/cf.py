@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import subprocess
 import sys
@@ -21,7 +22,7 @@ async def mine(stack: cloudflare_local.Stack, source: str, user: str, identities
     """Fetch SOURCE here (a plain process, like the fetcher) into R2 and the extract queue; the
     Workers in the stack do the rest. Returns the mining row once it ended."""
     services = cloudflare_local.services(stack)
-    src, implied = open_message_source(source, user_id=user, password_prompt=lambda prompt: "")
+    src, implied = open_message_source(source, user_id=user, password_prompt=getpass.getpass)
     started = time.monotonic()
     mining_id = await enqueue_mining(services, src, user_id=user, identities=[*identities, *implied])
     while (mining := await services.main.mining(mining_id))["status"] == "running":
