@@ -27,12 +27,46 @@ from leadminer.storage import BatchCounts, FolderState, IndexedMessage, Occurren
 from pg import postgres_database, postgres_dsn  # noqa: F401 - fixtures
 
 
-ADAPTERS = ["sqlite", "postgres"]  # postgres: runner/leadminer_runner/postgres.py, a fresh schema per test
+ADAPTERS = ["sqlite", "postgres", "d1"]
+# postgres: runner/leadminer_runner/postgres.py, a fresh schema per test; d1: the Cloudflare adapter
+# (shared/leadminer/adapters/cloudflare) on Miniflare's local D1, a fresh database per test
+
+
+@pytest.fixture(scope="session")
+def cloudflare_stack():
+    """The local Cloudflare stack's D1 and R2 (no Python Workers: the adapters run here, on CPython)."""
+    from leadminer_runner import cloudflare_local as cloudflare_stack
+
+    if not cloudflare_stack.node_available():
+        pytest.skip("node and npm are needed for the local Cloudflare stack")
+    stack = cloudflare_stack.Stack("--no-python")
+    yield stack
+    stack.close()
+
+
+def _fresh_d1(request, kind: str):
+    """Each test gets an empty database: every table of the stack's D1 ``kind`` database dropped."""
+    from leadminer_runner import cloudflare_local as cloudflare_stack
+
+    stack = request.getfixturevalue("cloudflare_stack")
+    db = cloudflare_stack.BridgeD1Database(stack, "MAIN_DB" if kind == "main" else "DB")
+    tables = stack.call(f"d1/{db.binding}", {"statements": [["SELECT name FROM sqlite_master WHERE type = 'table' "
+                                                             "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'", []]],
+                                              "mode": "raw"})["rows"]
+    if tables:
+        stack.call(f"d1/{db.binding}", {"statements": [[f"DROP TABLE {name}", []] for (name,) in tables], "mode": "batch"})
+    return db
 
 
 async def _store(request, tmp_path, kind: str):
     """A migrated store of the requested adapter, and the connection to close."""
-    if request.param == "postgres":
+    if request.param == "d1":
+        from leadminer.adapters.cloudflare.d1 import D1MainStore, D1TempStore
+
+        db = _fresh_d1(request, kind)
+        store = D1TempStore(db) if kind == "temp" else D1MainStore(db)
+        conn = None
+    elif request.param == "postgres":
         from leadminer_runner import postgres
 
         conn = await postgres.connect(request.getfixturevalue("postgres_dsn"))
@@ -45,6 +79,8 @@ async def _store(request, tmp_path, kind: str):
 
 
 async def _close(conn) -> None:
+    if conn is None:  # D1: nothing to close
+        return
     closed = conn.close()
     if closed is not None:  # psycopg's AsyncConnection.close is a coroutine
         await closed
@@ -64,10 +100,16 @@ async def main_store(request, tmp_path):
     await _close(conn)
 
 
-@pytest.fixture(params=["memory", *ADAPTERS])
+@pytest.fixture(params=["memory", "r2", *ADAPTERS])
 async def raw_store(request, tmp_path):
     if request.param == "memory":
         yield MemoryRawBatchStore()
+        return
+    if request.param == "r2":
+        from leadminer_runner import cloudflare_local as cloudflare_stack
+        from leadminer.adapters.cloudflare.r2 import R2RawBatchStore
+
+        yield R2RawBatchStore(cloudflare_stack.BridgeR2Bucket(request.getfixturevalue("cloudflare_stack"), "RAW"))
         return
     store, conn = await _store(request, tmp_path, "temp")
     yield store

@@ -50,6 +50,12 @@ class SqlDriver(Protocol):
         ...
 
 
+def in_chunk(driver: SqlDriver) -> int:
+    """Values per ``IN (…)`` list for ``driver``: its ``max_in`` (D1 binds at most 100
+    parameters per statement), else :data:`CHUNK`."""
+    return getattr(driver, "max_in", CHUNK)
+
+
 def marks(n: int) -> str:
     return ",".join("?" * n)
 
@@ -68,7 +74,7 @@ async def _rows_in(
 ) -> list[tuple]:
     """Rows of ``sql`` (whose ``{in}`` is an IN list) for every chunk of ``values``."""
     found: list[tuple] = []
-    for chunk in chunks(list(values)):
+    for chunk in chunks(list(values), in_chunk(driver)):
         found.extend(await driver.rows(sql.format(marks=marks(len(chunk))), (*before, *chunk, *after)))
     return found
 
@@ -360,7 +366,7 @@ class SqlMainStore(queries.PersonReads):
         # (sender, thread, tags, user identities) and occurrences are replaced by this mining's.
         deletes: list[Write] = [
             (DELETE_OCCURRENCES.format(marks=marks(len(chunk))), [(user_id, *chunk)])
-            for chunk in chunks([row[2] for row in index])
+            for chunk in chunks([row[2] for row in index], in_chunk(self.driver))
         ]
         await self.driver.write(
             [

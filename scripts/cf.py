@@ -1,0 +1,176 @@
+"""scripts/cf: the Cloudflare mode's local stack, a mining through it, and the deploy (see scripts/cf)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from leadminer.export import write_export
+from leadminer.flow import MiningFlow
+from leadminer_runner import cloudflare_local
+from leadminer_runner.selfhost import enqueue_mining
+from leadminer_runner.sources import open_message_source
+
+
+async def mine(stack: cloudflare_local.Stack, source: str, user: str, identities: list[str], timeout: float) -> dict:
+    """Fetch SOURCE here (a plain process, like the fetcher) into R2 and the extract queue; the
+    Workers in the stack do the rest. Returns the mining row once it ended."""
+    services = cloudflare_local.services(stack)
+    src, implied = open_message_source(source, user_id=user, password_prompt=getpass.getpass)
+    started = time.monotonic()
+    mining_id = await enqueue_mining(services, src, user_id=user, identities=[*identities, *implied])
+    while (mining := await services.main.mining(mining_id))["status"] == "running":
+        if time.monotonic() - started > timeout:
+            raise SystemExit(f"mining {mining_id} still running after {timeout:.0f} s")
+        await asyncio.sleep(0.2)
+    mining["seconds"] = round(time.monotonic() - started, 3)
+    mining["persons"] = await services.main.persons(user)
+    summary = await MiningFlow(services).summary(mining_id)
+    mining["fetched"] = summary.fetched if summary else None
+    return mining
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/cf")
+    sub = parser.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser("dev", help="the whole local stack, API on a local port")
+    dev.add_argument("--port", type=int, default=8788)
+    m = sub.add_parser("mine", help="one mining of a local mailbox through the local stack")
+    m.add_argument("source")
+    m.add_argument("--out", required=True, type=Path)
+    m.add_argument("--identity", action="append", default=[])
+    m.add_argument("--user", default="local")
+    m.add_argument("--timeout", type=float, default=600)
+    d = sub.add_parser("deploy", help="migrations, then every Worker")
+    d.add_argument("--env", required=True, choices=("staging", "production"))
+    d.add_argument("--dry-run", action="store_true")
+    args = parser.parse_args(argv)
+
+    if args.command == "dev":
+        stack = cloudflare_local.Stack(port=args.port)
+        print(f"local Cloudflare stack on {stack.url} (Ctrl-C stops it)", file=sys.stderr)
+        try:
+            return stack.process.wait()
+        except KeyboardInterrupt:
+            stack.close()
+            return 0
+    if args.command == "mine":
+        stack = cloudflare_local.Stack()
+        try:
+            mining = asyncio.run(mine(stack, args.source, args.user, args.identity, args.timeout))
+            batches: dict[str, list[list[int]]] = {}  # queue → [wall ms, CPU ms] per batch
+            for message in stack.call("log", {})["messages"]:
+                batches.setdefault(message["queue"], []).append([message["ms"], message["cpu_ms"]])
+        finally:
+            stack.close()
+        with args.out.open("w", encoding="utf-8") as out:
+            write_export(mining["persons"], "json", out)
+        rate = (mining["fetched"] or 0) / mining["seconds"] if mining["seconds"] else 0
+        print(json.dumps({"mining_id": mining["id"], "status": mining["status"], "error": mining["stats"].get("error"),
+                          "persons": len(mining["persons"]), "fetched": mining["fetched"],
+                          "seconds": mining["seconds"], "msg_per_s": round(rate, 1), "batch_ms": batches}))
+        return 0 if mining["status"] == "done" else 1
+    return deploy(args.env, dry_run=args.dry_run)
+
+
+# deploy -----------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build" / "cloudflare"
+WORKERS = ("fetch-dispatch", "extract", "clean", "signature", "refine")
+PYTHON_MODULES = ROOT / "wrangler" / "python_modules"  # wrangler takes it from the config's folder (git-ignored)
+
+
+def vendor(target: Path) -> list[str]:
+    """Unzip the core's Pyodide wheels (scripts/pyodide_wheels.py: pure-Python ones and
+    pydantic-core's wasm wheel) into ``target`` (python_modules/, which wrangler uploads with the
+    Worker): what `pywrangler sync` would vendor, without its internet downloads."""
+    import zipfile
+
+    import shutil
+
+    cloudflare_local.install()
+    shutil.rmtree(target, ignore_errors=True)
+    core = cloudflare_local.WHEELS[0]
+    wheels = [core / name for name in json.loads((core / "manifest.json").read_text())["wheels"]]
+    wheels += sorted(cloudflare_local.WHEELS[1].glob("*.whl"))  # the `workers` SDK, as pywrangler vendors it
+    for path in wheels:
+        with zipfile.ZipFile(path) as wheel:
+            for member in wheel.namelist():
+                if ".dist-info/" not in member:
+                    wheel.extract(member, target)
+    return [path.name for path in wheels]
+
+
+def bundle(worker: str) -> Path:
+    """build/cloudflare/<worker>/: entry.py, the core (with schemas/ inside, as in the wheel) and the
+    API app (the dependencies are in wrangler/python_modules, see :func:`vendor`)."""
+    import shutil
+
+    out = BUILD / worker
+    shutil.rmtree(out, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "workers" / worker, out, ignore=ignore)
+    shutil.copytree(ROOT / "shared" / "leadminer", out / "leadminer", ignore=ignore)
+    shutil.copytree(ROOT / "schemas", out / "leadminer" / "schemas", ignore=ignore)
+    shutil.copytree(ROOT / "api" / "leadminer_api", out / "leadminer_api", ignore=ignore)
+    return out
+
+
+def migrations() -> list[Path]:
+    """build/cloudflare/migrations/{temp,main}/0001_*.sql: the D1 schemas (the SQL the local stack's
+    migrate runs), for `wrangler d1 migrations apply`."""
+    from leadminer.adapters.cloudflare.d1 import CLOUDFLARE_SQL, SET_VERSION, VERSIONS_SQL
+    from leadminer.schemas import SCHEMA_VERSIONS, schema_sql
+
+    written = []
+    for name, schema, extra in (("temp", "sqlite/temp.sql", CLOUDFLARE_SQL), ("main", "sqlite/main.sql", "")):
+        folder = BUILD / "migrations" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        version = SCHEMA_VERSIONS[schema]
+        record = SET_VERSION.replace("(?,?)", f"('{schema}', {version})")
+        path = folder / f"{version:04d}_{name}.sql"
+        path.write_text(f"{schema_sql(schema)}\n{extra}\n{VERSIONS_SQL}\n{record};\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def wrangler(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["npx", "--no-install", "wrangler", *args], cwd=cloudflare_local.STACK_DIR, text=True,
+                          capture_output=True)  # fmt: skip
+
+
+def deploy(env: str, *, dry_run: bool) -> int:
+    """Migrations first (D1 temp and main), then every Worker; ``dry_run``: bundle and validate
+    offline (`wrangler deploy --dry-run --outdir build/cloudflare/out/<worker>-<env>`)."""
+    for path in migrations():
+        database = f"mining-{path.parent.name}-{env}"
+        config = str(ROOT / "wrangler" / "fetch-dispatch.toml")
+        if dry_run:
+            print(f"would apply {path.relative_to(ROOT)} to D1 {database}", file=sys.stderr)
+            continue
+        done = wrangler("d1", "migrations", "apply", database, "--remote", "--env", env, "--config", config)
+        if done.returncode:
+            print(done.stdout + done.stderr, file=sys.stderr)
+            return done.returncode
+    vendor(PYTHON_MODULES)
+    for worker in WORKERS:
+        bundle(worker)
+        args = ["deploy", "--config", str(ROOT / "wrangler" / f"{worker}.toml"), "--env", env]
+        if dry_run:
+            args += ["--dry-run", "--outdir", str(BUILD / "out" / f"{worker}-{env}")]
+        done = wrangler(*args)
+        print(f"{worker} ({env}): {'ok' if done.returncode == 0 else 'FAILED'}", file=sys.stderr)
+        if done.returncode:
+            print(done.stdout[-3000:] + done.stderr[-3000:], file=sys.stderr)
+            return done.returncode
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Uploaded mailboxes in R2 (the Cloudflare mode's queued sources).
+
+The API (fetch-dispatch) spools an upload in its isolate, and as it queues the fetch copies it
+to ``minings/<mining_id>/upload/<name>`` (under the mining's prefix: it goes with the mining's
+other objects); the fetch consumer, in whatever isolate, copies it back to its in-memory /tmp and
+reads it like any mailbox file. A Worker's memory (128 MB) bounds the size of an upload.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ...sources import SourceError, open_source, printable_path
+from .r2 import mining_prefix
+
+
+class UploadError(ValueError):
+    """A fetch message names no readable upload (the sentence is for the user)."""
+
+
+def upload_key(mining_id: str, name: str) -> str:
+    return f"{mining_prefix(mining_id)}upload/{Path(name).name}"
+
+
+class UploadedFile:
+    """An upload copied to this isolate, as a message source."""
+
+    def __init__(self, path: Path):
+        try:
+            self._source = open_source(path)
+        except SourceError as exc:
+            raise UploadError(str(exc)) from None
+        self.label = printable_path(path)
+
+    def count(self, _state: Any = None) -> int | None:
+        return self._source.count()
+
+    def iter_messages(self, mining_id: str, _state: Any = None):
+        return self._source.iter_records(mining_id)
+
+
+class R2UploadOpener:
+    """:class:`~leadminer.flow.SourceOpener` of ``{"kind": "r2", "key": …}`` fetches."""
+
+    def __init__(self, bucket: Any):
+        self.bucket = bucket
+
+    async def open(self, user_id: str, spec: dict[str, Any]) -> UploadedFile:
+        key = str(spec.get("key", "")) if isinstance(spec, dict) and spec.get("kind") == "r2" else ""
+        if not key.startswith("minings/") or "/upload/" not in key:
+            raise UploadError("the Cloudflare mode reads uploaded files only")
+        found = await self.bucket.get(key)
+        if found is None:
+            raise UploadError("the uploaded file is gone")
+        data = await found.arrayBuffer()
+        path = Path(tempfile.mkdtemp(prefix="leadminer-fetch-")) / key.rsplit("/", 1)[-1]
+        path.write_bytes(data.to_bytes() if hasattr(data, "to_bytes") else bytes(data))  # a JS ArrayBuffer in a Worker
+        return UploadedFile(path)

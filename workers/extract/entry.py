@@ -1,0 +1,11 @@
+"""The extract Worker: consumes mining-extract-<env> and its dead letters (wrangler/extract.toml).
+Thin: the loop is leadminer.adapters.cloudflare.worker, the mining the shared flow."""
+
+from workers import WorkerEntrypoint
+
+from leadminer.adapters.cloudflare.worker import consume
+
+
+class Default(WorkerEntrypoint):
+    async def queue(self, batch):
+        await consume(batch, self.env)
