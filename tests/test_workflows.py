@@ -36,3 +36,21 @@ def test_workflows_pass_actionlint() -> None:
     )  # fmt: skip
     assert done.returncode == 0, f"actionlint exited {done.returncode}:\n{done.stdout}{done.stderr}"
     assert done.stdout.strip() == ""
+
+
+def test_the_cloudflare_deploy_migrates_first_then_deploys_every_worker_config_with_secrets_by_name() -> None:
+    yaml = pytest.importorskip("yaml")  # the test extra brings PyYAML
+    path = PROJECT_ROOT / ".github" / "workflows" / "deploy-cloudflare.yml"
+    steps = yaml.safe_load(path.read_text(encoding="utf-8"))["jobs"]["deploy"]["steps"]
+    commands = [(i, step.get("with", {}).get("command", "") + step.get("run", "")) for i, step in enumerate(steps)]
+    migrate = [i for i, text in commands if "d1 migrations apply" in text]
+    deploy = [i for i, text in commands if "deploy --config" in text]
+    assert migrate and deploy and max(migrate) < min(deploy), "D1 migrations must run before any Worker deploys"
+    configs = {p.name for p in (PROJECT_ROOT / "wrangler").glob("*.toml")}
+    deployed = {line.split("--config ")[1].split()[0].rsplit("/", 1)[-1] for i, text in commands if i in deploy for line in text.splitlines()}
+    assert configs and deployed == configs
+    text = path.read_text(encoding="utf-8")
+    for line in text.splitlines():  # a secret's value only ever comes from ${{ secrets.NAME }}
+        if ("SECRET" in line or "TOKEN" in line) and ":" in line and not line.strip().startswith(("#", "printenv", "-")):
+            value = line.split(":", 1)[1].strip()
+            assert value.startswith("${{ secrets.") or not value, line
