@@ -56,9 +56,10 @@ class ProcessCpuPool:
             future.result()  # fork every worker now, before any database is open
 
     async def map(self, fn: Callable[[Any], Any], chunks: Sequence[Any]) -> list[Any]:
-        """Every chunk is offered to the workers; meanwhile this process takes back the chunks
-        no worker has started yet, from the last one, and runs them itself (so the share of
-        each process follows its speed: this one also reads the source and writes the store)."""
+        """Every chunk is offered to the workers; this process takes back the chunks no worker
+        has started yet, from the last one, and runs them itself, each time after letting its
+        other tasks run (the embedded fetch reads the next batch meanwhile): the share of each
+        process follows its speed and what else it has to do."""
         if len(chunks) <= 1 or self._executor is None:
             return [fn(chunk) for chunk in chunks]
         try:
@@ -69,10 +70,10 @@ class ProcessCpuPool:
         local: set[int] = set()
         try:
             for i in reversed(range(len(chunks))):
+                await asyncio.sleep(0)  # other work of this process first (the fetch reading ahead), and Ctrl-C
                 if futures[i].cancel():
                     results[i] = fn(chunks[i])
                     local.add(i)
-                    await asyncio.sleep(0)  # a point where a cancellation (Ctrl-C) gets in
         finally:
             waited = [asyncio.wrap_future(f) for i, f in enumerate(futures) if i not in local]
             outcomes = await asyncio.gather(*waited, return_exceptions=True)

@@ -135,14 +135,29 @@ async def _run(
     flow: MiningFlow, mining_id: str, source: MessageSource, batch_size: int, notify: Callable[[MiningProgress], None]
 ) -> MiningSummary:
     worker = StageWorker(flow, batch=16)
+    extracting: asyncio.Task | None = None
 
     async def extract_batch(progress: MiningProgress | None) -> None:
-        await worker.drain()
+        """The batch just read is extracted while the fetch reads the next one (one batch
+        ahead at most: memory stays bounded, and batches are extracted in order)."""
+        nonlocal extracting
+        if extracting is not None:
+            await extracting
+        extracting = asyncio.create_task(worker.drain())
         if progress is not None:
             notify(progress)
 
     try:
-        if await flow.fetch(mining_id, source, batch_size=batch_size, on_batch=extract_batch):
+        try:
+            fetched = await flow.fetch(mining_id, source, batch_size=batch_size, on_batch=extract_batch)
+        except BaseException:
+            if extracting is not None:
+                extracting.cancel()
+                await asyncio.gather(extracting, return_exceptions=True)
+            raise
+        if extracting is not None:
+            await extracting  # the last batch
+        if fetched:
             while True:  # one stage message per round: show each stage as it starts
                 if (progress := await flow.progress(mining_id)) is not None:
                     notify(progress)
