@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ def _square_all(chunk: list[int]) -> list[int]:
 
 
 def _pid(_chunk) -> int:
+    time.sleep(0.02)  # long enough for the worker to start on some chunks
     return os.getpid()
 
 

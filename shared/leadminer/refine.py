@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import cache
 
@@ -44,7 +44,6 @@ from .tagging import AUTOMATED_KINDS, person_tags
 
 _RECIPIENT_VALUES = frozenset(f.value for f in RECIPIENT_FIELDS)
 _MAX_ALTERNATES = 5
-PROGRESS_EVERY = 1_000  # persons between two progress reports of refine_persons
 
 
 def thread_of(record: MessageRecord, known: Mapping[str, IndexedMessage]) -> str:
@@ -275,10 +274,8 @@ def refine_persons(
     signatures: Mapping[str, Signature],
     previous: Mapping[str, RefinedPerson],
     as_of: datetime | None,
-    on_progress: Callable[[int, int], None] | None = None,
 ) -> list[RefinedPerson]:
-    """Recompute the persons ``keys`` from their whole indexed history; ``on_progress(done,
-    total)`` is called every ``PROGRESS_EVERY`` keys and at the end."""
+    """Recompute the persons ``keys`` from their whole indexed history."""
     by_id = {m.message_id: m for m in messages}
     by_key: dict[str, list[Occurrence]] = defaultdict(list)
     recipients: dict[str, set[str]] = defaultdict(set)
@@ -295,10 +292,7 @@ def refine_persons(
     signature_by_key = {canonical_key(email): sig for email, sig in signatures.items()}
 
     persons = []
-    todo = sorted(set(keys) - identity_keys)
-    for done, key in enumerate(todo):
-        if on_progress is not None and done % PROGRESS_EVERY == 0:
-            on_progress(done, len(todo))
+    for key in sorted(set(keys) - identity_keys):
         occ = by_key.get(key)
         if not occ:
             continue
@@ -352,8 +346,6 @@ def refine_persons(
         signature_date = by_id[signature.message_id].date if signature and signature.message_id in by_id else None
         _merge_signature(person, signature, signature_date, prev)
         persons.append(person)
-    if on_progress is not None:
-        on_progress(len(todo), len(todo))
     return persons
 
 

@@ -33,6 +33,7 @@ from .scoring import person_temperature
 from .storage import MainStore, TempStore
 
 _REFINE_CHUNK = 1_000
+_PERSONS_CHUNK = 2_000  # persons refined from one reading of their history
 _CLEAN_CHUNK = 1_000
 _SIGNATURE_ROUND = 1_000  # senders (at least) per round of the signature stage
 _PARALLEL_MIN = 64  # messages (or senders) below which splitting the work across cores costs more than it saves
@@ -175,7 +176,8 @@ def _ancestor_ids(records: list[MessageRecord]) -> set[str]:
 
 
 async def handle_refine(ctx: MiningContext) -> int:
-    """Index the mining's messages permanently, then recompute every touched person."""
+    """Index the mining's messages permanently, then recompute every touched person, a chunk of
+    persons at a time (each from its whole history: the result does not depend on the chunks)."""
     keys = await mining_identity_keys(ctx)
     main = ctx.main
     touched: set[str] = set()
@@ -188,32 +190,37 @@ async def handle_refine(ctx: MiningContext) -> int:
         touched.update(o.key for o in occurrences)
         done += len(chunk)
         ctx.progress("refine", "index", done, None)
-    ctx.progress("refine", "history", 0, None)
-    messages, occurrences = await main.history(ctx.user_id, touched)
-    parents = await main.lookup_threads(ctx.user_id, {m.in_reply_to for m in messages if m.in_reply_to})
-    sizes = await main.thread_sizes(ctx.user_id, {m.thread_id for m in messages})
     reference = await main.reference_date(ctx.user_id)
     as_of = datetime.fromisoformat(reference) if reference else None
-    previous = await main.persons_by_email(ctx.user_id, touched)
-    persons = refine_persons(
-        ctx.user_id,
-        touched,
-        messages=messages,
-        occurrences=occurrences,
-        parents=parents,
-        thread_sizes=sizes,
-        identity_keys=keys,
-        cleaned=await ctx.temp.cleaned(ctx.mining_id),
-        signatures=await ctx.temp.signatures(ctx.mining_id),
-        previous=previous,
-        as_of=as_of,
-        on_progress=lambda done, total: ctx.progress("refine", "persons", done, total),
-    )
+    cleaned = await ctx.temp.cleaned(ctx.mining_id)
+    signatures = await ctx.temp.signatures(ctx.mining_id)
+    todo = sorted(touched - keys)  # the user's own addresses are no persons (and are on every message)
+    refined = 0
+    for start in range(0, len(todo), _PERSONS_CHUNK):  # a person's history at a time: memory stays bounded
+        chunk = todo[start : start + _PERSONS_CHUNK]
+        ctx.progress("refine", "persons", start, len(todo))
+        messages, occurrences = await main.history(ctx.user_id, chunk)
+        persons = refine_persons(
+            ctx.user_id,
+            chunk,
+            messages=messages,
+            occurrences=occurrences,
+            parents=await main.lookup_threads(ctx.user_id, {m.in_reply_to for m in messages if m.in_reply_to}),
+            thread_sizes=await main.thread_sizes(ctx.user_id, {m.thread_id for m in messages}),
+            identity_keys=keys,
+            cleaned=cleaned,
+            signatures=signatures,
+            previous=await main.persons_by_email(ctx.user_id, chunk),
+            as_of=as_of,
+        )
+        del messages, occurrences
+        await main.upsert_persons(persons)
+        refined += len(persons)
+    ctx.progress("refine", "persons", len(todo), len(todo))
     ctx.progress("refine", "save", 0, None)
-    await main.upsert_persons(persons)
     await main.add_identities(ctx.user_id, keys)
     await rescore(ctx, as_of)
-    return len(persons)
+    return refined
 
 
 async def rescore(ctx: MiningContext, as_of: datetime | None) -> int:
