@@ -24,7 +24,7 @@ from typing import Any
 from leadminer.parallel import InProcess
 
 
-CHUNKS_PER_PROCESS = 4
+CHUNKS_PER_PROCESS = 16
 """Chunks offered per process and map: small enough that the processes end together."""
 
 

@@ -36,7 +36,7 @@ _REFINE_CHUNK = 1_000
 _PERSONS_CHUNK = 2_000  # persons refined from one reading of their history
 _CLEAN_CHUNK = 1_000
 _SIGNATURE_ROUND = 1_000  # senders (at least) per round of the signature stage
-_PARALLEL_MIN = 64  # messages (or senders) below which splitting the work across cores costs more than it saves
+_PARALLEL_MIN = 16  # messages (or senders) below which splitting the work across cores costs more than it saves
 
 
 @dataclass(slots=True)
