@@ -18,11 +18,10 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from leadminer.flow import MiningFlow, MiningProgress, MiningSummary, StageWorker
+from leadminer.flow import MiningFlow, MiningSummary, StageWorker
 from leadminer.settings import Settings
 from leadminer.storage import MainStore
 
@@ -36,6 +35,7 @@ from .errors import (
     say,
 )
 from .output import check_database_path, export_target
+from .progress_display import MiningDisplay
 from .services import embedded_services, main_store, mx_checker, signature_extractor
 from .sources import open_message_source
 
@@ -117,26 +117,14 @@ def _run_mining(
     check_database_path(db, for_writing=True)
     source, implied = open_message_source(source_spec, user_id=user, password_prompt=getpass.getpass)
     options = _services_options(check_mx, llm_signatures)
-    columns = [
-        TextColumn("{task.fields[stage]:<9}", markup=False),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:>7.0f} msg/s", markup=False),
-        TextColumn("{task.fields[contacts]} addresses seen", markup=False),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, console=console, disable=quiet, transient=False) as bar:
-        task = bar.add_task("mining", total=None, stage="fetch", rate=0.0, contacts=0)
-
-        def on_progress(p: MiningProgress) -> None:
-            total = p.total if p.stage == "fetch" else p.fetched
-            bar.update(task, completed=p.fetched, total=total, stage=p.stage, rate=p.rate, contacts=p.contacts)
-
+    with MiningDisplay(console, quiet=quiet) as display:
         summary = run(
-            mine_async(source, db_path=db, identities=[*identities, *implied], user_id=user, progress=on_progress, **options)
-        )
-        bar.update(task, stage="done")
+            mine_async(
+                source, db_path=db, identities=[*identities, *implied], user_id=user,
+                progress=display.on_fetch, stage_progress=display.on_stage, **options,
+            )
+        )  # fmt: skip
+        display.done()
         return summary
 
 

@@ -35,6 +35,7 @@ from leadminer.flow import (
 from leadminer.mx import MxChecker
 from leadminer.pipeline import SignatureExtractor
 
+from .cpu_pool import ProcessCpuPool, cpu_pool
 from .services import embedded_services
 
 __all__ = ["DEFAULT_BATCH", "MiningFailed", "MiningLocked", "exclusive", "mine", "mine_async", "temp_path"]
@@ -103,32 +104,60 @@ async def mine_async(
     batch_size: int = DEFAULT_BATCH,
     mx: MxChecker | None = None,
     signature_extractor: SignatureExtractor | None = None,
+    cores: int | None = None,
+    stage_progress: Callable[[str, str, int, int | None], None] | None = None,
 ) -> MiningSummary:
     """Mine ``source`` into the database at ``db_path``; ``mx`` checks domains (default:
-    offline, UNKNOWN); ``signature_extractor`` replaces the rule-based one (e.g. an LLM).
+    offline, UNKNOWN); ``signature_extractor`` replaces the rule-based one (e.g. an LLM);
+    ``cores``: how many to use for extract and signatures (default: every usable core);
+    ``progress`` is called with the counters of the fetch and each stage's start,
+    ``stage_progress(stage, phase, done, total)`` as the later stages go.
     Raises :class:`MiningFailed` when a stage keeps failing (the mining is then 'failed')."""
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive(db_path):
-        async with embedded_services(db_path, temp_path(db_path), mx=mx, signature_extractor=signature_extractor) as services:
-            flow = MiningFlow(services)
-            await flow.cleanup(stale_seconds=0)  # we hold the lock: a 'running' mining here died
-            mining_id = await flow.start(user_id=user_id, source=source.label, identities=identities)
-            return await _run(flow, mining_id, source, batch_size, progress or (lambda _p: None))
+    pool = cpu_pool(cores)  # its workers start before the database is opened or locked
+    try:
+        with exclusive(db_path):
+            async with embedded_services(
+                db_path, temp_path(db_path), mx=mx, signature_extractor=signature_extractor, cpu=pool
+            ) as services:
+                on_stage = None if stage_progress is None else lambda _mining, *report: stage_progress(*report)
+                flow = MiningFlow(services, on_stage_progress=on_stage)
+                await flow.cleanup(stale_seconds=0)  # we hold the lock: a 'running' mining here died
+                mining_id = await flow.start(user_id=user_id, source=source.label, identities=identities)
+                return await _run(flow, mining_id, source, batch_size, progress or (lambda _p: None))
+    finally:
+        if isinstance(pool, ProcessCpuPool):
+            pool.close()
 
 
 async def _run(
     flow: MiningFlow, mining_id: str, source: MessageSource, batch_size: int, notify: Callable[[MiningProgress], None]
 ) -> MiningSummary:
     worker = StageWorker(flow, batch=16)
+    extracting: asyncio.Task | None = None
 
     async def extract_batch(progress: MiningProgress | None) -> None:
-        await worker.drain()
+        """The batch just read is extracted while the fetch reads the next one (one batch
+        ahead at most: memory stays bounded, and batches are extracted in order)."""
+        nonlocal extracting
+        if extracting is not None:
+            await extracting
+        extracting = asyncio.create_task(worker.drain())
         if progress is not None:
             notify(progress)
 
     try:
-        if await flow.fetch(mining_id, source, batch_size=batch_size, on_batch=extract_batch):
+        try:
+            fetched = await flow.fetch(mining_id, source, batch_size=batch_size, on_batch=extract_batch)
+        except BaseException:
+            if extracting is not None:
+                extracting.cancel()
+                await asyncio.gather(extracting, return_exceptions=True)
+            raise
+        if extracting is not None:
+            await extracting  # the last batch
+        if fetched:
             while True:  # one stage message per round: show each stage as it starts
                 if (progress := await flow.progress(mining_id)) is not None:
                     notify(progress)

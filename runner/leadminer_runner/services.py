@@ -17,6 +17,7 @@ from leadminer.flow import MiningServices
 from leadminer.flow.services import SourceOpener
 from leadminer.flow.memory import in_process_queues
 from leadminer.mx import DnsMxChecker, MxChecker
+from leadminer.parallel import CpuPool, InProcess
 from leadminer.pipeline import SignatureExtractor
 from leadminer.settings import Settings, SettingsError
 from leadminer.storage import MainStore
@@ -42,9 +43,10 @@ async def embedded_services(
     *,
     mx: MxChecker | None = None,
     signature_extractor: SignatureExtractor | None = None,
+    cpu: CpuPool | None = None,
 ) -> AsyncIterator[MiningServices]:
     """SQLite main and temp databases (migrated on first use), raw batches in memory,
-    in-process queues. The main database is checked first: a file that is not this
+    in-process queues; ``cpu`` runs the CPU-bound stage work (default: in this process). The main database is checked first: a file that is not this
     project's database is refused before anything is created beside it."""
     main_conn = connect(db_path)
     try:
@@ -56,7 +58,7 @@ async def embedded_services(
             await temp.migrate()
             yield MiningServices(
                 temp=temp, ledger=temp, raw=MemoryRawBatchStore(), main=main, queues=in_process_queues(),
-                mx=mx, signature_extractor=signature_extractor,
+                mx=mx, signature_extractor=signature_extractor, cpu=cpu or InProcess(),
             )  # fmt: skip
         finally:
             temp_conn.close()

@@ -9,13 +9,15 @@ Cloudflare Workers, the in-memory reference.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from .clean import AddressCleaner
 from .contracts import MessageRecord, RawMessage
 from .mx import MxChecker
+from .parallel import CpuPool, InProcess, split
 from .pipeline import (
     DEFAULT_BODY_CAP,
     AliasCounter,
@@ -31,7 +33,10 @@ from .scoring import person_temperature
 from .storage import MainStore, TempStore
 
 _REFINE_CHUNK = 1_000
+_PERSONS_CHUNK = 2_000  # persons refined from one reading of their history
 _CLEAN_CHUNK = 1_000
+_SIGNATURE_ROUND = 1_000  # senders (at least) per round of the signature stage
+_PARALLEL_MIN = 16  # messages (or senders) below which splitting the work across cores costs more than it saves
 
 
 @dataclass(slots=True)
@@ -43,6 +48,18 @@ class MiningContext:
     identities: list[str] = field(default_factory=list)
     body_cap: int = DEFAULT_BODY_CAP
     identity_cache: set[str] | None = None  # filled by mining_identity_keys once extract is done
+    cpu: CpuPool = field(default_factory=InProcess)  # runs the CPU-bound work of extract and signatures
+    on_progress: StageProgress | None = None  # told how far a later stage is, as it goes
+
+    def progress(self, stage: str, phase: str, done: int, total: int | None) -> None:
+        if self.on_progress is not None:
+            self.on_progress(stage, phase, done, total)
+
+
+StageProgress = Callable[[str, str, int, "int | None"], None]
+"""``(stage, phase, done, total)``: how far a stage is (``total`` None: not known yet); a
+stage may go through several phases (refine: ``index`` messages, then ``persons``, then
+``save``), each counted from 0."""
 
 
 @dataclass(slots=True)
@@ -72,7 +89,9 @@ async def batched(items: AsyncIterable, size: int) -> AsyncIterator[list]:
 
 
 async def handle_extract(ctx: MiningContext, raws: list[RawMessage]) -> ExtractResult:
-    records, failures = extract_batch(raws, body_cap=ctx.body_cap)
+    parts = await ctx.cpu.map(partial(extract_batch, body_cap=ctx.body_cap), split(raws, ctx.cpu.ways, _PARALLEL_MIN))
+    records = [record for part_records, _ in parts for record in part_records]
+    failures = [failure for _, part_failures in parts for failure in part_failures]
     known = await ctx.main.known_message_ids(ctx.user_id, [r.message_id for r in records])
     fresh = [r for r in records if r.message_id not in known]
     added = await ctx.temp.add_messages(ctx.mining_id, fresh)
@@ -112,19 +131,37 @@ async def contact_tag_counts(ctx: MiningContext) -> dict[str, int]:
 
 async def handle_clean(ctx: MiningContext, mx: MxChecker | None = None) -> int:
     """Clean every distinct address of the mining once (offline unless ``mx`` checks DNS)."""
+    ctx.progress("clean", "addresses", 0, None)
     cleaner = AddressCleaner(await mining_identity_keys(ctx), mx=mx)
     emails = await ctx.temp.distinct_emails(ctx.mining_id)
     for start in range(0, len(emails), _CLEAN_CHUNK):
+        ctx.progress("clean", "addresses", start, len(emails))
         await ctx.temp.save_cleaned(ctx.mining_id, clean_batch(emails[start : start + _CLEAN_CHUNK], cleaner))
+    ctx.progress("clean", "addresses", len(emails), len(emails))
     return len(emails)
 
 
 async def handle_signatures(ctx: MiningContext, extractor: SignatureExtractor | None = None) -> int:
     """Signatures of every sender's newest personal messages (rule-based unless ``extractor`` is given)."""
     recent = RecentBySender()
+    read = 0
     async for record in ctx.temp.iter_messages(ctx.mining_id):
         recent.add(record)
-    signatures = signature_batch(recent.recent.values(), extractor)
+        read += 1
+        if read % _SIGNATURE_ROUND == 0:
+            ctx.progress("signature", "messages", read, None)
+    senders = list(recent.recent.values())
+    if extractor is None:  # the rules: pure, so the senders can be split across cores
+        signatures = []
+        step = max(_SIGNATURE_ROUND, ctx.cpu.ways * _PARALLEL_MIN)
+        for start in range(0, len(senders), step):  # in rounds, to show progress
+            ctx.progress("signature", "senders", start, len(senders))
+            parts = await ctx.cpu.map(signature_batch, split(senders[start : start + step], ctx.cpu.ways, _PARALLEL_MIN))
+            signatures.extend(signature for part in parts for signature in part)
+    else:  # an LLM: network calls, and one count of failures in a row for the whole batch
+        ctx.progress("signature", "senders", 0, len(senders))
+        signatures = signature_batch(senders, extractor)
+    ctx.progress("signature", "senders", len(senders), len(senders))
     await ctx.temp.save_signatures(ctx.mining_id, signatures)
     return len(signatures)
 
@@ -139,38 +176,51 @@ def _ancestor_ids(records: list[MessageRecord]) -> set[str]:
 
 
 async def handle_refine(ctx: MiningContext) -> int:
-    """Index the mining's messages permanently, then recompute every touched person."""
+    """Index the mining's messages permanently, then recompute every touched person, a chunk of
+    persons at a time (each from its whole history: the result does not depend on the chunks)."""
     keys = await mining_identity_keys(ctx)
     main = ctx.main
     touched: set[str] = set()
+    done = 0
+    ctx.progress("refine", "index", 0, None)
     async for chunk in batched(ctx.temp.iter_messages(ctx.mining_id, with_body=False), _REFINE_CHUNK):
         known = await main.lookup_threads(ctx.user_id, _ancestor_ids(chunk))
         indexed, occurrences = index_messages(chunk, keys, known)
         await main.index_messages(ctx.user_id, ctx.mining_id, indexed, occurrences)
         touched.update(o.key for o in occurrences)
-    messages, occurrences = await main.history(ctx.user_id, touched)
-    parents = await main.lookup_threads(ctx.user_id, {m.in_reply_to for m in messages if m.in_reply_to})
-    sizes = await main.thread_sizes(ctx.user_id, {m.thread_id for m in messages})
+        done += len(chunk)
+        ctx.progress("refine", "index", done, None)
     reference = await main.reference_date(ctx.user_id)
     as_of = datetime.fromisoformat(reference) if reference else None
-    previous = await main.persons_by_email(ctx.user_id, touched)
-    persons = refine_persons(
-        ctx.user_id,
-        touched,
-        messages=messages,
-        occurrences=occurrences,
-        parents=parents,
-        thread_sizes=sizes,
-        identity_keys=keys,
-        cleaned=await ctx.temp.cleaned(ctx.mining_id),
-        signatures=await ctx.temp.signatures(ctx.mining_id),
-        previous=previous,
-        as_of=as_of,
-    )
-    await main.upsert_persons(persons)
+    cleaned = await ctx.temp.cleaned(ctx.mining_id)
+    signatures = await ctx.temp.signatures(ctx.mining_id)
+    todo = sorted(touched - keys)  # the user's own addresses are no persons (and are on every message)
+    refined = 0
+    for start in range(0, len(todo), _PERSONS_CHUNK):  # a person's history at a time: memory stays bounded
+        chunk = todo[start : start + _PERSONS_CHUNK]
+        ctx.progress("refine", "persons", start, len(todo))
+        messages, occurrences = await main.history(ctx.user_id, chunk)
+        persons = refine_persons(
+            ctx.user_id,
+            chunk,
+            messages=messages,
+            occurrences=occurrences,
+            parents=await main.lookup_threads(ctx.user_id, {m.in_reply_to for m in messages if m.in_reply_to}),
+            thread_sizes=await main.thread_sizes(ctx.user_id, {m.thread_id for m in messages}),
+            identity_keys=keys,
+            cleaned=cleaned,
+            signatures=signatures,
+            previous=await main.persons_by_email(ctx.user_id, chunk),
+            as_of=as_of,
+        )
+        del messages, occurrences
+        await main.upsert_persons(persons)
+        refined += len(persons)
+    ctx.progress("refine", "persons", len(todo), len(todo))
+    ctx.progress("refine", "save", 0, None)
     await main.add_identities(ctx.user_id, keys)
     await rescore(ctx, as_of)
-    return len(persons)
+    return refined
 
 
 async def rescore(ctx: MiningContext, as_of: datetime | None) -> int:

@@ -99,12 +99,15 @@ def names(columns: Iterable[Column]) -> str:
     return ", ".join(c.name for c in columns)
 
 
+_RECORD_JSON_FIELDS = tuple(f.name for f in dataclasses.fields(MessageRecord) if f.name not in ("points", "body"))
+"""The fields of a message's record JSON: plain values (text, lists of text, a dict of
+text), JSON as they are; the points and the body have columns of their own."""
+
+
 def message_row(record: MessageRecord, codec: Codec) -> tuple:
     """(message_id, date, record_json, body) of ``MESSAGE_COLUMNS``; an unknown date is ''."""
-    fields = to_dict(record)
-    del fields["points"]
-    body = fields.pop("body")
-    return (codec.text(record.message_id), codec.text(record.date) or "", codec.dump(fields), codec.text(body))
+    fields = {name: getattr(record, name) for name in _RECORD_JSON_FIELDS}  # what to_dict gives, without the points
+    return (codec.text(record.message_id), codec.text(record.date) or "", codec.dump(fields), codec.text(record.body))
 
 
 def point_rows(record: MessageRecord, codec: Codec) -> list[tuple]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ..schemas import TEMP_TABLES, SchemaVersionError, SCHEMA_VERSIONS, schema_sql, upgradable, version_error
-from .sqlite_sql import SqlMainStore, SqlTempStore, Write
+from .sqlite_sql import DROP_MINING, SqlMainStore, SqlTempStore, Write
 
 __all__ = ["SchemaVersionError", "SqliteMainStore", "SqliteTempStore", "connect"]
 
@@ -106,6 +106,25 @@ class SqliteTempStore(_Schema, SqlTempStore):
     """Temporary tables of minings (``schemas/sqlite/temp.sql``): TempStore, RunLedger and RawBatchStore."""
 
     _schema, _database, _hint = TEMP_SCHEMA, "this mining database", "run `leadminer db migrate`"
+
+    async def drop_mining(self, mining_id: str) -> None:
+        """As :class:`SqlTempStore`'s; a table that holds rows of this mining only is emptied
+        whole (SQLite's truncation: no index maintenance row by row), in the same transaction."""
+        with self.conn:
+            for table, delete in zip(TEMP_TABLES, DROP_MINING, strict=True):
+                if self._only(table, mining_id):
+                    self.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+                else:
+                    self.conn.execute(delete, (mining_id,))
+
+    def _only(self, table: str, mining_id: str) -> bool:
+        """Whether every row of ``table`` (none, maybe) is of ``mining_id``: its first and
+        last mining ids by the primary key."""
+        for order in ("ASC", "DESC"):
+            row = self.conn.execute(f"SELECT mining_id FROM {table} ORDER BY mining_id {order} LIMIT 1").fetchone()  # noqa: S608
+            if row is not None and row[0] != mining_id:
+                return False
+        return True
 
     async def migrate(self) -> None:
         """Create the temp tables; temporary rows of another version are dropped (nothing worth keeping)."""

@@ -43,6 +43,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
+from functools import partial
 
 from ..contracts import FailedMessage, RawMessage
 from ..imports import (
@@ -76,6 +77,8 @@ QUEUE_CLOCK_SLACK_SECONDS = 60.0
 """How far the queue server's clock (which dates the messages) may be from a runner's (which
 dates a mining's activity) without the cleanup taking a waiting mining for a dead one."""
 OnBatch = Callable[[MiningProgress | None], Awaitable[None]]
+OnStageProgress = Callable[[str, str, str, int, "int | None"], None]
+"""``(mining_id, stage, phase, done, total)``: see :data:`leadminer.stages.StageProgress`."""
 
 
 def interrupted(exc: BaseException) -> bool:
@@ -102,8 +105,9 @@ class MiningFlow:
     Keeps no mining state of its own: everything a step needs is in the ports,
     so any process (a CLI, a worker, a Worker isolate) can run any step."""
 
-    def __init__(self, services: MiningServices):
+    def __init__(self, services: MiningServices, *, on_stage_progress: OnStageProgress | None = None):
         self.services = services
+        self.on_stage_progress = on_stage_progress  # how far a later stage run here is (the CLI's display)
         # identity keys per mining: recomputable from the ports, kept to avoid reading
         # the mining's messages once per stage when one process runs several stages
         self._identities: dict[str, set[str]] = {}
@@ -241,8 +245,10 @@ class MiningFlow:
 
     def _context(self, run: MiningRun) -> MiningContext:
         s = self.services
-        ctx = MiningContext(run.mining_id, run.user_id, s.temp, s.main, list(run.identities), s.body_cap)
+        ctx = MiningContext(run.mining_id, run.user_id, s.temp, s.main, list(run.identities), s.body_cap, cpu=s.cpu)
         ctx.identity_cache = self._identities.get(run.mining_id)
+        if self.on_stage_progress is not None:
+            ctx.on_progress = partial(self.on_stage_progress, run.mining_id)
         return ctx
 
     def _remember_identities(self, ctx: MiningContext) -> None:

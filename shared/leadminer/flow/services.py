@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..mx import MxChecker
+from ..parallel import CpuPool, InProcess
 from ..pipeline import DEFAULT_BODY_CAP, SignatureExtractor
 from ..queues import Queue
 from ..storage import MainStore, RawBatchStore, RunLedger, TempStore
@@ -39,7 +40,8 @@ class SourceOpener(Protocol):
 @dataclass(slots=True)
 class MiningServices:
     """Everything the flow needs: storage ports, one queue per stage (each with its
-    ``dead`` letters), and the optional MX checker and signature extractor."""
+    ``dead`` letters), the optional MX checker and signature extractor, and the pool that
+    runs the CPU-bound work of a stage (default: in this process)."""
 
     temp: TempStore
     ledger: RunLedger
@@ -50,3 +52,4 @@ class MiningServices:
     signature_extractor: SignatureExtractor | None = None
     body_cap: int = DEFAULT_BODY_CAP
     sources: SourceOpener | None = None  # for ``fetch`` messages
+    cpu: CpuPool = field(default_factory=InProcess)  # CPU-bound stage work (the embedded mode: worker processes)
