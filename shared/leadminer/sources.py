@@ -186,8 +186,10 @@ class FileSource:
     def count(self) -> int:
         """Number of messages (failures included), for progress bars.
 
-        Exact for folders, Maildirs and zip files; an mbox is estimated from its
-        ``From`` lines; a tar archive costs one decompression pass.
+        Exact for folders, Maildirs and zip files (an ``.eml`` file counts as one
+        message unopened: one that is really an archive or an mbox is read as such
+        but counted as one); an mbox is estimated from its ``From`` lines; a tar
+        archive costs one decompression pass.
         """
         counter = _Counter(self)
         if self.kind == "message":
@@ -402,8 +404,8 @@ class _Counter:
             location = _location(entry.path, self.source.name)
             if location is None:
                 continue
-            if entry.error or location[1] is not None:
-                total += 1
+            if entry.error or location[1] is not None or entry.path.lower().endswith(_MESSAGE_SUFFIXES):
+                total += 1  # a Maildir file or an .eml: one message, counted without opening it
                 continue
             try:
                 with entry.open() as stream:
