@@ -253,3 +253,16 @@ def test_a_parent_dated_after_its_reply_shares_the_thread():
     parent = msg("p", ME, ["bob@corp.example"], date="01-02", refs=["root"])
     indexed, _ = index_messages([reply, parent], {ME}, {})
     assert {m.thread_id for m in indexed} == {"root"}
+
+
+def test_refine_chunks_give_the_busiest_addresses_chunks_of_their_own_and_keep_every_address_once():
+    from leadminer import stages
+
+    weights = {"list@lists.example": 90_000, "big@example.com": 30_000, **{f"p{i}@example.com": 3 for i in range(5_000)}}
+    chunks = stages._history_chunks(weights)
+    assert chunks[0] == ["list@lists.example"]  # over the budget alone: read once, by itself
+    assert sorted(k for c in chunks for k in c) == sorted(weights)
+    for chunk in chunks[1:]:
+        assert len(chunk) <= stages._PERSONS_CHUNK
+        assert len(chunk) == 1 or sum(weights[k] for k in chunk) <= stages._HISTORY_BUDGET
+    assert stages._history_chunks({}) == []

@@ -33,7 +33,8 @@ from .scoring import person_temperature
 from .storage import MainStore, TempStore
 
 _REFINE_CHUNK = 1_000
-_PERSONS_CHUNK = 2_000  # persons refined from one reading of their history
+_PERSONS_CHUNK = 2_000  # persons refined from one reading of their history, at the most
+_HISTORY_BUDGET = 50_000  # occurrences (this mining's) of the persons of one chunk, at the most
 _CLEAN_CHUNK = 1_000
 _SIGNATURE_ROUND = 1_000  # senders (at least) per round of the signature stage
 _PARALLEL_MIN = 16  # messages (or senders) below which splitting the work across cores costs more than it saves
@@ -180,7 +181,7 @@ async def handle_refine(ctx: MiningContext) -> int:
     persons at a time (each from its whole history: the result does not depend on the chunks)."""
     keys = await mining_identity_keys(ctx)
     main = ctx.main
-    touched: set[str] = set()
+    touched: Counter[str] = Counter()  # occurrences of each address in this mining
     done = 0
     ctx.progress("refine", "index", 0, None)
     async for chunk in batched(ctx.temp.iter_messages(ctx.mining_id, with_body=False), _REFINE_CHUNK):
@@ -194,11 +195,11 @@ async def handle_refine(ctx: MiningContext) -> int:
     as_of = datetime.fromisoformat(reference) if reference else None
     cleaned = await ctx.temp.cleaned(ctx.mining_id)
     signatures = await ctx.temp.signatures(ctx.mining_id)
-    todo = sorted(touched - keys)  # the user's own addresses are no persons (and are on every message)
-    refined = 0
-    for start in range(0, len(todo), _PERSONS_CHUNK):  # a person's history at a time: memory stays bounded
-        chunk = todo[start : start + _PERSONS_CHUNK]
-        ctx.progress("refine", "persons", start, len(todo))
+    todo = {key: n for key, n in touched.items() if key not in keys}  # the user's own addresses are no persons
+    refined = started = 0
+    for chunk in _history_chunks(todo):  # memory bounded by a chunk's history, each history read once
+        ctx.progress("refine", "persons", started, len(todo))
+        started += len(chunk)
         messages, occurrences = await main.history(ctx.user_id, chunk)
         persons = refine_persons(
             ctx.user_id,
@@ -221,6 +222,25 @@ async def handle_refine(ctx: MiningContext) -> int:
     await main.add_identities(ctx.user_id, keys)
     await rescore(ctx, as_of)
     return refined
+
+
+def _history_chunks(weights: dict[str, int]) -> list[list[str]]:
+    """Persons in chunks whose histories are about the same size: the busiest first (a mailing
+    list's address, on most messages, takes a chunk of its own instead of making every chunk
+    read most of the mailbox), then the others together up to the budget. A person is refined
+    from its whole history whatever its chunk, so the chunks change no result."""
+    chunks: list[list[str]] = []
+    chunk: list[str] = []
+    load = 0
+    for key in sorted(weights, key=lambda k: (-weights[k], k)):
+        if chunk and (load + weights[key] > _HISTORY_BUDGET or len(chunk) >= _PERSONS_CHUNK):
+            chunks.append(chunk)
+            chunk, load = [], 0
+        chunk.append(key)
+        load += weights[key]
+    if chunk:
+        chunks.append(chunk)
+    return chunks
 
 
 async def rescore(ctx: MiningContext, as_of: datetime | None) -> int:
