@@ -6,6 +6,8 @@ its bindings."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -73,3 +75,18 @@ class MiningBackend(Protocol):
         IdempotencyPending after a bound); a first request that dies leaves no result, and
         the key is free again soon after."""
         ...
+
+
+async def probe(check: Callable[[], Awaitable[object]], timeout: float = 5) -> dict:
+    """One dependency's line of ``/health``: ``check()`` awaited within ``timeout`` seconds →
+    ``{"ok", "latency_ms"}`` (and ``"error"`` when it failed: reported, never raised)."""
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(check(), timeout)
+    except Exception as exc:  # noqa: BLE001 - any failure is the dependency's state
+        return {"ok": False, "latency_ms": _ms(started), "error": str(exc) or type(exc).__name__}
+    return {"ok": True, "latency_ms": _ms(started)}
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

@@ -21,7 +21,7 @@ from leadminer.adapters.cloudflare.worker import services as cloudflare_services
 from leadminer.adapters.cloudflare.uploads import upload_key
 from leadminer.flow import MiningServices
 
-from .backend import IdempotencyConflict, IdempotencyPending, MailboxError
+from .backend import IdempotencyConflict, IdempotencyPending, MailboxError, probe
 
 NOT_AVAILABLE = "stored mailboxes are not available in the Cloudflare mode yet: upload a mailbox file instead"
 SPOOL = Path(tempfile.gettempdir()) / "leadminer-spool"
@@ -85,16 +85,10 @@ class CloudflareBackend:
         yield s
 
     async def health(self) -> dict[str, dict]:
-        checks = {}
-        for name, db in (("temp_db", self.env.DB), ("main_db", self.env.MAIN_DB)):
-            started = time.perf_counter()
-            try:
-                await D1Driver(db).rows("SELECT 1")
-            except Exception as exc:  # reported, never raised: /health answers 503
-                checks[name] = {"ok": False, "latency_ms": _ms(started), "error": str(exc)}
-            else:
-                checks[name] = {"ok": True, "latency_ms": _ms(started)}
-        return checks
+        return {
+            "temp_db": await probe(lambda: D1Driver(self.env.DB).rows("SELECT 1")),
+            "main_db": await probe(lambda: D1Driver(self.env.MAIN_DB).rows("SELECT 1")),
+        }
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> int | None:
         """A fixed window per key in D1 (one atomic upsert counts the request)."""
@@ -142,9 +136,6 @@ class CloudflareBackend:
     async def mailbox_label(self, services: MiningServices, user_id: str, email: str) -> str | None:
         return None
 
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
 
 
 SETTINGS_VARS = (

@@ -27,7 +27,7 @@ from leadminer.flow import MiningServices
 from leadminer.flow.memory import memory_services
 from leadminer.sources import SourceError, open_source, printable_path, remove_spooled, spooled_file
 
-from .backend import IdempotencyConflict, MailboxError
+from .backend import IdempotencyConflict, MailboxError, probe
 
 NOT_AVAILABLE = "stored mailboxes are not available in this backend (in-memory): upload a mailbox file instead"
 
@@ -107,16 +107,14 @@ class MemoryBackend:
 
     async def health(self) -> dict[str, dict]:
         async with self.services() as services:
-            checks = {}
-            for name, store in (("temp_db", services.temp), ("main_db", services.main)):
-                started = time.perf_counter()
-                try:
-                    store.conn.execute("SELECT 1").fetchone()
-                except Exception as exc:  # reported, never raised: /health answers 503
-                    checks[name] = {"ok": False, "latency_ms": _ms(started), "error": str(exc)}
-                else:
-                    checks[name] = {"ok": True, "latency_ms": _ms(started)}
-            return checks
+
+            async def select_one(store) -> None:
+                store.conn.execute("SELECT 1").fetchone()
+
+            return {
+                "temp_db": await probe(lambda: select_one(services.temp)),
+                "main_db": await probe(lambda: select_one(services.main)),
+            }
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> int | None:
         """A fixed window per key, as the self-host backend's (old windows are dropped)."""
@@ -161,6 +159,3 @@ class MemoryBackend:
     async def mailbox_label(self, services: MiningServices, user_id: str, email: str) -> str | None:
         return None  # none stored: the route answers 404 "add it first"
 
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)

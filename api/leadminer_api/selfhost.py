@@ -17,7 +17,7 @@ from pathlib import Path
 from leadminer.flow import MiningServices
 from leadminer.settings import Settings
 
-from .backend import IdempotencyConflict, IdempotencyPending, MailboxError
+from .backend import IdempotencyConflict, IdempotencyPending, MailboxError, probe
 
 KEY_PREFIX = "leadminer:api:"
 IDEMPOTENCY_SECONDS = 86_400  # a key answers with its mining for a day
@@ -78,19 +78,11 @@ class SelfHostBackend:
             self._pool.put_nowait(services)
 
     async def health(self) -> dict[str, dict]:
-        async def timed(check: Callable[[], Awaitable[object]]) -> dict:
-            started = time.perf_counter()
-            try:
-                await asyncio.wait_for(check(), 5)
-            except Exception as exc:  # reported, never raised: /health answers 503
-                return {"ok": False, "latency_ms": round((time.perf_counter() - started) * 1000, 2), "error": str(exc)}
-            return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
-
         async with self.services() as services:
             return {
-                "redis": await timed(lambda: self._redis.ping()),
-                "temp_db": await timed(lambda: services.temp.conn.execute("SELECT 1")),
-                "main_db": await timed(lambda: services.main.conn.execute("SELECT 1")),
+                "redis": await probe(lambda: self._redis.ping()),
+                "temp_db": await probe(lambda: services.temp.conn.execute("SELECT 1")),
+                "main_db": await probe(lambda: services.main.conn.execute("SELECT 1")),
             }
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> int | None:
