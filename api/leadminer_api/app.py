@@ -305,9 +305,8 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
                         yield ending(mining, await flow.summary(mining_id), mining_id)
                         return
                 now = Snapshot.of(progress)
-                if now.version > resume_from:
-                    for event in changes(mining_id, sent, now):
-                        yield event
+                for event in changes(mining_id, sent, now, after=resume_from):
+                    yield event
                 sent = now  # what the client has (or had before it reconnected)
                 await asyncio.sleep(PROGRESS_POLL_SECONDS)
 

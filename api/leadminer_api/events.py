@@ -3,8 +3,10 @@
 Pure functions of two snapshots (the last one sent and the current one), so any API
 process can resume a stream from the run ledger: counters only grow, and an event
 is sent only when its value changed. Each event's id is the snapshot's version (a
-number that only grows with the counters), so a client reconnecting with
-``Last-Event-ID`` gets nothing it already has.
+number that only grows with the counters) times :data:`SLOTS` plus the event's fixed
+slot, so ids only grow within a stream and a client reconnecting with ``Last-Event-ID``
+gets the rest of a snapshot it was cut off in, then only newer snapshots (whose
+counters it may get again: they are absolute values, so a repeat changes nothing).
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from dataclasses import dataclass, field
 from leadminer.flow import MiningProgress, MiningSummary
 
 STEP_EVENTS = {"clean": "verifiedContacts", "signature": "signatures", "refine": "createdContacts"}
+COUNTER_EVENTS = ("fetched", "extracted", "totalMessages", *STEP_EVENTS.values())
+FINISHED_STAGES = ("fetch", "extract", "clean", "signature", "refine")
+SLOTS = 16
+"""Event ids per snapshot version: one slot per counter and per finished stage, in this order."""
 
 
 @dataclass(slots=True)
@@ -54,16 +60,19 @@ def sse(event: str, data: object, event_id: int | None = None) -> str:
     return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
 
-def changes(mining_id: str, before: Snapshot, now: Snapshot) -> list[str]:
-    """The events that take a client from ``before`` to ``now``."""
-    version = now.version
-    out = [
-        sse(f"{name}-{mining_id}", value, version)
-        for name, value in now.counters.items()
-        if before.counters.get(name) != value and value >= before.counters.get(name, 0)
-    ]
-    out += [sse(f"{stage}-finished-{mining_id}", True, version) for stage in now.finished if stage not in before.finished]
-    return out
+def changes(mining_id: str, before: Snapshot, now: Snapshot, *, after: int = -1) -> list[str]:
+    """The events that take a client from ``before`` to ``now``, leaving out those whose id is not
+    above ``after`` (the ``Last-Event-ID`` of a client that reconnected)."""
+    base = now.version * SLOTS
+    out = []
+    for slot, name in enumerate(COUNTER_EVENTS):
+        value = now.counters.get(name)
+        if value is not None and before.counters.get(name) != value and value >= before.counters.get(name, 0):
+            out.append((base + slot, sse(f"{name}-{mining_id}", value, base + slot)))
+    for slot, stage in enumerate(FINISHED_STAGES, start=len(COUNTER_EVENTS)):
+        if stage in now.finished and stage not in before.finished:
+            out.append((base + slot, sse(f"{stage}-finished-{mining_id}", True, base + slot)))
+    return [event for event_id, event in out if event_id > after]
 
 
 def ending(mining: dict | None, summary: MiningSummary | None, mining_id: str = "") -> str:
