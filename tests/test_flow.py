@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from leadminer.contracts import RawMessage
-from leadminer.flow import MiningFlow, StageWorker, deliver
+from leadminer.flow import MiningFlow, MiningOptions, StageWorker, deliver
 from leadminer.flow.consumer import Outage
 from leadminer.flow.memory import ListSource, memory_services, mine_in_memory
 from leadminer.queues import InProcessQueue
@@ -234,3 +234,30 @@ async def test_imported_contacts_go_through_clean_and_refine_in_every_mode(mode,
         assert await services.temp.mining_ids() == []  # temporary rows dropped
         with pytest.raises(ValueError):
             await flow.start_import(user_id="u", name="bad.csv", contacts=[ImportedContact("no-at-sign")])
+
+
+def signed(n: int) -> RawMessage:
+    data = (
+        f"From: Ann Smith <ann@acme.example>\r\nTo: me@example.org\r\nSubject: quote {n}\r\n"
+        f"Message-ID: <signed-{n}@acme.example>\r\nDate: Mon, 1 Jul 2024 10:0{n}:00 +0000\r\n\r\n"
+        "Hello,\r\n\r\nThe quote is attached.\r\n\r\nBest regards,\r\nAnn Smith\r\nSales Director\r\n"
+        "Acme Corporation\r\nPhone: +1 415 555 0100\r\n"
+    ).encode()
+    return RawMessage("m", "INBOX", str(n), data)
+
+
+@pytest.mark.parametrize("extract_signatures", [True, False])
+async def test_the_signature_stage_follows_the_options_the_mining_was_started_with(extract_signatures):
+    async with memory_services() as services:
+        flow, worker = MiningFlow(services), StageWorker(MiningFlow(services), batch=16)
+        options = MiningOptions(extract_signatures=extract_signatures)
+        mining_id = await flow.start(user_id="u", source="memory", identities=["me@example.org"], options=options)
+        assert (await services.ledger.run(mining_id)).options == {"extract_signatures": extract_signatures}
+        await flow.fetch(mining_id, ListSource([signed(n) for n in range(3)]))
+        await worker.drain()
+        assert (await services.main.mining(mining_id))["status"] == "done"
+        ann = await services.main.person("u", "ann@acme.example")
+        if extract_signatures:
+            assert ann.job_title == "Sales Director" and ann.telephone
+        else:
+            assert ann.job_title is None and not ann.telephone  # the stage read nothing

@@ -529,6 +529,10 @@ async def test_run_context_and_progress(temp_store):
     assert (run.user_id, run.source, run.identities, run.batches, run.steps) == (
         "u1", "/mail/a.mbox", ["me@x.example"], None, {}
     )
+    assert run.options == {}  # started without options
+    await temp_store.start_run("m9", "u1", "src", [], {"extract_signatures": False})
+    assert (await temp_store.run("m9")).options == {"extract_signatures": False}
+    await temp_store.drop_mining("m9")
     await temp_store.end_fetch("m1", batches=0, fetched=3, failed=1, fetch_state=[["u1", "imap://a@h", "INBOX", 7, 42]])
     await temp_store.mark_step("m1", "clean", 5)
     await temp_store.mark_step("m1", "clean", 5)  # a second delivery

@@ -24,7 +24,7 @@ from fastapi.responses import Response, StreamingResponse
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from leadminer.flow import MiningFlow, describe
+from leadminer.flow import MiningFlow, MiningOptions, describe
 from leadminer.settings import Settings
 from leadminer.sources import mining_spool, remove_spooled
 
@@ -368,7 +368,8 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
                 if label is None:
                     raise ApiError(404, "not_found", f"no stored mailbox {email}: add it first (sources/imap)")
                 flow = MiningFlow(services)
-                mining_id = await flow.start(user_id=user, source=label, identities=[email])
+                options = MiningOptions(extract_signatures=request_body.extractSignatures)
+                mining_id = await flow.start(user_id=user, source=label, identities=[email], options=options)
                 spec = {"kind": "imap", "email": email}
                 if request_body.boxes:
                     spec["folders"] = request_body.boxes

@@ -345,12 +345,14 @@ class PostgresTempStore(_Store):
         return sorted(r[0] for r in await _all(self.conn, TEMP_MINING_IDS_SQL))
 
     # run ledger --------------------------------------------------------------------
-    async def start_run(self, mining_id: str, user_id: str, source: str, identities: Iterable[str]) -> None:
+    async def start_run(
+        self, mining_id: str, user_id: str, source: str, identities: Iterable[str], options: dict | None = None
+    ) -> None:
         now = time.time()
         await self.conn.execute(
-            "INSERT INTO mining_runs (mining_id, user_id, source, identities_json, started, updated) "
-            "VALUES (%s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (mining_id) DO NOTHING",
-            (mining_id, user_id, _text(source), _json(list(identities)), now, now),
+            "INSERT INTO mining_runs (mining_id, user_id, source, identities_json, started, updated, options_json) "
+            "VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s::jsonb) ON CONFLICT (mining_id) DO NOTHING",
+            (mining_id, user_id, _text(source), _json(list(identities)), now, now, _json(options or {})),
         )
 
     async def run(self, mining_id: str) -> MiningRun | None:

@@ -83,6 +83,7 @@ CREATE UNLOGGED TABLE IF NOT EXISTS mining_runs (
     clean_sent       boolean NOT NULL DEFAULT false,  -- the hand-off to clean was claimed
     ended            boolean NOT NULL DEFAULT false,  -- ended (stopped, failed) while a stage held its lock: rows go next
     fetch_state_json jsonb NOT NULL DEFAULT '[]',     -- folder states to save once the mining is done
+    options_json     jsonb NOT NULL DEFAULT '{}',     -- how to mine it (MiningOptions: e.g. extract_signatures)
     started          double precision NOT NULL,       -- Unix time
     updated          double precision NOT NULL        -- Unix time of the last progress (cleanup of dead minings)
 );

@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS mining_runs (
     clean_sent      INTEGER NOT NULL DEFAULT 0,  -- the hand-off to clean was claimed
     ended           INTEGER NOT NULL DEFAULT 0,  -- ended (stopped, failed) while a stage held its lock: rows go next
     fetch_state_json TEXT NOT NULL DEFAULT '[]', -- folder states to save once the mining is done
+    options_json    TEXT NOT NULL DEFAULT '{}',  -- how to mine it (MiningOptions: e.g. extract_signatures)
     started         REAL NOT NULL,      -- Unix time
     updated         REAL NOT NULL       -- Unix time of the last progress (for the cleanup of dead minings)
 );

@@ -23,9 +23,9 @@ class SchemaVersionError(RuntimeError):
 
 SCHEMA_VERSIONS = {
     "sqlite/main.sql": 2,  # kept in PRAGMA user_version; 2: mining_sources
-    "sqlite/temp.sql": 4,  # 3: mining_points.position, mining_runs.total; 4: mining_runs.ended
+    "sqlite/temp.sql": 5,  # 3: mining_points.position, mining_runs.total; 4: mining_runs.ended; 5: mining_runs.options_json
     "postgres/main.sql": 2,  # kept in leadminer_schema_version ('main'); 2: mining_sources
-    "postgres/temp.sql": 4,  # ('temp'); 3: mining_runs.total; 4: mining_runs.ended
+    "postgres/temp.sql": 5,  # ('temp'); 3: mining_runs.total; 4: mining_runs.ended; 5: mining_runs.options_json
 }
 """The schema version of each file of ``schemas/``: bumped whenever the file changes incompatibly.
 The migration step records it in the database; the SQL files hold no version."""

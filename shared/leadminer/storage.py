@@ -95,6 +95,7 @@ class MiningRun:
     batches: int | None = None  # raw batches sent to extract; None while fetching
     fetch_state: list[list] = field(default_factory=list)  # [user_id, source, folder, uidvalidity, highest_uid]
     steps: dict[str, int] = field(default_factory=dict)  # later stages done → their count
+    options: dict = field(default_factory=dict)  # how to mine it (leadminer.flow.MiningOptions, as JSON)
 
 
 @dataclass(slots=True, frozen=True)
@@ -153,8 +154,11 @@ class RunLedger(Protocol):
     The SQL adapters keep it in the temp database beside the :class:`TempStore`
     (one object implements both); their ``drop_mining`` empties both."""
 
-    async def start_run(self, mining_id: str, user_id: str, source: str, identities: Iterable[str]) -> None:
-        """Record a new mining (repeating it keeps the progress already made)."""
+    async def start_run(
+        self, mining_id: str, user_id: str, source: str, identities: Iterable[str], options: dict | None = None
+    ) -> None:
+        """Record a new mining and how to mine it (``options``, JSON; repeating it keeps the
+        progress already made)."""
         ...
 
     async def run(self, mining_id: str) -> MiningRun | None:

@@ -90,7 +90,7 @@ SIGNATURE_COLUMNS = (Column("email", "text"), Column("message_id", "text"), Colu
 RAW_COLUMNS = (Column("batch_no", "int"), Column("position", "int"), Column("folder", "text"), Column("uid", "text"),
                Column("flags_json", "json"), Column("data", "bytes"))  # fmt: skip
 RUN_COLUMNS = ("user_id", "source", "identities_json", "started", "updated", "fetched", "fetch_failed", "total",
-               "batches", "fetch_state_json")  # fmt: skip
+               "batches", "fetch_state_json", "options_json")  # fmt: skip
 BATCH_COLUMNS = ("records", "already_mined", "failed", "contacts")
 
 
@@ -185,10 +185,10 @@ def raw_from_row(mining_id: str, row: tuple, codec: Codec) -> RawMessage:
 
 def run_from_row(mining_id: str, row: tuple, steps: dict[str, int], codec: Codec) -> MiningRun:
     """A run from its ``RUN_COLUMNS`` and its steps."""
-    user_id, source, identities, started, updated, fetched, failed, total, batches, fetch_state = row
+    user_id, source, identities, started, updated, fetched, failed, total, batches, fetch_state, options = row
     return MiningRun(
         mining_id, user_id, source, codec.load(identities), started, updated, fetched, failed, total, batches,
-        codec.load(fetch_state), steps,
+        codec.load(fetch_state), steps, codec.load(options) or {},
     )  # fmt: skip
 
 

@@ -101,8 +101,8 @@ FAILURES = f"SELECT {names(rows.FAILURE_COLUMNS)} FROM mining_failures WHERE min
 DROP_MINING = tuple(f"DELETE FROM {table} WHERE mining_id = ?" for table in TEMP_TABLES)  # noqa: S608 - fixed names
 
 START_RUN = (
-    "INSERT OR IGNORE INTO mining_runs (mining_id, user_id, source, identities_json, started, updated) "
-    "VALUES (?,?,?,?,?,?)"
+    "INSERT OR IGNORE INTO mining_runs (mining_id, user_id, source, identities_json, started, updated, options_json) "
+    "VALUES (?,?,?,?,?,?,?)"
 )
 RUN = f"SELECT {', '.join(rows.RUN_COLUMNS)} FROM mining_runs WHERE mining_id = ? AND NOT ended"
 END_RUN = "UPDATE mining_runs SET ended = 1, updated = ? WHERE mining_id = ? AND NOT ended"
@@ -200,10 +200,12 @@ class SqlTempStore:
         return sorted(r[0] for r in await self.driver.rows(TEMP_MINING_IDS_SQL))
 
     # run ledger --------------------------------------------------------------------
-    async def start_run(self, mining_id: str, user_id: str, source: str, identities: Iterable[str]) -> None:
+    async def start_run(
+        self, mining_id: str, user_id: str, source: str, identities: Iterable[str], options: dict | None = None
+    ) -> None:
         now = time.time()
         await self.driver.write(
-            [(START_RUN, [(mining_id, user_id, source, SQLITE.dump(list(identities)), now, now)])]
+            [(START_RUN, [(mining_id, user_id, source, SQLITE.dump(list(identities)), now, now, SQLITE.dump(options or {}))])]
         )
 
     async def run(self, mining_id: str) -> MiningRun | None:

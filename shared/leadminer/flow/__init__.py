@@ -5,7 +5,7 @@ dead-letter policy around it. A mode writes only its loop and its adapters
 (docs/architecture.md, "The mining flow")."""
 
 from .consumer import StageWorker, deliver
-from .mining import MiningFlow, describe, interrupted
+from .mining import MiningFlow, MiningOptions, describe, interrupted
 from .services import DEFAULT_BATCH, NEXT_STAGE, QUEUES, STAGES, MiningServices, SourceOpener
 from .sources import FetchState, MessageSource
 from .summary import MiningProgress, MiningSummary
@@ -18,6 +18,7 @@ __all__ = [
     "FetchState",
     "MessageSource",
     "MiningFlow",
+    "MiningOptions",
     "MiningProgress",
     "MiningServices",
     "MiningSummary",

@@ -41,6 +41,7 @@ import asyncio
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from functools import partial
@@ -99,6 +100,22 @@ def fetch_lease(mining_id: str) -> str:
     return f"{mining_id}:fetch"
 
 
+@dataclass(frozen=True, slots=True)
+class MiningOptions:
+    """How a mining is mined, chosen when it starts and kept in the run ledger with it
+    (so any process running a later stage honours it)."""
+
+    extract_signatures: bool = True  # False: the signature stage reads nothing (Leadminer's extractSignatures)
+
+    def to_json(self) -> dict:
+        return {"extract_signatures": self.extract_signatures}
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> MiningOptions:
+        data = data or {}
+        return cls(extract_signatures=bool(data.get("extract_signatures", True)))
+
+
 class MiningFlow:
     """The handlers of every step of a mining, over the ports of ``services``.
 
@@ -113,12 +130,15 @@ class MiningFlow:
         self._identities: dict[str, set[str]] = {}
 
     # start and fetch ---------------------------------------------------------------
-    async def start(self, *, user_id: str, source: str, identities: Iterable[str] = ()) -> str:
-        """Record a new mining of ``source`` (a label, never a secret); returns its id."""
+    async def start(
+        self, *, user_id: str, source: str, identities: Iterable[str] = (), options: MiningOptions | None = None
+    ) -> str:
+        """Record a new mining of ``source`` (a label, never a secret), mined as ``options``
+        say (default: everything); returns its id."""
         s = self.services
         mining_id = uuid.uuid4().hex
         await s.main.start_mining(mining_id, user_id, source)
-        await s.ledger.start_run(mining_id, user_id, source, list(identities))
+        await s.ledger.start_run(mining_id, user_id, source, list(identities), (options or MiningOptions()).to_json())
         return mining_id
 
     async def fetch(
@@ -279,8 +299,11 @@ class MiningFlow:
                 return
             ctx = self._context(run)
             if stage not in run.steps:
-                handler = self._import_stage if is_import(run.source) else self._run_stage
-                run.steps[stage] = await handler(stage, ctx)
+                if stage == "signature" and not MiningOptions.from_json(run.options).extract_signatures:
+                    run.steps[stage] = 0  # asked for no signatures: the stage reads nothing
+                else:
+                    handler = self._import_stage if is_import(run.source) else self._run_stage
+                    run.steps[stage] = await handler(stage, ctx)
                 self._remember_identities(ctx)
                 await s.ledger.mark_step(mining_id, stage, run.steps[stage])
                 if await s.ledger.run(mining_id) is None:  # stopped while the stage ran: its rows go now
