@@ -126,7 +126,7 @@ def migrations() -> list[Path]:
     """build/cloudflare/migrations/{temp,main}/0001_*.sql: the D1 schemas (the SQL the local stack's
     migrate runs), for `wrangler d1 migrations apply`."""
     from leadminer.adapters.cloudflare.d1 import CLOUDFLARE_SQL, SET_VERSION, VERSIONS_SQL
-    from leadminer.schemas import SCHEMA_VERSIONS, schema_sql
+    from leadminer.schemas import SCHEMA_VERSIONS, TEMP_TABLES, schema_sql
 
     written = []
     for name, schema, extra in (("temp", "sqlite/temp.sql", CLOUDFLARE_SQL), ("main", "sqlite/main.sql", "")):
@@ -135,7 +135,10 @@ def migrations() -> list[Path]:
         version = SCHEMA_VERSIONS[schema]
         record = SET_VERSION.replace("(?,?)", f"('{schema}', {version})")
         path = folder / f"{version:04d}_{name}.sql"
-        path.write_text(f"{schema_sql(schema)}\n{extra}\n{VERSIONS_SQL}\n{record};\n", encoding="utf-8")
+        # the temp tables are disposable: a new version recreates them (CREATE … IF NOT EXISTS
+        # alone would keep a table of the old version, without its new columns)
+        drop = "".join(f"DROP TABLE IF EXISTS {table};\n" for table in TEMP_TABLES) if name == "temp" else ""
+        path.write_text(f"{drop}{schema_sql(schema)}\n{extra}\n{VERSIONS_SQL}\n{record};\n", encoding="utf-8")
         written.append(path)
     return written
 
