@@ -74,6 +74,7 @@ TEMP_DSN_ENV = "LEADMINER_TEMP_DATABASE_URL"
 MAIN_DSN_ENV = "LEADMINER_DATABASE_URL"  # named in the schema errors' hints
 
 MAIN_SCHEMA = "postgres/main.sql"
+MAIN_API_SCHEMA = "postgres/main_api.sql"  # applied with MAIN_SCHEMA, after it
 TEMP_SCHEMA = "postgres/temp.sql"
 MAIN_SCHEMA_VERSION = SCHEMA_VERSIONS[MAIN_SCHEMA]
 TEMP_SCHEMA_VERSION = SCHEMA_VERSIONS[TEMP_SCHEMA]
@@ -518,6 +519,7 @@ class PostgresMainStore(queries.PersonReads, _Store):
             empty = version is None and not await _existing(self.conn, _MAIN_TABLES)
             if empty or upgradable(MAIN_SCHEMA, version):
                 await _apply(self.conn, MAIN_SCHEMA, "main")
+                await self.conn.execute(schema_sql(MAIN_API_SCHEMA))  # the functions PostgREST calls
         await self.check_schema()
 
     # minings -----------------------------------------------------------------
