@@ -66,6 +66,8 @@ async def _store(request, tmp_path, kind: str):
         db = _fresh_d1(request, kind)
         store = D1TempStore(db) if kind == "temp" else D1MainStore(db)
         conn = None
+    elif request.param == "postgrest":
+        return await _postgrest_store(request.getfixturevalue("postgres_dsn"))
     elif request.param == "postgres":
         from leadminer_runner import postgres
 
@@ -76,6 +78,49 @@ async def _store(request, tmp_path, kind: str):
         store = SqliteTempStore(conn) if kind == "temp" else SqliteMainStore(conn)
     await store.migrate()
     return store, conn
+
+
+JWT_SECRET = "contract-test-jwt-secret-of-32-bytes!"
+
+
+def jwt_for(role: str, sub: str | None = None, **claims) -> str:
+    import jwt
+
+    return jwt.encode({"role": role, **({"sub": sub} if sub else {}), **claims}, JWT_SECRET, algorithm="HS256")
+
+
+class _PostgrestStack:
+    """What a PostgREST store's test closes: the migrating connection and the local endpoint."""
+
+    def __init__(self, conn, endpoint):
+        self.conn, self.endpoint = conn, endpoint
+
+    async def close(self) -> None:
+        await self.endpoint.close()
+        await self.conn.close()
+
+
+async def _postgrest_store(dsn: str, token: str | None = None):
+    """The Supabase main store (leadminer.adapters.postgrest) over the local PostgREST endpoint
+    (in-process) over the test's PostgreSQL schema, migrated by the psycopg adapter; service role."""
+    from asgi_transport import AsgiTransport
+    from leadminer.adapters.postgrest import PostgrestMainStore
+    from leadminer_runner import postgres
+    from leadminer_runner.local_postgrest import LocalPostgrest
+
+    conn = await postgres.connect(dsn)
+    await postgres.PostgresMainStore(conn).migrate()
+    endpoint = LocalPostgrest(dsn, JWT_SECRET)
+    store = PostgrestMainStore("http://supabase.local", jwt_for("service_role"), AsgiTransport(endpoint.app), token=token)
+    await store.migrate()
+    return store, _PostgrestStack(conn, endpoint)
+
+
+def _no_pages_over_postgrest_yet(store) -> None:
+    from leadminer.adapters.postgrest import PostgrestMainStore
+
+    if isinstance(store, PostgrestMainStore):
+        pytest.xfail("persons_page over PostgREST needs a lm_persons_page function: not written yet")
 
 
 async def _close(conn) -> None:
@@ -93,7 +138,7 @@ async def temp_store(request, tmp_path):
     await _close(conn)
 
 
-@pytest.fixture(params=ADAPTERS)
+@pytest.fixture(params=[*ADAPTERS, "postgrest"])
 async def main_store(request, tmp_path):
     store, conn = await _store(request, tmp_path, "main")
     yield store
@@ -286,6 +331,7 @@ async def all_pages(store, user: str, limit: int = 100, **options) -> list[list[
 
 @pytest.mark.parametrize("sort", ["temperature", "last_seen", "name", "email"])
 async def test_pages_of_persons_come_back_once_each_in_order(main_store, sort):
+    _no_pages_over_postgrest_yet(main_store)
     persons = crowd("u", 2_501)
     await main_store.upsert_persons([*persons, *crowd("other", 50)])
     pages = await all_pages(main_store, "u", sort=sort)
@@ -301,6 +347,7 @@ async def test_pages_of_persons_come_back_once_each_in_order(main_store, sort):
 
 
 async def test_pages_of_persons_filter_by_tags_temperature_and_text(main_store):
+    _no_pages_over_postgrest_yet(main_store)
     persons = crowd("u", 300)
     await main_store.upsert_persons([*persons, *[RefinedPerson("other", p.email, name=p.name, tags=p.tags) for p in persons]])
 
@@ -332,6 +379,7 @@ async def test_pages_of_persons_filter_by_tags_temperature_and_text(main_store):
 
 
 async def test_a_bad_cursor_sort_or_limit_is_refused(main_store):
+    _no_pages_over_postgrest_yet(main_store)
     await main_store.upsert_persons(crowd("u", 30))
     _, cursor = await main_store.persons_page("u", limit=10)
     _, by_name = await main_store.persons_page("u", limit=10, sort="name")
