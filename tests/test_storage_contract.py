@@ -116,13 +116,6 @@ async def _postgrest_store(dsn: str, token: str | None = None):
     return store, _PostgrestStack(conn, endpoint)
 
 
-def _no_pages_over_postgrest_yet(store) -> None:
-    from leadminer.adapters.postgrest import PostgrestMainStore
-
-    if isinstance(store, PostgrestMainStore):
-        pytest.xfail("persons_page over PostgREST needs a lm_persons_page function: not written yet")
-
-
 async def _close(conn) -> None:
     if conn is None:  # D1: nothing to close
         return
@@ -331,7 +324,6 @@ async def all_pages(store, user: str, limit: int = 100, **options) -> list[list[
 
 @pytest.mark.parametrize("sort", ["temperature", "last_seen", "name", "email"])
 async def test_pages_of_persons_come_back_once_each_in_order(main_store, sort):
-    _no_pages_over_postgrest_yet(main_store)
     persons = crowd("u", 2_501)
     await main_store.upsert_persons([*persons, *crowd("other", 50)])
     pages = await all_pages(main_store, "u", sort=sort)
@@ -347,7 +339,6 @@ async def test_pages_of_persons_come_back_once_each_in_order(main_store, sort):
 
 
 async def test_pages_of_persons_filter_by_tags_temperature_and_text(main_store):
-    _no_pages_over_postgrest_yet(main_store)
     persons = crowd("u", 300)
     await main_store.upsert_persons([*persons, *[RefinedPerson("other", p.email, name=p.name, tags=p.tags) for p in persons]])
 
@@ -379,7 +370,6 @@ async def test_pages_of_persons_filter_by_tags_temperature_and_text(main_store):
 
 
 async def test_a_bad_cursor_sort_or_limit_is_refused(main_store):
-    _no_pages_over_postgrest_yet(main_store)
     await main_store.upsert_persons(crowd("u", 30))
     _, cursor = await main_store.persons_page("u", limit=10)
     _, by_name = await main_store.persons_page("u", limit=10, sort="name")

@@ -255,6 +255,75 @@ LANGUAGE sql STABLE SECURITY INVOKER AS $$
       AND (p_emails IS NULL OR p.email IN (SELECT jsonb_array_elements_text(p_emails)))
 $$;
 
+-- One keyset page of a user's persons (MainStore.persons_page; the sorts of
+-- leadminer.adapters.queries.PERSON_SORTS, spelled again here): p_limit + 1 rows, each
+-- the person's columns and 'keys', its sort key values; p_after: the sort key values of
+-- the last row before (decoded and checked in Python), p_search: an escaped LIKE pattern.
+CREATE OR REPLACE FUNCTION lm_persons_page(p_user_id text, p_sort text, p_limit integer,
+                                           p_tags jsonb DEFAULT NULL, p_min_temperature integer DEFAULT NULL,
+                                           p_search text DEFAULT NULL, p_after jsonb DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY INVOKER AS $$
+DECLARE
+    keys text[];
+    descending boolean[];
+    kinds text[];
+    branches text[] := '{}';
+    branch text;
+    conditions text := 'user_id = $1';
+    ordering text;
+    result jsonb;
+BEGIN
+    CASE p_sort
+    WHEN 'temperature' THEN
+        keys := ARRAY['temperature', 'occurrence', 'email COLLATE "C"'];
+        descending := ARRAY[true, true, false]; kinds := ARRAY['int', 'int', 'text'];
+    WHEN 'last_seen' THEN
+        keys := ARRAY['coalesce(last_seen, '''') COLLATE "C"', 'email COLLATE "C"'];
+        descending := ARRAY[true, false]; kinds := ARRAY['text', 'text'];
+    WHEN 'name' THEN
+        keys := ARRAY['CASE WHEN name IS NULL THEN 1 ELSE 0 END', 'lower(coalesce(name, '''') COLLATE "C")',
+                      'email COLLATE "C"'];
+        descending := ARRAY[false, false, false]; kinds := ARRAY['int', 'text', 'text'];
+    WHEN 'email' THEN
+        keys := ARRAY['email COLLATE "C"']; descending := ARRAY[false]; kinds := ARRAY['text'];
+    ELSE
+        RAISE EXCEPTION 'unknown sort %', p_sort USING ERRCODE = '22023';
+    END CASE;
+    IF p_tags IS NOT NULL AND jsonb_array_length(p_tags) > 0 THEN
+        conditions := conditions || ' AND tags_json @> $2';
+    END IF;
+    IF p_min_temperature IS NOT NULL THEN
+        conditions := conditions || ' AND temperature >= $3';
+    END IF;
+    IF p_search IS NOT NULL AND p_search <> '' THEN
+        conditions := conditions || ' AND (email ILIKE $4 OR name ILIKE $4 OR organization ILIKE $4 OR job_title ILIKE $4)';
+    END IF;
+    IF p_after IS NOT NULL THEN
+        FOR i IN 1 .. array_length(keys, 1) LOOP
+            branch := '';
+            FOR j IN 1 .. i LOOP
+                branch := branch || CASE WHEN j > 1 THEN ' AND ' ELSE '' END || keys[j]
+                    || CASE WHEN j < i THEN ' = ' WHEN descending[j] THEN ' < ' ELSE ' > ' END
+                    || CASE WHEN kinds[j] = 'int' THEN format('($5->>%s)::integer', j - 1)
+                            ELSE format('($5->>%s) COLLATE "C"', j - 1) END;
+            END LOOP;
+            branches := branches || ('(' || branch || ')');
+        END LOOP;
+        conditions := conditions || ' AND (' || array_to_string(branches, ' OR ') || ')';
+    END IF;
+    SELECT string_agg(k || CASE WHEN d THEN ' DESC' ELSE '' END, ', ') INTO ordering
+    FROM unnest(keys, descending) AS u(k, d);
+    EXECUTE format(
+        'SELECT coalesce(jsonb_agg((to_jsonb(page) - ''updated_at'' - ''n'' - ''k'') '
+        '|| jsonb_build_object(''keys'', page.k) ORDER BY page.n), ''[]'') '
+        'FROM (SELECT p.*, jsonb_build_array(%s) AS k, row_number() OVER (ORDER BY %s) AS n '
+        'FROM refined_persons p WHERE %s ORDER BY %s LIMIT $6) AS page',
+        array_to_string(keys, ', '), ordering, conditions, ordering)
+    INTO result USING p_user_id, p_tags, p_min_temperature, p_search, p_after, p_limit + 1;
+    RETURN result;
+END
+$$;
+
 -- a user's data ---------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION lm_delete_user(p_user_id text) RETURNS jsonb
 LANGUAGE plpgsql SECURITY INVOKER AS $$
