@@ -97,18 +97,8 @@ async def connect(dsn: str) -> ReconnectingConnection:
 
 
 # NUL-safe values ---------------------------------------------------------------
-def _text(value: str | None) -> str | None:
-    return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
-
-
-def _scrub(value: Any) -> Any:
-    if isinstance(value, str):
-        return _text(value)
-    if isinstance(value, dict):
-        return {_text(k): _scrub(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub(v) for v in value]
-    return value
+_text = rows.nul_free
+_scrub = rows.nul_free_json
 
 
 def _json(value: Any) -> str:

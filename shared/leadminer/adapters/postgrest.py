@@ -25,20 +25,8 @@ from . import queries, rows
 from .http import HttpTransport
 
 
-def _nul_free(value: str | None) -> str | None:
-    """jsonb and PostgreSQL text cannot hold U+0000 (as the psycopg adapter stores it)."""
-    return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
-
-
-def _scrub(value: Any) -> Any:
-    if isinstance(value, str):
-        return _nul_free(value)
-    if isinstance(value, dict):
-        return {_nul_free(k): _scrub(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub(v) for v in value]
-    return value
-
+_nul_free = rows.nul_free
+_scrub = rows.nul_free_json
 
 JSON = rows.Codec(text=_nul_free, dump=_scrub, load=lambda value: value)
 """Rows inside a JSON body: text without NUL, JSON values as they are."""
