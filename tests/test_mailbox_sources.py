@@ -155,7 +155,7 @@ async def test_a_version_1_postgres_database_is_upgraded_and_keeps_its_rows(post
             await main.check_schema()
         await PostgresMainStore(conn).migrate()
         cur = await conn.execute("SELECT version FROM leadminer_schema_version WHERE component = 'main'")
-        assert (await cur.fetchone())[0] == SCHEMA_VERSIONS["postgres/main.sql"] == 2
+        assert (await cur.fetchone())[0] == SCHEMA_VERSIONS["postgres/main.sql"] == 3
         assert (await main.mining("m1"))["source"] == "old.mbox"
         cur = await conn.execute("SELECT relrowsecurity FROM pg_class WHERE oid = 'mining_sources'::regclass")
         assert (await cur.fetchone())[0] is True

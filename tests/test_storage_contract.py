@@ -66,6 +66,8 @@ async def _store(request, tmp_path, kind: str):
         db = _fresh_d1(request, kind)
         store = D1TempStore(db) if kind == "temp" else D1MainStore(db)
         conn = None
+    elif request.param == "postgrest":
+        return await _postgrest_store(request.getfixturevalue("postgres_dsn"))
     elif request.param == "postgres":
         from leadminer_runner import postgres
 
@@ -76,6 +78,42 @@ async def _store(request, tmp_path, kind: str):
         store = SqliteTempStore(conn) if kind == "temp" else SqliteMainStore(conn)
     await store.migrate()
     return store, conn
+
+
+JWT_SECRET = "contract-test-jwt-secret-of-32-bytes!"
+
+
+def jwt_for(role: str, sub: str | None = None, **claims) -> str:
+    import jwt
+
+    return jwt.encode({"role": role, **({"sub": sub} if sub else {}), **claims}, JWT_SECRET, algorithm="HS256")
+
+
+class _PostgrestStack:
+    """What a PostgREST store's test closes: the migrating connection and the local endpoint."""
+
+    def __init__(self, conn, endpoint):
+        self.conn, self.endpoint = conn, endpoint
+
+    async def close(self) -> None:
+        await self.endpoint.close()
+        await self.conn.close()
+
+
+async def _postgrest_store(dsn: str, token: str | None = None):
+    """The Supabase main store (leadminer.adapters.postgrest) over the local PostgREST endpoint
+    (in-process) over the test's PostgreSQL schema, migrated by the psycopg adapter; service role."""
+    from asgi_transport import AsgiTransport
+    from leadminer.adapters.postgrest import PostgrestMainStore
+    from leadminer_runner import postgres
+    from leadminer_runner.local_postgrest import LocalPostgrest
+
+    conn = await postgres.connect(dsn)
+    await postgres.PostgresMainStore(conn).migrate()
+    endpoint = LocalPostgrest(dsn, JWT_SECRET)
+    store = PostgrestMainStore("http://supabase.local", jwt_for("service_role"), AsgiTransport(endpoint.app), token=token)
+    await store.migrate()
+    return store, _PostgrestStack(conn, endpoint)
 
 
 async def _close(conn) -> None:
@@ -93,7 +131,7 @@ async def temp_store(request, tmp_path):
     await _close(conn)
 
 
-@pytest.fixture(params=ADAPTERS)
+@pytest.fixture(params=[*ADAPTERS, "postgrest"])
 async def main_store(request, tmp_path):
     store, conn = await _store(request, tmp_path, "main")
     yield store

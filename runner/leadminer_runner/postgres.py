@@ -74,6 +74,7 @@ TEMP_DSN_ENV = "LEADMINER_TEMP_DATABASE_URL"
 MAIN_DSN_ENV = "LEADMINER_DATABASE_URL"  # named in the schema errors' hints
 
 MAIN_SCHEMA = "postgres/main.sql"
+MAIN_API_SCHEMA = "postgres/main_api.sql"  # applied with MAIN_SCHEMA, after it
 TEMP_SCHEMA = "postgres/temp.sql"
 MAIN_SCHEMA_VERSION = SCHEMA_VERSIONS[MAIN_SCHEMA]
 TEMP_SCHEMA_VERSION = SCHEMA_VERSIONS[TEMP_SCHEMA]
@@ -96,18 +97,8 @@ async def connect(dsn: str) -> ReconnectingConnection:
 
 
 # NUL-safe values ---------------------------------------------------------------
-def _text(value: str | None) -> str | None:
-    return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
-
-
-def _scrub(value: Any) -> Any:
-    if isinstance(value, str):
-        return _text(value)
-    if isinstance(value, dict):
-        return {_text(k): _scrub(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub(v) for v in value]
-    return value
+_text = rows.nul_free
+_scrub = rows.nul_free_json
 
 
 def _json(value: Any) -> str:
@@ -520,6 +511,7 @@ class PostgresMainStore(queries.PersonReads, _Store):
             empty = version is None and not await _existing(self.conn, _MAIN_TABLES)
             if empty or upgradable(MAIN_SCHEMA, version):
                 await _apply(self.conn, MAIN_SCHEMA, "main")
+                await self.conn.execute(schema_sql(MAIN_API_SCHEMA))  # the functions PostgREST calls
         await self.check_schema()
 
     # minings -----------------------------------------------------------------

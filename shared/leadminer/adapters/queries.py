@@ -91,7 +91,8 @@ def decode_cursor(sort: str, cursor: str) -> list[Any]:
 
 
 # persons pages ----------------------------------------------------------------------
-def _like_pattern(text: str) -> str:
+def like_pattern(text: str) -> str:
+    """``%text%`` for LIKE ... ESCAPE, its wildcards escaped."""
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
@@ -126,7 +127,7 @@ def persons_page_query(
         params.append(int(min_temperature))
     if search:
         where.append("(" + " OR ".join(f"{c} {dialect.like} {m} ESCAPE '\\'" for c in SEARCHED) + ")")
-        params.extend([_like_pattern(text(search))] * len(SEARCHED))
+        params.extend([like_pattern(text(search))] * len(SEARCHED))
     if after is not None:
         values = decode_cursor(sort, after)
         # (k1, k2, …) after (v1, v2, …) with mixed directions: k1 beyond v1, or k1 = v1 and k2 beyond v2, …

@@ -40,6 +40,22 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def nul_free(value: str | None) -> str | None:
+    """Text PostgreSQL can hold (its text and jsonb refuse U+0000): each NUL becomes U+FFFD."""
+    return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
+
+
+def nul_free_json(value: Any) -> Any:
+    """A JSON value with every string (keys too) :func:`nul_free`."""
+    if isinstance(value, str):
+        return nul_free(value)
+    if isinstance(value, dict):
+        return {nul_free(k): nul_free_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [nul_free_json(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Codec:
     """How one driver takes and gives text and JSON values."""
