@@ -31,8 +31,6 @@ _scrub = rows.nul_free_json
 JSON = rows.Codec(text=_nul_free, dump=_scrub, load=lambda value: value)
 """Rows inside a JSON body: text without NUL, JSON values as they are."""
 
-PAGE_CHECKS = queries.Dialect(mark="%s", collate="", like="ILIKE", codec=JSON, all_tags=lambda tags: ("", []))
-"""Only for the checks of :func:`queries.persons_page_query` (the statement itself is lm_persons_page)."""
 _PERSON_NAMES = [c.name for c in rows.PERSON_COLUMNS]
 _INDEX_NAMES = [c.name for c in rows.INDEX_COLUMNS]
 _OCCURRENCE_NAMES = [c.name for c in rows.OCCURRENCE_COLUMNS]
@@ -213,17 +211,13 @@ class PostgrestMainStore(queries.PersonReads):
         min_temperature: int | None = None,
         search: str | None = None,
     ) -> tuple[list[RefinedPerson], str | None]:
-        # the checks of every adapter (sort, tags, limit, cursor): ValueError before any call
-        queries.persons_page_query(
-            PAGE_CHECKS, user_id, after=after, limit=limit, sort=sort, tags=tags, min_temperature=min_temperature,
-            search=search,
-        )  # fmt: skip
+        cursor = queries.check_page(after=after, limit=limit, sort=sort, tags=tags)  # ValueError before any call
         found = await self._call(
             "persons_page", user_id=user_id, sort=sort, limit=limit,
             tags=[_nul_free(t) for t in dict.fromkeys(tags)] or None,
             min_temperature=None if min_temperature is None else int(min_temperature),
             search=queries.like_pattern(_nul_free(search)) if search else None,
-            after=[_nul_free(v) if isinstance(v, str) else v for v in queries.decode_cursor(sort, after)] if after else None,
+            after=None if cursor is None else [_nul_free(v) if isinstance(v, str) else v for v in cursor],
         )  # fmt: skip
         page = [(*(p[name] for name in _PERSON_NAMES), *p["keys"]) for p in found]
         return queries.persons_page(page, limit, sort, JSON)

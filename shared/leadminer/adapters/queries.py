@@ -96,6 +96,19 @@ def like_pattern(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+def check_page(*, after: str | None, limit: int, sort: str, tags: Sequence[str]) -> list[Any] | None:
+    """The checks of a page request, made the same way by every adapter before any query:
+    ``ValueError`` for an unknown sort, one string as ``tags``, a ``limit`` below 1 or a
+    cursor that is not one of ``sort``'s. Returns the cursor's sort key values (None: first page)."""
+    if sort not in PERSON_SORTS:
+        raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(PERSON_SORTS)}")
+    if isinstance(tags, str):
+        raise ValueError("tags must be a sequence of tags, not one string")
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1 (got {limit})")
+    return None if after is None else decode_cursor(sort, after)
+
+
 def persons_page_query(
     dialect: Dialect,
     user_id: str,
@@ -109,12 +122,7 @@ def persons_page_query(
 ) -> tuple[str, list]:
     """The statement of one page (``limit`` + 1 rows: the extra one tells whether a page
     follows) and its parameters; each row is the person's columns then its sort keys."""
-    if sort not in PERSON_SORTS:
-        raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(PERSON_SORTS)}")
-    if isinstance(tags, str):
-        raise ValueError("tags must be a sequence of tags, not one string")
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1 (got {limit})")
+    cursor = check_page(after=after, limit=limit, sort=sort, tags=tags)
     m, text = dialect.mark, dialect.codec.text
     keys = [k.expr.format(c=dialect.collate) for k in PERSON_SORTS[sort]]
     where, params = [f"user_id = {m}"], [user_id]
@@ -128,8 +136,8 @@ def persons_page_query(
     if search:
         where.append("(" + " OR ".join(f"{c} {dialect.like} {m} ESCAPE '\\'" for c in SEARCHED) + ")")
         params.extend([like_pattern(text(search))] * len(SEARCHED))
-    if after is not None:
-        values = decode_cursor(sort, after)
+    if cursor is not None:
+        values = cursor
         # (k1, k2, …) after (v1, v2, …) with mixed directions: k1 beyond v1, or k1 = v1 and k2 beyond v2, …
         branches = []
         for i, key in enumerate(PERSON_SORTS[sort]):
