@@ -25,7 +25,8 @@ from typing import Any
 
 from leadminer.flow import MiningServices
 from leadminer.flow.memory import memory_services
-from leadminer.sources import SourceError, open_source, printable_path, remove_spooled, spooled_file
+from leadminer.flow.sources import FileMessageSource
+from leadminer.sources import SourceError, remove_spooled, spooled_file
 
 from .backend import IdempotencyConflict, MailboxError, probe
 
@@ -36,35 +37,18 @@ class SpoolSourceError(ValueError):
     """A ``fetch`` message names no readable file of the spool folder (the sentence is for the user)."""
 
 
-class _SpooledFile:
-    """A spooled upload as a message source: its messages, then the files passed over."""
-
-    def __init__(self, path: Path):
-        try:
-            self._source = open_source(path)
-        except SourceError as exc:
-            raise SpoolSourceError(str(exc)) from None
-        self.label = printable_path(path)
-
-    def count(self, _state: Any = None) -> int | None:
-        return self._source.count()
-
-    def iter_messages(self, mining_id: str, _state: Any = None):
-        return self._source.iter_records(mining_id)
-
-
 class SpoolOpener:
     """Opens ``{"kind": "file", "path": …}`` fetches inside the spool folder; nothing else."""
 
     def __init__(self, spool_dir: Path):
         self.spool_dir = spool_dir.resolve()
 
-    async def open(self, user_id: str, spec: dict[str, Any]) -> _SpooledFile:
+    async def open(self, user_id: str, spec: dict[str, Any]) -> FileMessageSource:
         kind = spec.get("kind") if isinstance(spec, dict) else None
         if kind != "file":
             raise SpoolSourceError(f"the in-memory backend reads uploaded files only, not {kind!r} sources")
         try:
-            return _SpooledFile(spooled_file(self.spool_dir, spec.get("path")))
+            return FileMessageSource(spooled_file(self.spool_dir, spec.get("path")))
         except SourceError as exc:
             raise SpoolSourceError(str(exc)) from None
 

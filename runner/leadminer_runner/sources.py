@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from leadminer.contracts import FailedMessage, RawMessage
+from leadminer.flow import sources as flow_sources
 from leadminer.pipeline import DEFAULT_BODY_CAP
-from leadminer.sources import SourceError, open_source, printable_path
+from leadminer.sources import SourceError, printable_path
 from leadminer.storage import FetchStateStore
 
 if TYPE_CHECKING:
@@ -27,23 +28,16 @@ class SourceSpecError(Exception):
     """A SOURCE argument that cannot be opened; the message is meant for the user."""
 
 
-class FileMessageSource:
-    """mbox / Maildir / .eml folder / archive, through :mod:`leadminer.sources`."""
+class FileMessageSource(flow_sources.FileMessageSource):
+    """mbox / Maildir / .eml folder / archive given on the command line: bodies capped as
+    extract reads them, labelled by the absolute path (stable across runs, whatever the
+    name's bytes); a path that is not a mailbox is a :class:`SourceSpecError`."""
 
     def __init__(self, path: str | Path, body_cap: int = DEFAULT_BODY_CAP):
         try:
-            self._source = open_source(Path(path))
+            super().__init__(Path(path), body_cap=body_cap, label=printable_path(Path(path).resolve()))
         except SourceError as exc:
             raise SourceSpecError(str(exc)) from None
-        self.label = printable_path(Path(path).resolve())  # stable across runs, whatever the name's bytes
-        self.body_cap = body_cap
-
-    def count(self, state_store: FetchStateStore | None = None) -> int | None:
-        return self._source.count()
-
-    def iter_messages(self, mining_id: str, state_store: FetchStateStore | None) -> Iterator[RawMessage | FailedMessage]:
-        """Every message, then every file passed over, with its reason (``FileSource.iter_records``)."""
-        return self._source.iter_records(mining_id, body_cap=self.body_cap)
 
 
 class ImapMessageSource:

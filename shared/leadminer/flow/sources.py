@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import Protocol
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
 
 from ..contracts import FailedMessage, RawMessage
+from ..sources import open_source, printable_path
 from ..storage import FolderState
 
 
@@ -24,6 +26,23 @@ class MessageSource(Protocol):
         """Raw messages (or failures with a reason); sources with incremental state
         (IMAP) read and record it in ``state_store``."""
         ...
+
+
+class FileMessageSource:
+    """A mailbox file or folder (mbox, Maildir, .eml, archives: :mod:`leadminer.sources`) as a
+    message source: its messages, then the files passed over with their reason. Opening it
+    raises :class:`~leadminer.sources.SourceError` for a path that is not a mailbox."""
+
+    def __init__(self, path: Path, *, body_cap: int | None = None, label: str | None = None):
+        self._source = open_source(path)
+        self.label = label if label is not None else printable_path(path)
+        self.body_cap = body_cap  # None: whole bodies (extract caps them)
+
+    def count(self, _state: Any = None) -> int | None:
+        return self._source.count()
+
+    def iter_messages(self, mining_id: str, _state: Any = None) -> Iterator[RawMessage | FailedMessage]:
+        return self._source.iter_records(mining_id, body_cap=self.body_cap)
 
 
 class FetchState:

@@ -12,7 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ...sources import SourceError, open_source, printable_path
+from ...flow.sources import FileMessageSource
+from ...sources import SourceError
 from .r2 import mining_prefix
 
 
@@ -24,30 +25,13 @@ def upload_key(mining_id: str, name: str) -> str:
     return f"{mining_prefix(mining_id)}upload/{Path(name).name}"
 
 
-class UploadedFile:
-    """An upload copied to this isolate, as a message source."""
-
-    def __init__(self, path: Path):
-        try:
-            self._source = open_source(path)
-        except SourceError as exc:
-            raise UploadError(str(exc)) from None
-        self.label = printable_path(path)
-
-    def count(self, _state: Any = None) -> int | None:
-        return self._source.count()
-
-    def iter_messages(self, mining_id: str, _state: Any = None):
-        return self._source.iter_records(mining_id)
-
-
 class R2UploadOpener:
     """:class:`~leadminer.flow.SourceOpener` of ``{"kind": "r2", "key": …}`` fetches."""
 
     def __init__(self, bucket: Any):
         self.bucket = bucket
 
-    async def open(self, user_id: str, spec: dict[str, Any]) -> UploadedFile:
+    async def open(self, user_id: str, spec: dict[str, Any]) -> FileMessageSource:
         key = str(spec.get("key", "")) if isinstance(spec, dict) and spec.get("kind") == "r2" else ""
         if not key.startswith("minings/") or "/upload/" not in key:
             raise UploadError("the Cloudflare mode reads uploaded files only")
@@ -57,4 +41,7 @@ class R2UploadOpener:
         data = await found.arrayBuffer()
         path = Path(tempfile.mkdtemp(prefix="leadminer-fetch-")) / key.rsplit("/", 1)[-1]
         path.write_bytes(data.to_bytes() if hasattr(data, "to_bytes") else bytes(data))  # a JS ArrayBuffer in a Worker
-        return UploadedFile(path)
+        try:
+            return FileMessageSource(path)
+        except SourceError as exc:
+            raise UploadError(str(exc)) from None
