@@ -6,7 +6,7 @@ the same mailbox in the same run.
     .venv/bin/python scripts/bench_api.py [--messages 100000] [--workers 1 2]
 
 Everything runs on this machine, on loopback: a throw-away Dovecot, PostgreSQL and Redis
-(tests/servers.py, tests/dovecot.py), `leadminer api` and `leadminer selfhost worker`
+(runner/leadminer_runner/local_servers.py, tests/dovecot.py), `leadminer api` and `leadminer selfhost worker`
 processes. The mailbox is built from every message of the corpora (spamassassin, lkml,
 quagga-enron-train, newsletters, notmuch-threading, malformed), copied with rewritten
 Message-IDs until it holds ``--messages`` messages. For each worker count: a fresh user
@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-import servers  # noqa: E402
+from leadminer_runner import local_servers as servers  # noqa: E402
 from corpora import extract_corpus  # noqa: E402
 from dovecot import start_dovecot  # noqa: E402
 

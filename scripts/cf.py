@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 from leadminer.export import write_export
 from leadminer.flow import MiningFlow
 from leadminer_runner import cloudflare_local
+from leadminer_runner.local_supabase import LocalSupabase, migrate_main
 from leadminer_runner.selfhost import enqueue_mining
 from leadminer_runner.sources import open_message_source
 
@@ -36,6 +38,17 @@ async def mine(stack: cloudflare_local.Stack, source: str, user: str, identities
     return mining
 
 
+def _delivery_log(stack: cloudflare_local.Stack, wait: float = 10.0) -> list[dict]:
+    """The stack's deliveries, once refine's own is logged (refine ends the mining before its
+    Worker returns and the delivery is logged)."""
+    deadline = time.monotonic() + wait
+    while True:
+        messages = stack.call("log", {})["messages"]
+        if any(m["queue"].startswith("mining-refine-") for m in messages) or time.monotonic() > deadline:
+            return messages
+        time.sleep(0.1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/cf")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -50,33 +63,49 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("deploy", help="migrations, then every Worker")
     d.add_argument("--env", required=True, choices=("staging", "production"))
     d.add_argument("--dry-run", action="store_true")
+    sub.add_parser("supabase-migrate", help="the main schema and its functions on Supabase ($SUPABASE_DB_URL)")
+    for command in (dev, m):
+        command.add_argument("--main-store", choices=("supabase", "d1"), default="supabase",
+                             help="supabase (default): the local Supabase, PostgREST stand-in over PostgreSQL; "
+                                  "d1: the SQLite schema on a local D1 (no PostgreSQL needed)")
+        command.add_argument("--database-url", default=os.environ.get("LEADMINER_MAIN_DATABASE_URL"),
+                             help="the local Supabase's PostgreSQL (default: $LEADMINER_MAIN_DATABASE_URL, "
+                                  "else a throwaway one started for the run)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.command == "deploy":
+        return deploy(args.env, dry_run=args.dry_run)
+    if args.command == "supabase-migrate":
+        return supabase_migrate()
 
-    if args.command == "dev":
-        stack = cloudflare_local.Stack(port=args.port)
-        print(f"local Cloudflare stack on {stack.url} (Ctrl-C stops it)", file=sys.stderr)
-        try:
-            return stack.process.wait()
-        except KeyboardInterrupt:
-            stack.close()
-            return 0
-    if args.command == "mine":
-        stack = cloudflare_local.Stack()
+    supabase = LocalSupabase.start(args.database_url, os.environ.get("SUPABASE_JWT_SECRET")) if args.main_store == "supabase" else None
+    try:
+        if args.command == "dev":
+            stack = cloudflare_local.Stack(port=args.port, supabase=supabase)
+            where = f", main store: local Supabase {supabase.url}" if supabase else ", main store: local D1"
+            print(f"local Cloudflare stack on {stack.url}{where} (Ctrl-C stops it)", file=sys.stderr)
+            try:
+                return stack.process.wait()
+            except KeyboardInterrupt:
+                stack.close()
+                return 0
+        stack = cloudflare_local.Stack(supabase=supabase)
         try:
             mining = asyncio.run(mine(stack, args.source, args.user, args.identity, args.timeout))
             batches: dict[str, list[list[int]]] = {}  # queue → [wall ms, CPU ms] per batch
-            for message in stack.call("log", {})["messages"]:
+            for message in _delivery_log(stack):
                 batches.setdefault(message["queue"], []).append([message["ms"], message["cpu_ms"]])
         finally:
             stack.close()
-        with args.out.open("w", encoding="utf-8") as out:
-            write_export(mining["persons"], "json", out)
-        rate = (mining["fetched"] or 0) / mining["seconds"] if mining["seconds"] else 0
-        print(json.dumps({"mining_id": mining["id"], "status": mining["status"], "error": mining["stats"].get("error"),
-                          "persons": len(mining["persons"]), "fetched": mining["fetched"],
-                          "seconds": mining["seconds"], "msg_per_s": round(rate, 1), "batch_ms": batches}))
-        return 0 if mining["status"] == "done" else 1
-    return deploy(args.env, dry_run=args.dry_run)
+    finally:
+        if supabase is not None:
+            supabase.close()
+    with args.out.open("w", encoding="utf-8") as out:
+        write_export(mining["persons"], "json", out)
+    rate = (mining["fetched"] or 0) / mining["seconds"] if mining["seconds"] else 0
+    print(json.dumps({"mining_id": mining["id"], "status": mining["status"], "error": mining["stats"].get("error"),
+                      "persons": len(mining["persons"]), "fetched": mining["fetched"], "main_store": args.main_store,
+                      "seconds": mining["seconds"], "msg_per_s": round(rate, 1), "batch_ms": batches}))
+    return 0 if mining["status"] == "done" else 1
 
 
 # deploy -----------------------------------------------------------------------------------
@@ -148,11 +177,26 @@ def wrangler(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True)  # fmt: skip
 
 
+def supabase_migrate() -> int:
+    """The main schema (``main.sql``) and its PostgREST functions (``main_api.sql``) on the Supabase
+    database ``$SUPABASE_DB_URL`` names (created, upgraded, or checked: the self-host migration)."""
+    url = os.environ.get("SUPABASE_DB_URL")
+    if not url:
+        print("SUPABASE_DB_URL (the Supabase database's connection string, a secret) is not set", file=sys.stderr)
+        return 2
+    asyncio.run(migrate_main(url))
+    print("Supabase main schema: up to date", file=sys.stderr)
+    return 0
+
+
 def deploy(env: str, *, dry_run: bool) -> int:
-    """Migrations first (D1 temp and main), then every Worker; ``dry_run``: bundle and validate
-    offline (`wrangler deploy --dry-run --outdir build/cloudflare/out/<worker>-<env>`)."""
+    """Migrations first (the D1 temp tables, then Supabase's main schema and functions through
+    ``$SUPABASE_DB_URL``), then every Worker; ``dry_run``: bundle and validate offline
+    (`wrangler deploy --dry-run --outdir build/cloudflare/out/<worker>-<env>`)."""
     for path in migrations():
-        database = f"mining-{path.parent.name}-{env}"
+        if path.parent.name != "temp":
+            continue  # the main D1 schema serves only a local stack's `--main-store d1`
+        database = f"mining-temp-{env}"
         config = str(ROOT / "wrangler" / "fetch-dispatch.toml")
         if dry_run:
             print(f"would apply {path.relative_to(ROOT)} to D1 {database}", file=sys.stderr)
@@ -161,6 +205,10 @@ def deploy(env: str, *, dry_run: bool) -> int:
         if done.returncode:
             print(done.stdout + done.stderr, file=sys.stderr)
             return done.returncode
+    if dry_run:
+        print("would apply schemas/postgres/main.sql and main_api.sql to Supabase ($SUPABASE_DB_URL)", file=sys.stderr)
+    elif supabase_migrate():
+        return 2
     vendor(PYTHON_MODULES)
     for worker in WORKERS:
         bundle(worker)

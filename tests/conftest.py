@@ -1,5 +1,5 @@
 """Shared fixtures: a real Dovecot IMAP server (see ``tests/dovecot.py``) and the session's
-PostgreSQL and Redis servers (throw-away ones from ``tests/servers.py``, or yours at
+PostgreSQL and Redis servers (throw-away ones from ``runner/leadminer_runner/local_servers.py``, or yours at
 ``LEADMINER_TEST_DATABASE_URL`` / ``LEADMINER_REDIS_URL``; PostgreSQL databases and
 schemas are in ``tests/pg.py``)."""
 
@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-import servers
+from leadminer_runner import local_servers as servers
 from corpora import corpus_dir
 from dovecot import DovecotAccount, DovecotServer, DovecotUnavailable, populate_from_corpora, start_dovecot
 

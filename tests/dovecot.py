@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import servers
+from leadminer_runner import local_servers as servers
 
 HOST = "127.0.0.1"
 SPECIAL_FOLDERS = {"Drafts": "\\Drafts", "Junk": "\\Junk", "Sent": "\\Sent", "Trash": "\\Trash"}

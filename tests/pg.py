@@ -1,5 +1,5 @@
 """PostgreSQL for the self-host adapters' tests: the session's server (``postgres_server``
-in ``tests/conftest.py``: a throw-away one from ``tests/servers.py``, or yours at
+in ``tests/conftest.py``: a throw-away one from ``runner/leadminer_runner/local_servers.py``, or yours at
 ``LEADMINER_TEST_DATABASE_URL``), user ``postgres``.
 
 One throw-away database per test session (uuid name, dropped at the end, so
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-import servers
+from leadminer_runner import local_servers as servers
 
 
 def server_dsn() -> str:

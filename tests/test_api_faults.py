@@ -21,7 +21,7 @@ import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 
-import servers
+from leadminer_runner import local_servers as servers
 from leadminer.contracts import to_dict
 from leadminer.flow import MiningFlow, StageWorker
 from leadminer.settings import Settings

@@ -1,7 +1,8 @@
 """The Cloudflare mode on the local stack (cloudflare/local/stack.mjs): Miniflare's real local
-Queues, R2 and D1, the five Python Workers under Node's Pyodide with the `workers` SDK. The
-fetch runs here (a plain process, like the fetcher) through the stack's bridges; the Workers
-do extract → clean → signature → refine through the queues. One stack for the module."""
+Queues, R2 and D1, the five Python Workers under Node's Pyodide with the `workers` SDK, the main
+store on the local Supabase (PostgREST stand-in over the session's PostgreSQL). The fetch runs
+here (a plain process, like the fetcher) through the stack's bridges; the Workers do extract →
+clean → signature → refine through the queues. One stack for the module."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import pg
 import pytest
 from corpora import corpus_dir
 
@@ -29,6 +31,7 @@ from leadminer.flow import MiningFlow
 from leadminer_runner import cloudflare_local
 from leadminer_runner.selfhost import enqueue_mining
 from leadminer_runner.embedded import mine as embedded_mine
+from leadminer_runner.local_supabase import LocalSupabase
 from leadminer_runner.sources import ImapMessageSource, open_message_source
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,14 +40,37 @@ if not cloudflare_local.node_available():
     pytest.skip("node and npm are needed for the local Cloudflare stack", allow_module_level=True)
 
 
-JWT_SECRET = "test-secret-of-the-local-cloudflare-stack"
+JWT_SECRET = "test-secret-of-the-local-cloudflare-stack-32b"
 
 
 @pytest.fixture(scope="module")
-def stack():
-    running = cloudflare_local.Stack(env={"SUPABASE_JWT_SECRET": JWT_SECRET})
+def supabase_database(postgres_server) -> str:
+    """A database of the session's PostgreSQL for the module's local Supabase."""
+    name = f"leadminer_cf_{uuid.uuid4().hex[:12]}"
+    with pg.admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{pg.server_dsn()} dbname={name}"
+    with pg.admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def stack(supabase_database):
+    """The stack whose Workers keep the main store on the local Supabase (the PostgREST stand-in
+    over PostgreSQL, main.sql + main_api.sql: the SQL production runs)."""
+    supabase = LocalSupabase.start(supabase_database, JWT_SECRET)
+    running = cloudflare_local.Stack(supabase=supabase)
     yield running
     running.close()
+    supabase.close()
+
+
+def _refined_rows(database_url: str, user_id: str) -> int:
+    """Refined persons of a user in the Supabase database itself (not through the store)."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT count(*) FROM refined_persons WHERE user_id = %s", (user_id,)).fetchone()[0]
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +106,16 @@ def embedded_export(mailbox, tmp_path_factory) -> list:
     return json.loads(out.read_text())
 
 
-def test_scripts_cf_mine_exports_what_the_embedded_mode_exports(mailbox, embedded_export, tmp_path):
+@pytest.mark.parametrize("main_store", ["supabase", "d1"])
+def test_scripts_cf_mine_exports_what_the_embedded_mode_exports(main_store, mailbox, embedded_export, tmp_path, postgres_server):
+    """As a developer runs it: the default starts its own local Supabase (a throwaway PostgreSQL
+    unless LEADMINER_MAIN_DATABASE_URL names one); ``--main-store d1`` needs no PostgreSQL."""
     out = tmp_path / "cf.json"
-    done = subprocess.run([str(PROJECT_ROOT / "scripts" / "cf"), "mine", str(mailbox), "--out", str(out)],
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    command = [str(PROJECT_ROOT / "scripts" / "cf"), "mine", str(mailbox), "--out", str(out), "--main-store", main_store]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["status"] == "done" and report["fetched"] == 12
+    assert report["status"] == "done" and report["fetched"] == 12 and report["main_store"] == main_store
     cf = json.loads(out.read_text())
     assert cf and cf == embedded_export
 
@@ -215,7 +244,7 @@ def _export(persons) -> list:
 
 
 async def test_a_dovecot_mailbox_through_the_fetcher_process_and_the_workers_equals_the_embedded_mode(
-    stack, mailbox, dovecot_server, dovecot_account, tmp_path
+    stack, supabase_database, mailbox, dovecot_server, dovecot_account, tmp_path
 ):
     """IMAP → the fetch as a plain process (the fetcher's role) → R2 + the extract queue → the five
     Workers → the same contacts as the embedded mode on the same IMAP mailbox; a second mining
@@ -238,6 +267,7 @@ async def test_a_dovecot_mailbox_through_the_fetcher_process_and_the_workers_equ
     embedded_persons = await SqliteMainStore(conn).persons("imap-user")
     conn.close()
     assert cloudflare_persons and _export(cloudflare_persons) == _export(embedded_persons)
+    assert _refined_rows(supabase_database, "imap-user") == len(cloudflare_persons)  # written to Supabase
 
     again = await enqueue_mining(services, imap(), user_id="imap-user", identities=[])
     assert (await _until_ended(services, again))["stats"]["fetched"] == 0

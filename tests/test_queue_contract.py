@@ -1,7 +1,7 @@
 """Contract tests of the queue adapters (the async ``leadminer.queues.Queue`` port). Every
 adapter must pass them: parametrise ``make_queue`` with a new adapter to add it.
 
-The Redis tests use the session's Redis (tests/servers.py starts a throw-away one, or
+The Redis tests use the session's Redis (runner/leadminer_runner/local_servers.py starts a throw-away one, or
 yours at ``LEADMINER_REDIS_URL``), one fresh stream per test, deleted afterwards; the
 outage tests start Redis servers of their own.
 """
@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import redis.asyncio as aredis
 
-import servers
+from leadminer_runner import local_servers as servers
 from leadminer.flow import deliver
 from leadminer.flow.consumer import Outage
 from leadminer.queues import InProcessQueue, Queue

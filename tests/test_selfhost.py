@@ -4,7 +4,7 @@ barrier under duplicate deliveries, failed and dead minings.
 
 Each test gets two fresh schemas (temp and main database), its own stream names
 (a uuid prefix, deleted afterwards) and its own connections per worker, on the
-session's PostgreSQL and Redis (tests/servers.py starts them).
+session's PostgreSQL and Redis (runner/leadminer_runner/local_servers.py starts them).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from leadminer.contracts import to_dict
 from leadminer.flow import MiningFlow, MiningServices, StageWorker
 from leadminer.settings import Settings
 from leadminer_runner.demo import generate_demo_mailbox
-import servers
+from leadminer_runner import local_servers as servers
 from pg import SERVER, admin, postgres_database  # noqa: F401 - fixtures
 
 redis = pytest.importorskip("redis")

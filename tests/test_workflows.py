@@ -43,9 +43,9 @@ def test_the_cloudflare_deploy_migrates_first_then_deploys_every_worker_config_w
     path = PROJECT_ROOT / ".github" / "workflows" / "deploy-cloudflare.yml"
     steps = yaml.safe_load(path.read_text(encoding="utf-8"))["jobs"]["deploy"]["steps"]
     commands = [(i, step.get("with", {}).get("command", "") + step.get("run", "")) for i, step in enumerate(steps)]
-    migrate = [i for i, text in commands if "d1 migrations apply" in text]
+    migrate = [i for i, text in commands if "d1 migrations apply" in text or "supabase-migrate" in text]
     deploy = [i for i, text in commands if "deploy --config" in text]
-    assert migrate and deploy and max(migrate) < min(deploy), "D1 migrations must run before any Worker deploys"
+    assert len(migrate) == 2 and deploy and max(migrate) < min(deploy), "D1 and Supabase migrations must run before any Worker deploys"
     configs = {p.name for p in (PROJECT_ROOT / "wrangler").glob("*.toml")}
     deployed = {line.split("--config ")[1].split()[0].rsplit("/", 1)[-1] for i, text in commands if i in deploy for line in text.splitlines()}
     assert configs and deployed == configs

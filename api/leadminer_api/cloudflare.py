@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from leadminer.adapters.cloudflare.d1 import D1Driver
+from leadminer.adapters.cloudflare.worker import main_store
 from leadminer.adapters.cloudflare.worker import services as cloudflare_services
 from leadminer.adapters.cloudflare.uploads import upload_key
 from leadminer.flow import MiningServices
@@ -87,7 +88,7 @@ class CloudflareBackend:
     async def health(self) -> dict[str, dict]:
         return {
             "temp_db": await probe(lambda: D1Driver(self.env.DB).rows("SELECT 1")),
-            "main_db": await probe(lambda: D1Driver(self.env.MAIN_DB).rows("SELECT 1")),
+            "main_db": await probe(lambda: main_store(self.env).mining("")),  # one read, Supabase or D1
         }
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> int | None:

@@ -194,8 +194,10 @@ class WorkerQueue {
 
 function workerEnv(config) {
   const env = { ...(config.vars ?? {}) };
-  // secrets (`wrangler secret put` in production) come from the stack's environment locally
-  for (const secret of ["SUPABASE_JWT_SECRET"]) if (process.env[secret]) env[secret] = process.env[secret];
+  // secrets (`wrangler secret put` in production) come from the stack's environment locally, and
+  // so may the main store's vars (the local Supabase's URL is known only once it runs: `wrangler dev --var`)
+  for (const name of ["SUPABASE_JWT_SECRET", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_URL", "LEADMINER_MAIN_STORE"])
+    if (process.env[name]) env[name] = process.env[name];
   for (const db of config.d1_databases ?? []) env[db.binding] = new D1Database(db.binding);
   for (const bucket of config.r2_buckets ?? []) env[bucket.binding] = new R2Bucket(bindings[bucket.binding]);
   for (const p of config.queues?.producers ?? []) env[p.binding] = new WorkerQueue(bindings[p.queue]);

@@ -15,7 +15,10 @@ import sys
 import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .local_supabase import LocalSupabase
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 STACK_DIR = PROJECT_ROOT / "cloudflare" / "local"
@@ -47,13 +50,18 @@ def install(python: bool = True) -> None:
 class Stack:
     """A running stack process; ``url`` is its HTTP server."""
 
-    def __init__(self, *args: str, port: int = 0, timeout: float = 120, env: dict[str, str] | None = None):
+    def __init__(self, *args: str, port: int = 0, timeout: float = 120, env: dict[str, str] | None = None,
+                 supabase: LocalSupabase | None = None):  # fmt: skip
+        """``supabase``: the Workers' main store (its URL and keys reach them as vars and secrets);
+        None: ``LEADMINER_MAIN_STORE=d1``, the main store on the local D1 ``MAIN_DB``."""
         python = "--no-python" not in args
         install(python)
+        self.supabase = supabase
+        env = {**(supabase.worker_env() if supabase else {"LEADMINER_MAIN_STORE": "d1"}), **(env or {})}
         wheels = [a for w in WHEELS for a in ("--wheels", str(w))] if python else []
         self.process = subprocess.Popen(
             ["node", str(STACK_DIR / "stack.mjs"), "--port", str(port), "--exit-with-stdin", *wheels, *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, env={**os.environ, **(env or {})},
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, env={**os.environ, **env},
         )  # fmt: skip
         line = self.process.stdout.readline()
         if not line:
@@ -157,15 +165,22 @@ class BridgeQueue:
 
 
 def services(stack: Stack, env: str = "dev"):
-    """The Cloudflare mode's ports over the stack's bridges (what the Workers use, from CPython)."""
+    """The Cloudflare mode's ports over the stack's bridges (what the Workers use, from CPython),
+    the main store being the one the Workers have (the local Supabase, or D1 ``MAIN_DB``)."""
     from leadminer.adapters.cloudflare.d1 import D1MainStore, D1TempStore
     from leadminer.adapters.cloudflare.queues import ProducerQueue
     from leadminer.adapters.cloudflare.r2 import R2RawBatchStore
+    from leadminer.adapters.postgrest import PostgrestMainStore
     from leadminer.flow import QUEUES, MiningServices
+
+    from .http_transport import HttpxTransport
 
     temp = D1TempStore(BridgeD1Database(stack, "DB"))
     queues = {stage: ProducerQueue(stage, BridgeQueue(stack, f"mining-{stage}-{env}")) for stage in QUEUES}
+    if stack.supabase is not None:
+        main = PostgrestMainStore(stack.supabase.url, stack.supabase.service_role_key, HttpxTransport())
+    else:
+        main = D1MainStore(BridgeD1Database(stack, "MAIN_DB"))
     return MiningServices(
-        temp=temp, ledger=temp, raw=R2RawBatchStore(BridgeR2Bucket(stack, "RAW")),
-        main=D1MainStore(BridgeD1Database(stack, "MAIN_DB")), queues=queues,
+        temp=temp, ledger=temp, raw=R2RawBatchStore(BridgeR2Bucket(stack, "RAW")), main=main, queues=queues,
     )  # fmt: skip

@@ -9,7 +9,8 @@ as on Supabase. Errors come in PostgREST's shape ``{code, message, details, hint
 bad or expired token, 404 for an unknown function, 400 for bad arguments, 403 for a refused
 statement, 503 when the database cannot be reached.
 
-Run it: ``python -m leadminer_runner.local_postgrest --database-url URL --jwt-secret S --port P``.
+Run it: ``SUPABASE_JWT_SECRET=… python -m leadminer_runner.local_postgrest --database-url URL --port P``
+(:mod:`leadminer_runner.local_supabase` starts it for the local Cloudflare stack).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 from typing import Any
 
@@ -129,10 +131,13 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", required=True)
-    parser.add_argument("--jwt-secret", required=True)
+    parser.add_argument("--jwt-secret", default=os.environ.get("SUPABASE_JWT_SECRET"),
+                        help="default: $SUPABASE_JWT_SECRET (an argument is visible to other local users)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=54321)
     args = parser.parse_args(argv)
+    if not args.jwt_secret:
+        parser.error("no JWT secret: set SUPABASE_JWT_SECRET or pass --jwt-secret")
     uvicorn.run(LocalPostgrest(args.database_url, args.jwt_secret).app, host=args.host, port=args.port, log_level="warning")
 
 

@@ -180,8 +180,8 @@ class D1TempStore(_D1Schema, SqlTempStore):
 
 
 class D1MainStore(_D1Schema, SqlMainStore):
-    """The main store on D1 (``schemas/sqlite/main.sql``): the Cloudflare mode's main store until the
-    Supabase writer (``LEADMINER_MAIN_STORE = "d1"``)."""
+    """The main store on D1 (``schemas/sqlite/main.sql``, ``LEADMINER_MAIN_STORE = "d1"``): a local
+    stack without PostgreSQL; deployed Workers keep their main store on Supabase."""
 
     _schema = "sqlite/main.sql"
 

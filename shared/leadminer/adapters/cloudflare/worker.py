@@ -17,7 +17,10 @@ from typing import Any
 
 from ...flow import MiningFlow, MiningServices, deliver
 from ...flow.services import QUEUES
+from ...storage import MainStore
+from ..postgrest import PostgrestMainStore
 from .d1 import D1MainStore, D1TempStore
+from .fetch import FetchTransport
 from .queues import BatchQueue, ProducerQueue, canonical
 from .r2 import R2RawBatchStore
 from .uploads import R2UploadOpener
@@ -34,21 +37,34 @@ def _binding(env: Any, name: str) -> Any:
     return getattr(env, name, None)
 
 
+def main_store(env: Any) -> MainStore:
+    """The main store ``LEADMINER_MAIN_STORE`` names: ``supabase`` (production: PostgREST at
+    ``SUPABASE_URL`` with the secret ``SUPABASE_SERVICE_ROLE_KEY``, over the Worker's ``fetch``) or
+    ``d1`` (the SQLite schema on the D1 binding ``MAIN_DB``: a local stack without PostgreSQL)."""
+    mode = str(_binding(env, "LEADMINER_MAIN_STORE") or "supabase")
+    if mode == "d1":
+        return D1MainStore(env.MAIN_DB)
+    if mode != "supabase":
+        raise RuntimeError(f"LEADMINER_MAIN_STORE={mode!r}: expected 'supabase' or 'd1'")
+    url, key = _binding(env, "SUPABASE_URL"), _binding(env, "SUPABASE_SERVICE_ROLE_KEY")
+    if not url or not key:
+        missing = [name for name, value in (("SUPABASE_URL", url), ("SUPABASE_SERVICE_ROLE_KEY", key)) if not value]
+        raise RuntimeError(f"the Supabase main store needs {' and '.join(missing)} (docs/cloudflare.md, Deploy)")
+    return PostgrestMainStore(str(url), str(key), FetchTransport())
+
+
 def services(env: Any, max_attempts: int = DEFAULT_MAX_RETRIES + 1) -> MiningServices:
     """The flow's ports over a Worker's bindings: D1 ``DB`` (temp store + run ledger), R2 ``RAW``
-    (raw batches), D1 ``MAIN_DB`` (main store while ``LEADMINER_MAIN_STORE`` is ``d1``) and the
-    producer bindings ``<STAGE>_QUEUE`` the Worker has."""
+    (raw batches and uploads), the main store (:func:`main_store`) and the producer bindings
+    ``<STAGE>_QUEUE`` the Worker has."""
     temp = D1TempStore(env.DB)
-    mode = str(_binding(env, "LEADMINER_MAIN_STORE") or "d1")
-    if mode != "d1":
-        raise RuntimeError(f"LEADMINER_MAIN_STORE={mode!r}: only 'd1' is wired in this build (Supabase comes with PostgREST)")
     queues = {}
     for stage in QUEUES:
         binding = _binding(env, f"{stage.upper()}_QUEUE")
         if binding is not None:
             queues[stage] = ProducerQueue(stage, binding, max_attempts)
     return MiningServices(
-        temp=temp, ledger=temp, raw=R2RawBatchStore(env.RAW), main=D1MainStore(env.MAIN_DB), queues=queues,
+        temp=temp, ledger=temp, raw=R2RawBatchStore(env.RAW), main=main_store(env), queues=queues,
         sources=R2UploadOpener(env.RAW),
     )  # fmt: skip
 
@@ -93,7 +109,8 @@ async def cleanup(env: Any) -> list[str]:
 
 
 async def migrate(env: Any) -> None:
-    """Create the D1 tables (the local stack; production runs ``wrangler d1 migrations apply``)."""
+    """Create the D1 tables (the local stack; production runs ``wrangler d1 migrations apply``) and
+    check the main store (Supabase's schema is applied by its own migration: ``scripts/cf deploy``)."""
     s = services(env)
     await s.temp.migrate()
     await s.main.migrate()

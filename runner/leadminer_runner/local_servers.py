@@ -1,4 +1,5 @@
-"""Throw-away PostgreSQL and Redis servers for the tests, started as child processes on free loopback ports.
+"""Throw-away PostgreSQL and Redis servers for the tests and the local developer tools (``scripts/cf``,
+benchmarks), started as child processes on free loopback ports.
 
 Use the session fixtures of ``tests/conftest.py`` (``postgres_server``, ``redis_url``,
 ``redis_client``) and ``tests/pg.py`` (``postgres_database``, ``postgres_dsn``), or from a script::
