@@ -168,6 +168,28 @@ def test_sse_sends_growing_counters_while_running_and_resumes_after_last_event_i
     assert f"fetched-{mining_id}" not in [name for name, _ in resumed]  # already had it
 
 
+@pytest.mark.parametrize("given, expected", [(None, True), ("false", False), ("true", True), ("maybe", 422)])
+def test_an_uploads_extract_signatures_field_is_kept_with_its_mining(client, settings, mailbox, given, expected):
+    """Leadminer's ``extractSignatures`` form field beside the file; anything but a boolean is a 422."""
+    with mailbox.open("rb") as handle:
+        response = client.post(
+            "/api/imap/mine/file/ann", files={"file": (mailbox.name, handle, "application/mbox")},
+            data={} if given is None else {"extractSignatures": given}, headers=auth("ann"),
+        )  # fmt: skip
+    if expected == 422:
+        assert response.status_code == 422 and "extractSignatures" in response.json()["error"]["message"]
+        assert not any(Path(settings.spool_dir).iterdir())  # nothing left behind
+        return
+    assert response.status_code == 202, response.text
+    mining_id = response.json()["data"]["miningId"]
+
+    async def options() -> dict:
+        async with selfhost_services(settings, consumer="check") as services:
+            return (await services.ledger.run(mining_id)).options
+
+    assert asyncio.run(options()) == {"extract_signatures": expected}
+
+
 def test_auth_is_required_checked_and_scoped_to_the_user(client, mailbox):
     assert client.get("/api/imap/mine/ann").status_code == 401
     expired = client.get("/api/imap/mine/ann", headers=auth("ann", expires_in=-10))

@@ -220,6 +220,7 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
         upload = await spool_multipart(content_type, request.stream(), backend.spool_dir, settings.upload_limit_mb)
         try:
             _check_mailbox(upload.path)
+            options = MiningOptions(extract_signatures=_form_boolean(upload.fields, "extractSignatures", True))
         except BaseException:
             shutil.rmtree(upload.folder, ignore_errors=True)
             raise
@@ -227,7 +228,7 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
         async def start() -> str:
             async with backend.services() as services:
                 flow = MiningFlow(services)
-                mining_id = await flow.start(user_id=user, source=f"upload:{upload.filename}")
+                mining_id = await flow.start(user_id=user, source=f"upload:{upload.filename}", options=options)
                 try:  # the upload moves to the mining's own folder, deleted when the mining ends
                     spooled = mining_spool(backend.spool_dir, mining_id)
                     upload.folder.rename(spooled)
@@ -238,7 +239,8 @@ def create_app(settings: Settings | None = None, backend: MiningBackend | None =
                 return mining_id
 
         try:
-            mining_id = await _idempotent(backend, user, idempotency_key, f"file:{upload.sha256}", start)
+            fingerprint = f"file:{upload.sha256}:{json.dumps(options.to_json(), sort_keys=True)}"
+            mining_id = await _idempotent(backend, user, idempotency_key, fingerprint, start)
         finally:  # moved into the mining's folder when it started; else not needed (a retry, a failure)
             shutil.rmtree(upload.folder, ignore_errors=True)
         return accepted(mining_id, "file")
@@ -506,6 +508,19 @@ def _check_mailbox(path: Path) -> None:
             "the upload is not a mailbox: send an mbox file, an .eml message, an Outlook .pst, "
             "or a .zip / .tar.gz of messages or a Maildir",
         ) from None  # fmt: skip
+
+
+def _form_boolean(fields: dict[str, str], name: str, default: bool) -> bool:
+    """A multipart form's boolean field (``true``/``false``, as a browser's FormData sends it); 422 otherwise."""
+    value = fields.get(name)
+    if value is None:
+        return default
+    word = value.strip().lower()
+    if word in ("true", "1", "yes", "on"):
+        return True
+    if word in ("false", "0", "no", "off"):
+        return False
+    raise ApiError(422, "invalid", f"invalid request: {name}: expected true or false, got {value[:40]!r}")
 
 
 def _outlook_file(path: Path) -> bool:

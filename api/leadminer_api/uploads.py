@@ -36,12 +36,17 @@ FRAMING_ALLOWANCE = 64 * 1024
 small fields) before it counts as too large."""
 
 
+FIELD_LIMIT = 1024
+"""Bytes of a small form field (``extractSignatures``, …) kept; a longer value is a 422."""
+
+
 @dataclass(frozen=True, slots=True)
 class SpooledUpload:
     folder: Path  # a folder of its own in the spool folder, holding only ``path``
     path: Path
     filename: str  # the client's file name, without any folder
     sha256: str
+    fields: dict[str, str]  # the other (small) form fields, by name
 
 
 class _TooLarge(Exception):
@@ -49,10 +54,14 @@ class _TooLarge(Exception):
 
 
 class _FilePart:
-    """The parser's callbacks: the ``file`` part goes to ``path``, other parts are ignored."""
+    """The parser's callbacks: the ``file`` part goes to ``path``, other parts are kept as small
+    fields (``fields``: name → text, each at most :data:`FIELD_LIMIT` bytes)."""
 
     def __init__(self, path: Path, limit: int):
         self.path, self.limit = path, limit
+        self.fields: dict[str, str] = {}
+        self._field_name: str | None = None
+        self._field_value = bytearray()
         self.size = 0
         self.digest = hashlib.sha256()
         self.filename: str | None = None
@@ -83,13 +92,21 @@ class _FilePart:
 
     def _headers_finished(self) -> None:
         _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
-        self._writing = options.get(b"name") == FIELD and self.out is None and self.filename is None
+        name = options.get(b"name", b"")
+        self._writing = name == FIELD and self.out is None and self.filename is None
+        self._field_name = None if self._writing or name == FIELD else name.decode("utf-8", "replace")
+        self._field_value = bytearray()
         if self._writing:
             given = options.get(b"filename", b"").decode("utf-8", "replace").replace("\\", "/")
             self.filename = os.path.basename(given) or "mailbox"  # never a folder of the client's
             self.out = self.path.open("wb")
 
     def _data(self, data: bytes, start: int, end: int) -> None:
+        if self._field_name is not None:
+            self._field_value += data[start:end]
+            if len(self._field_value) > FIELD_LIMIT:
+                raise ApiError(422, "invalid", f"invalid request: {self._field_name}: longer than {FIELD_LIMIT} bytes")
+            return
         if not self._writing:
             return
         self.size += end - start
@@ -100,6 +117,9 @@ class _FilePart:
         self.out.write(chunk)
 
     def _end(self) -> None:
+        if self._field_name is not None:
+            self.fields[self._field_name] = self._field_value.decode("utf-8", "replace")
+            self._field_name = None
         if self._writing:
             self.out.close()
             self._writing = False
@@ -176,7 +196,7 @@ async def spool_multipart(content_type: str, body: AsyncIterator[bytes], spool_d
             raise ApiError(422, "invalid", "invalid request: file: Field required")
         suffix = "".join(Path(part.filename).suffixes[-2:])[:16]
         path = part.path.rename(part.path.with_name(f"mailbox{suffix}")) if suffix else part.path
-        return SpooledUpload(folder, path, part.filename, part.digest.hexdigest())
+        return SpooledUpload(folder, path, part.filename, part.digest.hexdigest(), part.fields)
     except _TooLarge:
         part.close()
         shutil.rmtree(folder, ignore_errors=True)
@@ -199,7 +219,11 @@ UPLOAD_OPENAPI = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary", "description": "the mailbox"}},
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "the mailbox"},
+                        "extractSignatures": {"type": "boolean", "default": True,
+                                              "description": "false: no signature stage (contacts without title, phones, …)"},
+                    },
                 }
             },
             "application/json": {"schema": CONTACTS_IMPORT_SCHEMA},
