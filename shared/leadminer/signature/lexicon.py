@@ -38,6 +38,12 @@ TITLE_WORDS = _folded(
     rechtsanwalt rechtsanwaltin notaire avvocato ingegnere consultor consultora consulente analista
     asistente assistente assistante coordinador coordinadora coordinateur coordinatrice coordinatore
     sachbearbeiter sachbearbeiterin gerant gerante
+    expert marketer dispatcher negotiator underwriter investigator inspector estimator instructor
+    educator adjuster appraiser examiner surveyor landman comptroller bookkeeper liaison facilitator
+    moderator organizer organiser curator mediator arbitrator registrar commissioner governor
+    senator deputy ambassador delegate cashier surgeon chancellor provost chaplain trainee
+    apprentice ombudsman spokesperson spokesman spokeswoman foreman minister
+    mgr asst admin exec engr coord supv supvr
     """
 )
 
@@ -88,9 +94,30 @@ TITLE_SUFFIXES = (
 )
 
 
+# Head nouns of occupations by their ending ("economist", "meteorologist", "technician",
+# "statistician"), minus the -ist words that name a creed or a list, not a job.
+_OCCUPATION_ENDINGS = ("ist", "ician")
+_NOT_OCCUPATIONS = frozenset("baptist methodist adventist communist socialist".split())
+
+
+def _title_head(token: str) -> bool:
+    if token in TITLE_WORDS or (len(token) >= 8 and token.endswith(TITLE_SUFFIXES)):
+        return True
+    return (
+        len(token) >= 7
+        and token.endswith(_OCCUPATION_ENDINGS)
+        and not (token.endswith("list") and not token.endswith("alist"))
+        and token not in _NOT_OCCUPATIONS
+    )
+
+
 def is_title_word(token: str) -> bool:
-    """A job-title word (folded token), including compound titles."""
-    return token in TITLE_WORDS or (len(token) >= 8 and token.endswith(TITLE_SUFFIXES))
+    """A job-title word (folded token), including compound titles ("Projektmanagerin"),
+    occupations by their ending ("Meteorologist") and hyphenated titles
+    ("Manager-Corporate Development", "Vice-President")."""
+    if _title_head(token):
+        return True
+    return "-" in token and any(_title_head(part) for part in token.split("-") if part)
 
 
 def is_org_suffix(token: str) -> bool:
