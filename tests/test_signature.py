@@ -675,6 +675,34 @@ def test_title_and_organisation_on_one_line(line: str, title: str, organisation:
     assert (sig.job_title, sig.organization, sig.telephone) == (title, organisation, ["+17138531234"])
 
 
+@pytest.mark.parametrize(
+    "lines, title, organisation",
+    [
+        # the rest of a title line is the sender's unit when the company has its own line
+        (
+            "Manager - Human Capital Advisory Services\nHeron & Finch LLP",
+            "Manager, Human Capital Advisory Services",
+            "Heron & Finch LLP",
+        ),
+        # ... but an organisation when no other line names the company
+        ("Manager - Human Capital Advisory Services", "Manager", "Human Capital Advisory Services"),
+        # a hyphenated title, an occupation known by its ending
+        ("Manager-Corporate Development\nHeron Energy, Inc.", "Manager-Corporate Development", "Heron Energy, Inc."),
+        ("Meteorologist\nKestrel Gas Company", "Meteorologist", "Kestrel Gas Company"),
+        # no title line: a function beside the company is the position ...
+        ("Kestrel Gas Company\nVendor Management", "Vendor Management", "Kestrel Gas Company"),
+        ("Transaction Management\nHeron Energy, Inc.", "Transaction Management", "Heron Energy, Inc."),
+        # ... a unit named as such stays with the organisation
+        ("Kestrel Gas Company\nLegal Department", None, "Kestrel Gas Company, Legal Department"),
+    ],
+)
+def test_title_unit_and_company_lines(lines: str, title: str | None, organisation: str) -> None:
+    body = NOTE + f"Thanks,\nAnn Smith\n{lines}\n(713) 853-1234\n"
+    sig = extract_signature(body, **ANN)
+    assert sig is not None
+    assert (sig.name, sig.job_title, sig.organization) == ("Ann Smith", title, organisation)
+
+
 def test_long_capitalised_sentence_is_still_prose() -> None:
     body = "Please Review The Attached Draft And Send Me Your Comments By Friday Afternoon.\n\nAnn Smith\n"
     assert extract_signature(body, **ANN) is None

@@ -315,6 +315,30 @@ def _org_like(info: LineInfo) -> bool:
     return info.org and not info.name and not info.title
 
 
+def _tokens(text: str) -> list[str]:
+    return [fold(t).strip(".'-") for t in re.split(r"[\s,/&()]+", text) if t]
+
+
+def _company(text: str, identity: Identity) -> bool:
+    """An organisation named as a company: a legal form, the sender's domain name, or
+    "A & B" that is no business unit ("Deloitte & Touche", not "Parking & Transportation Desk")."""
+    tokens = _tokens(text)
+    return lx.has_legal_form(tokens) or identity.names_domain(text) or (
+        " & " in text and not lx.is_department(tokens)
+    )
+
+
+def _unit_after_title(part: str, identity: Identity) -> bool:
+    """What follows a title on its line names the sender's unit when the block names the
+    company elsewhere: capitalised words without a legal form or the sender's domain
+    ("Manager - Human Capital Advisory Services" above "Deloitte & Touche")."""
+    return (
+        not re.search(r"[\d@]", part)
+        and not _company(part, identity)
+        and classify(part, identity).proper
+    )
+
+
 def _title_and_org(
     items: list[tuple[int, str, LineInfo]],
     name_k: int | None,
@@ -323,7 +347,12 @@ def _title_and_org(
     title: str | None,
 ) -> tuple[str | None, str | None]:
     """Job title (title words) and organisation (suffix, sender's domain, "Title, Org",
-    or the short line right after the name/title) among the block's other lines."""
+    or the short line right after the name/title) among the block's other lines.
+
+    A business unit goes with the title: the rest of a title line when a company is
+    named on another line ("Manager - Human Capital Advisory Services" / "Deloitte &
+    Touche"), and, when no line carries a title, a unit line next to the company line
+    ("Enron North America Corp." / "ENA Legal Dept.")."""
     usable = [
         k
         for k, (_, seg, info) in enumerate(items)
@@ -332,6 +361,7 @@ def _title_and_org(
     org_k: int | None = None
     org: str | None = None
     title_k: int | None = None
+    company_k: int | None = None  # the first line (not the title line) naming a company
     for k in usable:
         _, seg, info = items[k]
         if info.title and title is None:
@@ -339,8 +369,14 @@ def _title_and_org(
             title_k = k
             if org_part and org is None:
                 org, org_k = org_part, k
-        elif _org_like(info) and org is None:
-            org, org_k = seg.strip(" ,"), k
+        elif _org_like(info):
+            if org is None:
+                org, org_k = seg.strip(" ,"), k
+            if company_k is None and _company(seg, identity):
+                company_k = k
+    if org_k is not None and org_k == title_k and company_k is not None and _unit_after_title(org, identity):
+        title = f"{title}, {org}"
+        org, org_k = items[company_k][1].strip(" ,"), company_k
     # The line right after the name (and title) is usually the organisation; it
     # also opens a two-line organisation ("West Texas Geoscience / ExxonMobil Co.").
     after = max(k for k in (name_k, title_k, -1) if k is not None)
@@ -351,12 +387,41 @@ def _title_and_org(
         capitalised = sum(w[:1].isupper() for w in words) * 2 >= len(words)
         if info.weak and not info.name and not info.title and capitalised and not re.search(r"\d", seg):
             org, org_k = seg.strip(" ,"), nxt
-    if org is not None and org_k is not None and org_k + 1 in usable:
+    if org is None or org_k is None:
+        return title, org
+    if title is None:
+        unit = _unit_beside(items, usable, org_k, identity)
+        if unit is not None:
+            unit_k, company_line = unit
+            return items[unit_k][1].strip(" ,").rstrip("."), items[company_line][1].strip(" ,")
+    if org_k + 1 in usable:
         line_no = items[org_k][0]
         next_line, next_seg, next_info = items[org_k + 1]
         if next_line == line_no + 1 and _org_like(next_info):
             org = f"{org}, {next_seg.strip(' ,')}"  # "West Texas Geoscience / ExxonMobil Production Co."
     return title, org
+
+
+def _unit_beside(
+    items: list[tuple[int, str, LineInfo]], usable: list[int], org_k: int, identity: Identity
+) -> tuple[int, int] | None:
+    """(unit line, company line) when the organisation line and the line right under or
+    above it are a company and a function in it ("Enron NetWorks LLC" / "Vendor
+    Management"): without a title, the function is the sender's position. A line naming
+    a unit as such ("Legal Department", "Advisory Division") stays with the organisation."""
+    for other in (org_k + 1, org_k - 1):
+        if other not in usable or abs(items[other][0] - items[org_k][0]) != 1:
+            continue
+        for unit_k, company_line in ((other, org_k), (org_k, other)):
+            unit, company = items[unit_k][1], items[company_line][1]
+            if (
+                _department(unit, identity)
+                and not any(t in lx.UNIT_NOUNS for t in _tokens(unit))
+                and _company(company, identity)
+                and not items[company_line][2].title
+            ):
+                return unit_k, company_line
+    return None
 
 
 def _has_title_word(text: str) -> bool:

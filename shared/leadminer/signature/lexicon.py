@@ -63,6 +63,20 @@ ORG_SUFFIXES = _folded(
     """
 )
 
+# Legal forms only: a line carrying one names a company, not a unit of it.
+LEGAL_FORMS = _folded(
+    """
+    inc incorporated llc llp lp pllc pc ltd limited corp corporation co company gmbh ag kg kgaa sa sas
+    sarl srl spa bv nv plc pty oy ab asa kk se ug sl slu sau eurl sasu snc ltda bvba ev mbh gbr ohg aps oyj
+    """
+)
+
+
+def has_legal_form(tokens: list[str]) -> bool:
+    """Folded tokens with a legal form ("Acme Inc", "Iberdrola S.A.")."""
+    return any(t in LEGAL_FORMS or ("." in t and t.replace(".", "") in LEGAL_FORMS) for t in tokens)
+
+
 # Units inside an organisation (business functions): after a title on the same
 # line they name the sender's department and belong to the title
 # ("Specialist, Gas Settlements", "Vice President, Regulatory Affairs").
@@ -74,6 +88,12 @@ DEPARTMENT_WORDS = _folded(
     scheduling origination structuring planning strategy analysis analytics underwriting credit
     """
 )
+
+
+# Nouns that name a unit as such ("Legal Department", "Corporate Advisory Division"):
+# such a line names a part of the organisation, while a bare function ("Vendor
+# Management", "Transaction Management") says what the sender does.
+UNIT_NOUNS = _folded("department dept division unit desk group office")
 
 
 def is_department(tokens: list[str]) -> bool:
