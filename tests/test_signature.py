@@ -703,6 +703,33 @@ def test_title_unit_and_company_lines(lines: str, title: str | None, organisatio
     assert (sig.name, sig.job_title, sig.organization) == ("Ann Smith", title, organisation)
 
 
+def test_one_contact_line_under_the_senders_closing() -> None:
+    for closing in ("Thanks,  Ann Smith", "Regards,\nAnn"):
+        sig = extract_signature(NOTE + f"{closing}\n# 713-853-1234\n", **ANN)
+        assert sig is not None and sig.telephone == ["+17138531234"], closing
+    # not under someone else's name, nor without a closing
+    assert extract_signature(NOTE + "Thanks,  Bob Jones\n# 713-853-1234\n", **ANN) is None
+    assert extract_signature(NOTE + "713-853-1234\n", **ANN) is None
+
+
+def test_company_signing_under_a_sign_off() -> None:
+    body = "Friends:\n\nThe attached file lists the new contracts.\n\nThank You,\n\nHeron Commodity Futures, Inc.\n"
+    sig = extract_signature(body, sender_email="george.ellis@heron-futures.com")
+    assert sig is not None and sig.organization == "Heron Commodity Futures, Inc."
+    # without a sign-off a company line under the text is not a signature
+    assert extract_signature(body.replace("Thank You,\n\n", ""), sender_email="george.ellis@heron-futures.com") is None
+
+
+def test_block_with_the_senders_own_address_above_trailing_text() -> None:
+    body = (
+        "thanks for the note\n\nmb\n\n\nMarcy Brinegar\nBrinegar Consultants\n(770) 886-6202 (Office)\n"
+        "brinconsult@aol.com\n\nP.S. I will be out of the office on Friday, so please call my assistant.\n"
+    )
+    sig = extract_signature(body, sender_email="brinconsult@aol.com")
+    assert sig is not None and sig.telephone == ["+17708866202"]
+    assert extract_signature(body, sender_email="someone.else@aol.com") is None
+
+
 def test_long_capitalised_sentence_is_still_prose() -> None:
     body = "Please Review The Attached Draft And Send Me Your Comments By Friday Afternoon.\n\nAnn Smith\n"
     assert extract_signature(body, **ANN) is None
