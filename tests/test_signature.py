@@ -666,6 +666,7 @@ def test_department_after_title(line: str, title: str, organisation: str) -> Non
             "Pacific Heron Gas and Electric Company",
         ),
         ("Gas Settlements Specialist | Heron Energy Inc.", "Gas Settlements Specialist", "Heron Energy Inc."),
+        ("Gas Scheduler / Heron Energy Inc.", "Gas Scheduler", "Heron Energy Inc."),
     ],
 )
 def test_title_and_organisation_on_one_line(line: str, title: str, organisation: str) -> None:
@@ -728,6 +729,12 @@ def test_block_with_the_senders_own_address_above_trailing_text() -> None:
     sig = extract_signature(body, sender_email="brinconsult@aol.com")
     assert sig is not None and sig.telephone == ["+17708866202"]
     assert extract_signature(body, sender_email="someone.else@aol.com") is None
+
+
+def test_one_line_signature_split_by_slashes() -> None:
+    sig = extract_signature(NOTE + "Thanks,\nAnn Smith / Gas Scheduler / Heron Energy Inc.\n(713) 853-1234\n", **ANN)
+    assert sig is not None
+    assert (sig.name, sig.job_title, sig.organization) == ("Ann Smith", "Gas Scheduler", "Heron Energy Inc.")
 
 
 def test_long_capitalised_sentence_is_still_prose() -> None:

@@ -51,8 +51,8 @@ _FUNCTION_WORDS = frozenset(
     "a an the or and at to me my i we us you your if is are can for on in with by of this will be call "
     "contact please reach let know write visit".split()
 )
-# "Jane Doe | CTO | Acme Inc." / "Jane Doe – CTO – Acme" / "Jane Doe, CTO, Acme Inc."
-_ONE_LINE_SEPARATOR = re.compile(r"\s*[|·•]\s*|\s+[-–—]\s+|,\s+")
+# "Jane Doe | CTO | Acme Inc." / "Jane Doe – CTO – Acme" / "Jane Doe, CTO, Acme Inc." / "Jane Doe / CTO / Acme"
+_ONE_LINE_SEPARATOR = re.compile(r"\s*[|·•]\s*|\s+[-–—/]\s+|,\s+")
 MAX_ONE_LINE_PARTS = 6
 MAX_CAPITALISED_WORDS = 16  # a title / organisation line of capitalised parts is shorter
 MAX_IDENTITY_LINES = 4  # name / title / organisation lines with no contact data

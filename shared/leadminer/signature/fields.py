@@ -24,7 +24,7 @@ from .identity import Identity, fold
 
 _INITIALS = re.compile(r"[A-Z]{1,4}")  # "JD" under a message is a sign-off, not a name
 _SEGMENT_SPLIT = re.compile(r"\t+|\s{3,}|\s[*|•·]\s")
-_PART_SPLIT = re.compile(r",\s+|\s[-–—]\s|\s\|\s|\s+at\s+")
+_PART_SPLIT = re.compile(r",\s+|\s[-–—/]\s|\s\|\s|\s+at\s+")
 _LABEL_WORDS = re.compile(
     r"\b(fax|facsimile|telefax|télécopie|fx|phone|ph|tel|tél|telephone|téléphone|telefon|telefono|"
     r"teléfono|office|direct|work|home|mobile|mob|cell|cellular|wireless|handy|portable|móvil|movil|"
