@@ -693,6 +693,12 @@ def test_title_and_organisation_on_one_line(line: str, title: str, organisation:
         # no title line: a function beside the company is the position ...
         ("Kestrel Gas Company\nVendor Management", "Vendor Management", "Kestrel Gas Company"),
         ("Transaction Management\nHeron Energy, Inc.", "Transaction Management", "Heron Energy, Inc."),
+        ("Kestrel Gas Company\nDebt Capital Markets", "Debt Capital Markets", "Kestrel Gas Company"),
+        (
+            "Transaction Management\nCorporate Advisory Division\nKestrel Gas",
+            "Transaction Management",
+            "Corporate Advisory Division, Kestrel Gas",
+        ),
         # ... a unit named as such stays with the organisation
         ("Kestrel Gas Company\nLegal Department", None, "Kestrel Gas Company, Legal Department"),
     ],

@@ -390,10 +390,9 @@ def _title_and_org(
     if org is None or org_k is None:
         return title, org
     if title is None:
-        unit = _unit_beside(items, usable, org_k, identity)
-        if unit is not None:
-            unit_k, company_line = unit
-            return items[unit_k][1].strip(" ,").rstrip("."), items[company_line][1].strip(" ,")
+        function = _function_title(items, usable, identity)
+        if function is not None:
+            return function
     if org_k + 1 in usable:
         line_no = items[org_k][0]
         next_line, next_seg, next_info = items[org_k + 1]
@@ -402,25 +401,39 @@ def _title_and_org(
     return title, org
 
 
-def _unit_beside(
-    items: list[tuple[int, str, LineInfo]], usable: list[int], org_k: int, identity: Identity
-) -> tuple[int, int] | None:
-    """(unit line, company line) when the organisation line and the line right under or
-    above it are a company and a function in it ("Enron NetWorks LLC" / "Vendor
-    Management"): without a title, the function is the sender's position. A line naming
-    a unit as such ("Legal Department", "Advisory Division") stays with the organisation."""
-    for other in (org_k + 1, org_k - 1):
-        if other not in usable or abs(items[other][0] - items[org_k][0]) != 1:
-            continue
-        for unit_k, company_line in ((other, org_k), (org_k, other)):
-            unit, company = items[unit_k][1], items[company_line][1]
+def _function_line(text: str, identity: Identity) -> bool:
+    """A business function, not a unit named as such nor a company ("Vendor Management",
+    "Debt Capital Markets"; not "Legal Department", "Acme Trading Inc")."""
+    tokens = _tokens(text)
+    return (
+        any(t in lx.DEPARTMENT_WORDS for t in tokens)
+        and not any(t in lx.UNIT_NOUNS for t in tokens)
+        and not _company(text, identity)
+        and not re.search(r"[\d@]", text)
+        and classify(text, identity).proper
+    )
+
+
+def _function_title(
+    items: list[tuple[int, str, LineInfo]], usable: list[int], identity: Identity
+) -> tuple[str, str] | None:
+    """(position, organisation) for a block without a title line whose company line has a
+    business function beside it, or one unit line away ("Enron NetWorks LLC" / "Vendor
+    Management"; "Transaction Management" / "Corporate Advisory Division" / "Lehman
+    Brothers"): the function is the sender's position, the unit and company the organisation."""
+    companies = [k for k in usable if _org_like(items[k][2]) and _company(items[k][1], identity)]
+    for c in companies:
+        for f in (c - 1, c + 1, c - 2, c + 2):
+            between = range(min(f, c) + 1, max(f, c))
+            run = range(min(f, c), max(f, c) + 1)
             if (
-                _department(unit, identity)
-                and not any(t in lx.UNIT_NOUNS for t in _tokens(unit))
-                and _company(company, identity)
-                and not items[company_line][2].title
+                f in usable
+                and all(k in usable and _org_like(items[k][2]) for k in between)
+                and all(items[k][0] - items[run[0]][0] == n for n, k in enumerate(run))  # consecutive lines
+                and _function_line(items[f][1], identity)
             ):
-                return unit_k, company_line
+                org = ", ".join(items[k][1].strip(" ,") for k in run if k != f)
+                return items[f][1].strip(" ,").rstrip("."), org
     return None
 
 

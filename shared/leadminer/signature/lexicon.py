@@ -85,7 +85,7 @@ DEPARTMENT_WORDS = _folded(
     department dept division unit desk affairs relations operations marketing finance accounting
     engineering treasury procurement logistics compliance audit administration resources
     settlement settlements trading sales legal research development support management risk
-    scheduling origination structuring planning strategy analysis analytics underwriting credit
+    scheduling origination structuring planning strategy analysis analytics underwriting credit markets
     """
 )
 
