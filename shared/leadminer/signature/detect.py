@@ -88,6 +88,7 @@ class LineInfo:
     weak: bool = False  # short, non-prose line
     junk: bool = False  # attachment stub, bare date: never part of a signature
     words: int = 0
+    digits: int = 0
 
     @property
     def strong(self) -> bool:
@@ -234,7 +235,7 @@ def classify(line: str, identity: Identity) -> LineInfo:
     if ATTACHMENT.match(text) or lx.DATE_LINE.match(text):
         info.junk = True
         return info
-    digits = sum(map(str.isdigit, text))
+    digits = info.digits = sum(map(str.isdigit, text))
     has_at = "@" in text
     linked = has_at or "://" in text or "www." in text
     capitalised = _capitalised_phrase(text, words)
@@ -441,15 +442,15 @@ def _has_evidence(
     block: list[int], infos: LineInfos, *, text_above: bool, sender_above: bool = False, signed_off: bool = False
 ) -> bool:
     """Does the block carry what a signature carries (and not a phone directory)?
-    One phone or e-mail line is enough right under the sender's name ("Thanks, Jane\n
-    713-555-0100")."""
+    One phone number (not a bare extension) or e-mail line is enough right under the
+    sender's name ("Thanks, Jane\n713-555-0100")."""
     lines = [infos[i] for i in block if not (infos[i].rule or infos[i].blank)]
     if not lines or sum(info.phone for info in lines) > MAX_PHONE_LINES:
         return False
     if text_above and _identity_block(lines, sender_above=sender_above, signed_off=signed_off):
         return True
     if len(lines) < 2:
-        return text_above and sender_above and (lines[0].phone or lines[0].email)
+        return text_above and sender_above and ((lines[0].phone and lines[0].digits >= 7) or lines[0].email)
     named = any(info.name or info.person for info in lines)
     described = any(info.title or info.org for info in lines)
     if any(info.phone or info.email or info.address for info in lines):
