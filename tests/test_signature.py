@@ -743,6 +743,25 @@ def test_one_line_signature_split_by_slashes() -> None:
     assert (sig.name, sig.job_title, sig.organization) == ("Ann Smith", "Gas Scheduler", "Heron Energy Inc.")
 
 
+@pytest.mark.parametrize(
+    "block",
+    [
+        "Best regards, Ann Smith\nKestrel Gas Company\n(713) 853-1234",  # the name on the sign-off line
+        "Thanks,\n\nAnn Smith (713) 853-1234\nKestrel Gas Company",  # the name opening a contact line
+        "Thanks,\n\nAnn Smith - ann.smith@kestrel-gas.com\nKestrel Gas Company\n(713) 853-1234",
+    ],
+)
+def test_name_on_the_sign_off_or_contact_line(block: str) -> None:
+    sig = extract_signature(NOTE + block + "\n", **ANN)
+    assert sig is not None
+    assert (sig.name, sig.organization, sig.telephone) == ("Ann Smith", "Kestrel Gas Company", ["+17138531234"])
+
+
+def test_a_label_before_the_number_is_not_part_of_the_name() -> None:
+    sig = extract_signature(NOTE + "Thanks,\n\nAnn Smith Email&SMS: +44 7759 072173\nKestrel Gas Company\n", **ANN)
+    assert sig is not None and (sig.name, sig.telephone) == ("Ann Smith", ["+447759072173"])
+
+
 def test_long_capitalised_sentence_is_still_prose() -> None:
     body = "Please Review The Attached Draft And Send Me Your Comments By Friday Afternoon.\n\nAnn Smith\n"
     assert extract_signature(body, **ANN) is None

@@ -302,6 +302,30 @@ def _name_item(items: list[tuple[int, str, LineInfo]], *, any_person: bool = Tru
     return None
 
 
+_CONTACT_START = re.compile(r"[\d+(@<]|https?:|www\.", re.IGNORECASE)
+_PLAIN_NAME = re.compile(r"[^\W\d_][^\W\d_.'’ -]*(?:[.'’ -]+[^\W\d_]+)*\.?")
+_LABEL_END = re.compile(
+    r"\b(?:tel|tél|phone|ph|telephone|mobile|mob|cell|fax|office|direct|work|e-?mail|mail|web)\b\.?\s*:?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _name_before_contact(segment: str, identity: Identity) -> str | None:
+    """The sender's full name opening a contact line ("Jane Doe (713) 853-1234",
+    "Jane Doe - jane@acme.com", "Jane Doe  Tel: 713…")."""
+    m = _CONTACT_START.search(segment)
+    if not m or m.start() == 0:
+        return None
+    head = segment[: m.start()].rstrip()
+    if head.endswith(":"):  # "Jane Doe Email&SMS: …": the label is the last word
+        head = head.rpartition(" ")[0]
+    head = _LABEL_END.sub("", head).strip(" -–—|,:;/")
+    if not _PLAIN_NAME.fullmatch(head):
+        return None
+    info = classify(head, identity)
+    return clean_name(head) if info.name and info.name_only and info.words >= 2 else None
+
+
 def _split_name(segment: str) -> tuple[str, str | None]:
     """"Michael Clark, Webmaster" → ("Michael Clark", "Webmaster"); credentials are dropped."""
     head, _, tail = segment.partition(",")
@@ -495,6 +519,9 @@ def extract_fields(block: list[str], identity: Identity, *, name_above: str | No
         out.name = None if _INITIALS.fullmatch(name) else name
         out.job_title = title_on_name_line
     else:
-        out.name = name_above
+        out.name = name_above or next(
+            (name for _, seg, info in items[:2] if info.strong and (name := _name_before_contact(seg, identity))),
+            None,
+        )
     out.job_title, out.organization = _title_and_org(items, name_k, address_items, identity, out.job_title)
     return out
