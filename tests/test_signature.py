@@ -762,6 +762,24 @@ def test_a_label_before_the_number_is_not_part_of_the_name() -> None:
     assert sig is not None and (sig.name, sig.telephone) == ("Ann Smith", ["+447759072173"])
 
 
+@pytest.mark.parametrize(
+    "lines, title",
+    [
+        # a unit part after the title of a one-line signature stays with the title
+        ("Ann Smith, Director, Origination & Trading\nHeron Energy Inc.", "Director, Origination & Trading"),
+        ("Ann Smith, Director of Regulatory Affairs, Western Region\nHeron Energy Inc.",
+         "Director of Regulatory Affairs, Western Region"),
+        # the title line under the company line keeps its unit
+        ("Ann Smith\nHeron Energy Inc.\nManager, Information Technology", "Manager, Information Technology"),
+        ("Ann Smith, Team Leader\nHeron Energy Inc.", "Team Leader"),
+    ],
+)
+def test_title_keeps_its_unit_when_the_company_has_its_own_line(lines: str, title: str) -> None:
+    sig = extract_signature(NOTE + f"{lines}\n(713) 853-1234\n", **ANN)
+    assert sig is not None
+    assert (sig.name, sig.job_title, sig.organization) == ("Ann Smith", title, "Heron Energy Inc.")
+
+
 def test_long_capitalised_sentence_is_still_prose() -> None:
     body = "Please Review The Attached Draft And Send Me Your Comments By Friday Afternoon.\n\nAnn Smith\n"
     assert extract_signature(body, **ANN) is None

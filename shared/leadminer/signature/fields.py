@@ -385,25 +385,38 @@ def _title_and_org(
     org_k: int | None = None
     org: str | None = None
     title_k: int | None = None
-    company_k: int | None = None  # the first line (not the title line) naming a company
+    # the first line naming a company (a legal form, the sender's domain) that is no title line
+    company_k = next(
+        (k for k in usable if not items[k][2].title and _org_like(items[k][2]) and _company(items[k][1], identity)),
+        None,
+    )
+    absorbed: set[int] = set()
     for k in usable:
         _, seg, info = items[k]
+        if k in absorbed:
+            continue
         if info.title and title is None:
             title, org_part = _split_title_org(seg, identity)
             title_k = k
+            if org_part and company_k is not None and _unit_after_title(org_part, identity):
+                title, org_part = f"{title}, {org_part}", None  # the company has its own line
+            # the parts of a one-line signature after the title that name a unit
+            j = k + 1
+            while j in usable and items[j][0] == items[k][0] and not org_part and (
+                _department(items[j][1], identity)
+                or (company_k is not None and j != company_k and _unit_after_title(items[j][1], identity))
+            ):
+                title = f"{title}, {items[j][1].strip(' ,').rstrip('.')}"
+                absorbed.add(j)
+                j += 1
             if org_part and org is None:
                 org, org_k = org_part, k
-        elif _org_like(info):
-            if org is None:
-                org, org_k = seg.strip(" ,"), k
-            if company_k is None and _company(seg, identity):
-                company_k = k
-    if org_k is not None and org_k == title_k and company_k is not None and _unit_after_title(org, identity):
-        title = f"{title}, {org}"
-        org, org_k = items[company_k][1].strip(" ,"), company_k
+        elif _org_like(info) and org is None:
+            org, org_k = seg.strip(" ,"), k
+    usable = [k for k in usable if k not in absorbed]
     # The line right after the name (and title) is usually the organisation; it
     # also opens a two-line organisation ("West Texas Geoscience / ExxonMobil Co.").
-    after = max(k for k in (name_k, title_k, -1) if k is not None)
+    after = max(k for k in (name_k, title_k, *absorbed, -1) if k is not None)
     nxt = after + 1
     if after >= 0 and nxt in usable and (org is None or org_k in (nxt, nxt + 1)):
         _, seg, info = items[nxt]

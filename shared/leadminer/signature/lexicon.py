@@ -44,6 +44,7 @@ TITLE_WORDS = _folded(
     senator deputy ambassador delegate cashier surgeon chancellor provost chaplain trainee
     apprentice ombudsman spokesperson spokesman spokeswoman foreman minister
     mgr asst admin exec engr coord supv supvr
+    leader student postdoc aide
     """
 )
 
@@ -85,7 +86,7 @@ DEPARTMENT_WORDS = _folded(
     department dept division unit desk affairs relations operations marketing finance accounting
     engineering treasury procurement logistics compliance audit administration resources
     settlement settlements trading sales legal research development support management risk
-    scheduling origination structuring planning strategy analysis analytics underwriting credit markets
+    scheduling origination structuring planning strategy analysis analytics underwriting credit markets region
     """
 )
 
@@ -145,7 +146,7 @@ def is_org_suffix(token: str) -> bool:
     return token in ORG_SUFFIXES or ("." in token and token.replace(".", "") in ORG_SUFFIXES)
 
 
-NOT_NAME_WORDS = ORG_SUFFIXES | TITLE_WORDS | frozenset(
+NOT_NAME_WORDS = ORG_SUFFIXES | TITLE_WORDS | DEPARTMENT_WORDS | frozenset(
     """
     street st avenue ave road rd boulevard blvd drive dr lane way suite floor box
     phone fax tel mobile cell email e-mail web www office desk team http https
