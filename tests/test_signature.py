@@ -667,6 +667,13 @@ def test_department_after_title(line: str, title: str, organisation: str) -> Non
         ),
         ("Gas Settlements Specialist | Heron Energy Inc.", "Gas Settlements Specialist", "Heron Energy Inc."),
         ("Gas Scheduler / Heron Energy Inc.", "Gas Scheduler", "Heron Energy Inc."),
+        # no separator, a link word, brackets, a semicolon, two spaces
+        ("Senior Counsel Heron Energy Inc.", "Senior Counsel", "Heron Energy Inc."),
+        ("Vice President of Heron Energy Inc.", "Vice President", "Heron Energy Inc."),
+        ("Gas Scheduler (Heron Energy Inc.)", "Gas Scheduler", "Heron Energy Inc."),
+        ("Gas Scheduler; Heron Energy Inc.", "Gas Scheduler", "Heron Energy Inc."),
+        ("Gas Scheduler  Heron Energy Inc.", "Gas Scheduler", "Heron Energy Inc."),
+        ("Director of Regulatory Affairs", "Director of Regulatory Affairs", None),  # no company: all title
     ],
 )
 def test_title_and_organisation_on_one_line(line: str, title: str, organisation: str) -> None:

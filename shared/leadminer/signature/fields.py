@@ -24,7 +24,7 @@ from .identity import Identity, fold
 
 _INITIALS = re.compile(r"[A-Z]{1,4}")  # "JD" under a message is a sign-off, not a name
 _SEGMENT_SPLIT = re.compile(r"\t+|\s{3,}|\s[*|•·]\s")
-_PART_SPLIT = re.compile(r",\s+|\s[-–—/]\s|\s\|\s|\s+at\s+")
+_PART_SPLIT = re.compile(r",\s+|;\s+|\s[-–—/]\s|\s\|\s|\s+at\s+|\s{2,}")
 _LABEL_WORDS = re.compile(
     r"\b(fax|facsimile|telefax|télécopie|fx|phone|ph|tel|tél|telephone|téléphone|telefon|telefono|"
     r"teléfono|office|direct|work|home|mobile|mob|cell|cellular|wireless|handy|portable|móvil|movil|"
@@ -268,6 +268,27 @@ def _department(part: str, identity: Identity) -> bool:
     return lx.is_department(tokens) and not identity.names_domain(part) and classify(part, identity).proper
 
 
+_TITLE_COMPANY_LINK = frozenset({"for", "of", "with", "at", "@"})
+
+
+def _title_then_company(part: str, identity: Identity) -> tuple[str, str] | None:
+    """(title, company) of a title followed by a company without a separator: "Senior
+    Counsel Heron Energy Inc.", "Vice President of Heron Energy Inc.", "Analyst (Acme
+    Corp.)"; the company must carry a legal form or the sender's domain name."""
+    words = part.split()
+    tokens = [fold(w).strip(".,'()-") for w in words]
+    last_title = max((i for i, t in enumerate(tokens) if lx.is_title_word(t)), default=None)
+    if last_title is None or last_title == len(words) - 1:
+        return None
+    start = last_title + 1
+    if tokens[start] in _TITLE_COMPANY_LINK and start + 1 < len(words):
+        start += 1
+    rest = " ".join(words[start:]).strip("() ")
+    if rest[:1].isupper() and _company(rest, identity) and not _has_title_word(rest):
+        return " ".join(words[: last_title + 1]).strip("( ,.-–—:;"), rest
+    return None
+
+
 def _split_title_org(segment: str, identity: Identity) -> tuple[str | None, str | None]:
     """"Senior Counsel, EWS" → ("Senior Counsel", "EWS"); "Manager" → ("Manager", None);
     a department right after the title stays with it: "Specialist, Gas Settlements" →
@@ -279,6 +300,11 @@ def _split_title_org(segment: str, identity: Identity) -> tuple[str | None, str 
     for part in parts:
         info = classify(part, identity)
         if info.title and not (info.org and not _has_title_word(part)):
+            joined = _title_then_company(part, identity)
+            if joined:
+                title_parts.append(joined[0])
+                org_parts.append(joined[1])
+                continue
             title_parts.append(part)
         elif title_parts and not org_parts and _department(part, identity):
             title_parts.append(part)
