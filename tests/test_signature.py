@@ -787,6 +787,15 @@ def test_title_keeps_its_unit_when_the_company_has_its_own_line(lines: str, titl
     assert (sig.name, sig.job_title, sig.organization) == ("Ann Smith", title, "Heron Energy Inc.")
 
 
+def test_a_role_address_in_the_block_names_nobody() -> None:
+    block = "Heron Energy Inc.\n1400 Smith Street\nHouston, TX 77002\n(713) 853-1234\ninfo@heron-energy.com\n"
+    sig = extract_signature(NOTE + "Thanks!\n\n" + block, **ANN)
+    assert sig is not None and (sig.organization, sig.telephone) == ("Heron Energy Inc.", ["+17138531234"])
+    # someone's own address still refuses the block; a role address alone is no signature
+    assert extract_signature(NOTE + "Thanks!\n\n" + block.replace("info@", "bob.jones@"), **ANN) is None
+    assert extract_signature(NOTE + "----------\nFor help write to help@heron-energy.com\n----------\n", **ANN) is None
+
+
 def test_long_capitalised_sentence_is_still_prose() -> None:
     body = "Please Review The Attached Draft And Send Me Your Comments By Friday Afternoon.\n\nAnn Smith\n"
     assert extract_signature(body, **ANN) is None

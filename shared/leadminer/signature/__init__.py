@@ -43,7 +43,8 @@ MAX_BODY_CHARS = 64_000  # the stage reads a capped body; the signature is near 
 
 def attributed_to_sender(found: SignatureLines, identity: Identity) -> bool:
     """True when the block can be the sender's: any name or address it carries
-    (block or closing) must be compatible with the From identity."""
+    (block or closing) must be compatible with the From identity (a role address
+    such as "info@acme.com" names nobody)."""
     if found.block is None:
         return False
     spans = [found.block] + ([found.closing] if found.closing else [])
@@ -60,7 +61,7 @@ def attributed_to_sender(found: SignatureLines, identity: Identity) -> bool:
             for address in lx.EMAIL.findall(found.lines[i]):
                 if identity.matches_email(address):
                     compatible = True
-                else:
+                elif not lx.is_role_address(address):
                     foreign = True
     return compatible or not foreign
 
@@ -122,7 +123,7 @@ def extract_signature(
     fields.address = tidy_value(fields.address)
 
     found_fields = {name: getattr(fields, name) for name in SIGNATURE_FIELDS}
-    if not (any(found_fields.values()) or fields.emails):
+    if not (any(found_fields.values()) or any(not lx.is_role_address(e) for e in fields.emails)):
         return None
     return Signature(
         email=identity.email,

@@ -202,6 +202,22 @@ CONTACT_LEAD_IN = re.compile(
 SIG_DASH = re.compile(r"^(?:--|__)\s*$")  # the "-- " delimiter (and bare "--", "__")
 RULE = re.compile(r"^\s*(?:[-_=*~#+]\s?){2,}[-_=*~#+]?\s*$")  # ____ / ***** / ----- / ===
 
+# Local parts of addresses that name a role or a desk, not a person ("info@", "sales@"):
+# such an address in a block says nothing about who signs it.
+ROLE_LOCAL_PARTS = frozenset(
+    """
+    info information contact contacts office admin mail email hello sales support service services help
+    helpdesk enquiries enquiry inquiries inquiry team marketing hr jobs careers billing accounts accounting
+    reception press media news webmaster postmaster noreply no-reply orders customerservice
+    """.split()
+)
+
+
+def is_role_address(address: str) -> bool:
+    """"info@acme.com", "Sales@acme.com": a role or desk, not a person."""
+    return address.partition("@")[0].lower() in ROLE_LOCAL_PARTS
+
+
 EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][\w.+'-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 ANGLE_EMAIL = re.compile(r"<?(?:mailto:)?[\w.+'-]+@[\w.-]+>?")  # "<jane@x.org>" in "Jane Doe <jane@x.org>"
 _TLDS = (
