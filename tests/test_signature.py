@@ -732,6 +732,9 @@ def test_company_signing_under_a_sign_off() -> None:
     assert sig is not None and sig.organization == "Heron Commodity Futures, Inc."
     # without a sign-off a company line under the text is not a signature
     assert extract_signature(body.replace("Thank You,\n\n", ""), sender_email="george.ellis@heron-futures.com") is None
+    # a team is no company
+    assert extract_signature(body.replace("Heron Commodity Futures, Inc.", "The Marketing Team"),
+                             sender_email="george.ellis@heron-futures.com") is None
 
 
 def test_block_with_the_senders_own_address_above_trailing_text() -> None:

@@ -154,6 +154,22 @@ def test_forge_lines(quality) -> None:
     assert report["lines"]["precision"] >= 0.94, report["lines"]
 
 
+def test_cli_path_reads_what_the_quality_script_scores(quagga) -> None:
+    """`leadminer signature FILE` (pipeline.signature_of_message on the raw message) and
+    the quality script (the annotated body, From / X-From sender) give the same fields."""
+    from leadminer.pipeline import signature_of_message
+
+    folder = corpus_dir("quagga-enron-train")
+    keys = ("name", "job_title", "organization", "telephone", "fax")
+    differ = []
+    for case in quagga:
+        cli = signature_of_message((folder / f"{case.name}.txt").read_bytes())
+        sig = extract_signature(case.body, sender_email=case.sender_email, sender_name=case.sender_name)
+        if {k: cli.get(k) for k in keys} != {k: (getattr(sig, k) or None) if sig else None for k in keys}:
+            differ.append(case.name)
+    assert not differ, differ
+
+
 def test_signature_throughput(benchmark, quagga) -> None:
     """Bodies per second (run with --benchmark-enable to measure; the target is ≥ 1 000/s/core)."""
     bodies = [(c.body, c.sender_email, c.sender_name) for c in quagga]

@@ -80,6 +80,7 @@ class LineInfo:
     address: bool = False
     title: bool = False
     org: bool = False
+    company: bool = False  # an organisation with a legal form or the sender's domain name
     name: bool = False  # compatible with the sender's name
     person: bool = False  # looks like some person's name
     one_line: bool = False  # "Name | Title | Org" (name is the sender's when ``name`` is set)
@@ -299,7 +300,9 @@ def classify(line: str, identity: Identity) -> LineInfo:
         suffix = any(lx.is_org_suffix(t) for t in tokens) or " & " in text
         # the sender's domain name in a line ("Watson Wyatt" ← watsonwyatt.com),
         # unless the line is the sender's own name (personal domains)
-        info.org = suffix or (not name_match and identity.names_domain(text))
+        own_domain = not name_match and identity.names_domain(text)
+        info.org = suffix or own_domain
+        info.company = own_domain or (suffix and lx.has_legal_form(tokens))
     if name_shaped:
         head_tokens = [fold(t).strip(".'-") for t in _SPLIT_TOKENS.split(head) if t]
         info.name = name_match and not any(lx.is_org_suffix(t) for t in head_tokens) and not (
@@ -413,7 +416,7 @@ def _identity_block(lines: list[LineInfo], *, sender_above: bool, signed_off: bo
     if not 1 <= len(lines) <= MAX_IDENTITY_LINES:
         return False
     if signed_off and len(lines) <= 2 and all(
-        info.org and info.proper and not (info.title or info.person or info.name) for info in lines
+        info.company and info.proper and not (info.title or info.person or info.name) for info in lines
     ):
         return True
     named = sender_above or any(info.name and (info.one_line or info.name_only) for info in lines)
