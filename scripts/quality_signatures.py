@@ -161,15 +161,19 @@ def sender_of(header_from: str, x_from: str | None) -> tuple[str, str | None]:
     return address.lower(), (name or x_name or None)
 
 
-def read_quagga(folder: pathlib.Path) -> list[Case]:
-    cases = []
+def _annotated(folder: pathlib.Path):
+    """(name, annotation, raw message, is quoted-printable) of every Quagga message."""
     for ann_path in sorted(folder.glob("*.txt.ann")):
         ann = json.loads(ann_path.read_text("utf-8"))
-        raw = ann_path.with_suffix("").read_bytes()
-        message = email.message_from_bytes(raw, policy=email.policy.compat32)
-        text = ann["text"]
-        if "quoted-printable" in str(message.get("Content-Transfer-Encoding", "")).lower():
-            text = qp_lines(text)
+        message = email.message_from_bytes(ann_path.with_suffix("").read_bytes(), policy=email.policy.compat32)
+        qp = "quoted-printable" in str(message.get("Content-Transfer-Encoding", "")).lower()
+        yield ann_path.name.removesuffix(".txt.ann"), ann, message, qp
+
+
+def read_quagga(folder: pathlib.Path) -> list[Case]:
+    cases = []
+    for name, ann, message, qp in _annotated(folder):
+        text = qp_lines(ann["text"]) if qp else ann["text"]
         den = ann["denotations"]
         headers = [d["start"] for d in den if d["type"] == "Header"]
         first_header = min(headers) if headers else len(ann["text"]) + 1
@@ -186,7 +190,7 @@ def read_quagga(folder: pathlib.Path) -> list[Case]:
         sender_email, sender_name = sender_of(str(message.get("From", "")), message.get("X-From"))
         cases.append(
             Case(
-                name=ann_path.name.removesuffix(".txt.ann"),
+                name=name,
                 body=text,
                 sender_email=sender_email,
                 sender_name=sender_name,
@@ -208,10 +212,7 @@ _HEADER_NOISE = re.compile(r"[\w.'+-]*@\S*|<[^>]*>|\"|/.*$|\s+on\s+\d.*$")
 def read_quoted(folder: pathlib.Path) -> list[Case]:
     """Other people's annotated signatures inside the threads (see "Quoted signatures")."""
     cases = []
-    for ann_path in sorted(folder.glob("*.txt.ann")):
-        ann = json.loads(ann_path.read_text("utf-8"))
-        raw = ann_path.with_suffix("").read_bytes()
-        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    for name, ann, message, qp in _annotated(folder):
         message_fold = fold_of(sender_of(str(message.get("From", "")), message.get("X-From"))[0])
         text, den = ann["text"], ann["denotations"]
         headers = sorted((d["start"], d["end"]) for d in den if d["type"] == "Header")
@@ -225,12 +226,13 @@ def read_quoted(folder: pathlib.Path) -> list[Case]:
                     gold_fields[kind.removeprefix("Body/Signature/")].append(d["text"])
             if not gold_fields or not froms:
                 continue
+            zone = qp_lines(text[end:stop]) if qp else text[end:stop]
             address = _HEADER_ADDRESS.search(froms[0])
             person = " ".join(_HEADER_NOISE.sub(" ", froms[0]).split())
             person_fold = zlib.crc32(re.sub(r"\W", "", person.lower()).encode()) % FOLDS
             cases.append(Case(
-                name=f"{ann_path.name.removesuffix('.txt.ann')}@{start}",
-                body="\n".join(_QUOTE_MARKS.sub("", line) for line in text[end:stop].split("\n")),
+                name=f"{name}@{start}",
+                body="\n".join(_QUOTE_MARKS.sub("", line) for line in zone.split("\n")),
                 sender_email=address.group(0).lower() if address else "",
                 sender_name=person or None,
                 gold_lines=set(),
