@@ -28,6 +28,14 @@ read), folds 3-4 the check folds (only their figures are read: a rule is kept
 when they improve or hold). The report also gives, per fold k, the figures of
 fold k against those of the other four (training vs held-out).
 
+**Quoted signatures** (a second, harder check): the ``Body/Signature`` fields
+annotated *below* a quoted header, i.e. other people's signatures in the
+threads, each scored as the signature of the person in that header's From (the
+text from the header to the next one, quote marks removed). Such a case belongs
+to the quoted person's fold (crc32 of their folded name), and to the locked fold
+0 when it sits in a fold-0 message. Folds 1-4 of this set are development
+(``--quoted-fields 1|2|3|4`` prints their errors); fold 0 is never printed.
+
 **Stress** (``--stress``): the issue 11 items on transformed copies of the
 annotated messages (scripts/signature_stress.py: a notice / enclosure / P.S.
 after the block, the block inside the text, directory-order display names, title
@@ -35,7 +43,7 @@ and organisation on one line, other phone formats, trailers under unsigned
 text), per transformation, next to the untransformed sources; fold 0
 transformed is the check (``--stress-fields`` reads folds 1-4 only). Usage::
 
-    .venv/bin/python scripts/quality_signatures.py [--json] [--errors 1|2|forge] [--fields 1|2]
+    .venv/bin/python scripts/quality_signatures.py [--json] [--errors 1|2|forge] [--fields 1|2] [--quoted-fields 1|2]
     .venv/bin/python scripts/quality_signatures.py --stress [--json] | --stress-fields 1|2|3|4
 """
 
@@ -153,15 +161,19 @@ def sender_of(header_from: str, x_from: str | None) -> tuple[str, str | None]:
     return address.lower(), (name or x_name or None)
 
 
-def read_quagga(folder: pathlib.Path) -> list[Case]:
-    cases = []
+def _annotated(folder: pathlib.Path):
+    """(name, annotation, raw message, is quoted-printable) of every Quagga message."""
     for ann_path in sorted(folder.glob("*.txt.ann")):
         ann = json.loads(ann_path.read_text("utf-8"))
-        raw = ann_path.with_suffix("").read_bytes()
-        message = email.message_from_bytes(raw, policy=email.policy.compat32)
-        text = ann["text"]
-        if "quoted-printable" in str(message.get("Content-Transfer-Encoding", "")).lower():
-            text = qp_lines(text)
+        message = email.message_from_bytes(ann_path.with_suffix("").read_bytes(), policy=email.policy.compat32)
+        qp = "quoted-printable" in str(message.get("Content-Transfer-Encoding", "")).lower()
+        yield ann_path.name.removesuffix(".txt.ann"), ann, message, qp
+
+
+def read_quagga(folder: pathlib.Path) -> list[Case]:
+    cases = []
+    for name, ann, message, qp in _annotated(folder):
+        text = qp_lines(ann["text"]) if qp else ann["text"]
         den = ann["denotations"]
         headers = [d["start"] for d in den if d["type"] == "Header"]
         first_header = min(headers) if headers else len(ann["text"]) + 1
@@ -178,7 +190,7 @@ def read_quagga(folder: pathlib.Path) -> list[Case]:
         sender_email, sender_name = sender_of(str(message.get("From", "")), message.get("X-From"))
         cases.append(
             Case(
-                name=ann_path.name.removesuffix(".txt.ann"),
+                name=name,
                 body=text,
                 sender_email=sender_email,
                 sender_name=sender_name,
@@ -189,6 +201,45 @@ def read_quagga(folder: pathlib.Path) -> list[Case]:
                 has_gold_signature=bool(sigs or gold_fields),
             )
         )
+    return cases
+
+
+_QUOTE_MARKS = re.compile(r"^(?:[ \t]*>)+ ?")
+_HEADER_ADDRESS = re.compile(r"[\w.'+-]+@[\w-]+(?:\.[\w-]+)+")
+_HEADER_NOISE = re.compile(r"[\w.'+-]*@\S*|<[^>]*>|\"|/.*$|\s+on\s+\d.*$")
+
+
+def read_quoted(folder: pathlib.Path) -> list[Case]:
+    """Other people's annotated signatures inside the threads (see "Quoted signatures")."""
+    cases = []
+    for name, ann, message, qp in _annotated(folder):
+        message_fold = fold_of(sender_of(str(message.get("From", "")), message.get("X-From"))[0])
+        text, den = ann["text"], ann["denotations"]
+        headers = sorted((d["start"], d["end"]) for d in den if d["type"] == "Header")
+        for n, (start, end) in enumerate(headers):
+            stop = headers[n + 1][0] if n + 1 < len(headers) else len(text)
+            froms = [d["text"] for d in den if d["type"] == "Header/Person/From" and start <= d["start"] < end]
+            gold_fields: dict[str, list[str]] = defaultdict(list)
+            for d in den:
+                kind = d["type"]
+                if kind.startswith("Body/Signature/") and end <= d["start"] < stop and not kind.endswith("Disclaimer"):
+                    gold_fields[kind.removeprefix("Body/Signature/")].append(d["text"])
+            if not gold_fields or not froms:
+                continue
+            zone = qp_lines(text[end:stop]) if qp else text[end:stop]
+            address = _HEADER_ADDRESS.search(froms[0])
+            person = " ".join(_HEADER_NOISE.sub(" ", froms[0]).split())
+            person_fold = zlib.crc32(re.sub(r"\W", "", person.lower()).encode()) % FOLDS
+            cases.append(Case(
+                name=f"{name}@{start}",
+                body="\n".join(_QUOTE_MARKS.sub("", line) for line in zone.split("\n")),
+                sender_email=address.group(0).lower() if address else "",
+                sender_name=person or None,
+                gold_lines=set(),
+                fold=LOCKED_FOLD if message_fold == LOCKED_FOLD else person_fold,
+                gold_fields=dict(gold_fields),
+                has_gold_signature=True,
+            ))
     return cases
 
 
@@ -384,6 +435,14 @@ def score_folds(cases: list[Case]) -> dict:
     }
 
 
+def score_quoted(cases: list[Case]) -> dict:
+    """Issue 11 items of the quoted signatures: the locked fold and folds 1-4."""
+    return {
+        "locked": score_items([c for c in cases if c.fold == LOCKED_FOLD]),
+        "development": score_items([c for c in cases if c.fold != LOCKED_FOLD]),
+    }
+
+
 def stress_cases(cases: list[Case], kind: str) -> tuple[list[Case], list[Case]]:
     """(sources, variants): the field-scored cases ``kind`` applies to, and their variants."""
     sources, variants = [], []
@@ -468,7 +527,7 @@ def _fold_arg(value: str) -> str:
 def _stress_fold_arg(value: str) -> int:
     if int(value) == LOCKED_FOLD or not 0 <= int(value) < FOLDS:
         raise argparse.ArgumentTypeError(
-            f"stress errors are read on folds 1-{FOLDS - 1} only; fold {LOCKED_FOLD} (transformed or not) is locked"
+            f"transformed and quoted cases are read on folds 1-{FOLDS - 1} only; fold {LOCKED_FOLD} is locked"
         )
     return int(value)
 
@@ -522,6 +581,8 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--errors", type=_fold_arg, help="print line-level errors of a development fold (or forge)")
     parser.add_argument("--fields", type=_fold_arg, help="print field-item errors of a development fold")
+    parser.add_argument("--quoted-fields", type=_stress_fold_arg, metavar="FOLD",
+                        help="print field-item errors of the quoted signatures of a fold 1-4")
     parser.add_argument("--stress", action="store_true",
                         help="robustness figures: field items per transformation, plain vs stress, "
                              f"locked fold {LOCKED_FOLD} and folds 1-{FOLDS - 1}")
@@ -541,6 +602,10 @@ def main() -> int:
         print_field_errors([c for c in quagga if c.fold == int(args.fields)])
         return 0
 
+    if args.quoted_fields:
+        quoted = read_quoted(extract_corpus("quagga-enron-train"))
+        print_field_errors([c for c in quoted if c.fold == args.quoted_fields])
+        return 0
     if args.stress_fields:
         print_field_errors([v for kind in TRANSFORMS
                             for v in stress_cases([c for c in quagga if c.fold == args.stress_fields], kind)[1]])
@@ -556,6 +621,7 @@ def main() -> int:
 
     report = {
         "quagga": {"lines_and_fields": score_quagga(quagga), "items": score_folds(quagga)},
+        "quoted": score_quoted(read_quoted(extract_corpus("quagga-enron-train"))),
         "forge": score_forge(forge),
         "throughput": throughput([(c.body, c.sender_email, c.sender_name) for c in quagga + forge]),
     }
@@ -573,6 +639,9 @@ def main() -> int:
         h, t = pair["held_out"]["micro"], pair["training"]["micro"]
         print(f"    fold {k}: {h['f1']:.3f} ({h['precision']:.3f}/{h['recall']:.3f}) | "
               f"{t['f1']:.3f} ({t['precision']:.3f}/{t['recall']:.3f})")
+    quoted = report["quoted"]
+    print_items(f"quoted signatures, locked fold {LOCKED_FOLD}", quoted["locked"])
+    print_items(f"quoted signatures, folds 1-{FOLDS - 1} (development)", quoted["development"])
     q = report["quagga"]["lines_and_fields"]
     ln = q["lines"]
     print(f"quagga lines ({q['messages']} msgs, {q['gold_signatures']} gold sigs): "

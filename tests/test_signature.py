@@ -666,6 +666,14 @@ def test_department_after_title(line: str, title: str, organisation: str) -> Non
             "Pacific Heron Gas and Electric Company",
         ),
         ("Gas Settlements Specialist | Heron Energy Inc.", "Gas Settlements Specialist", "Heron Energy Inc."),
+        ("Gas Scheduler / Heron Energy Inc.", "Gas Scheduler", "Heron Energy Inc."),
+        # no separator, a link word, brackets, a semicolon, two spaces
+        ("Senior Counsel Heron Energy Inc.", "Senior Counsel", "Heron Energy Inc."),
+        ("Vice President of Heron Energy Inc.", "Vice President", "Heron Energy Inc."),
+        ("Gas Scheduler (Heron Energy Inc.)", "Gas Scheduler", "Heron Energy Inc."),
+        ("Gas Scheduler; Heron Energy Inc.", "Gas Scheduler", "Heron Energy Inc."),
+        ("Gas Scheduler  Heron Energy Inc.", "Gas Scheduler", "Heron Energy Inc."),
+        ("Director of Regulatory Affairs", "Director of Regulatory Affairs", None),  # no company: all title
     ],
 )
 def test_title_and_organisation_on_one_line(line: str, title: str, organisation: str) -> None:
@@ -673,6 +681,122 @@ def test_title_and_organisation_on_one_line(line: str, title: str, organisation:
     sig = extract_signature(body, **ANN)
     assert sig is not None
     assert (sig.job_title, sig.organization, sig.telephone) == (title, organisation, ["+17138531234"])
+
+
+@pytest.mark.parametrize(
+    "lines, title, organisation",
+    [
+        # the rest of a title line is the sender's unit when the company has its own line
+        (
+            "Manager - Human Capital Advisory Services\nHeron & Finch LLP",
+            "Manager, Human Capital Advisory Services",
+            "Heron & Finch LLP",
+        ),
+        # ... but an organisation when no other line names the company
+        ("Manager - Human Capital Advisory Services", "Manager", "Human Capital Advisory Services"),
+        # a hyphenated title, an occupation known by its ending
+        ("Manager-Corporate Development\nHeron Energy, Inc.", "Manager-Corporate Development", "Heron Energy, Inc."),
+        ("Meteorologist\nKestrel Gas Company", "Meteorologist", "Kestrel Gas Company"),
+        # no title line: a function beside the company is the position ...
+        ("Kestrel Gas Company\nVendor Management", "Vendor Management", "Kestrel Gas Company"),
+        ("Transaction Management\nHeron Energy, Inc.", "Transaction Management", "Heron Energy, Inc."),
+        ("Kestrel Gas Company\nDebt Capital Markets", "Debt Capital Markets", "Kestrel Gas Company"),
+        (
+            "Transaction Management\nCorporate Advisory Division\nKestrel Gas",
+            "Transaction Management",
+            "Corporate Advisory Division, Kestrel Gas",
+        ),
+        # ... a unit named as such stays with the organisation
+        ("Kestrel Gas Company\nLegal Department", None, "Kestrel Gas Company, Legal Department"),
+    ],
+)
+def test_title_unit_and_company_lines(lines: str, title: str | None, organisation: str) -> None:
+    body = NOTE + f"Thanks,\nAnn Smith\n{lines}\n(713) 853-1234\n"
+    sig = extract_signature(body, **ANN)
+    assert sig is not None
+    assert (sig.name, sig.job_title, sig.organization) == ("Ann Smith", title, organisation)
+
+
+def test_one_contact_line_under_the_senders_closing() -> None:
+    for closing in ("Thanks,  Ann Smith", "Regards,\nAnn"):
+        sig = extract_signature(NOTE + f"{closing}\n# 713-853-1234\n", **ANN)
+        assert sig is not None and sig.telephone == ["+17138531234"], closing
+    # not under someone else's name, nor without a closing
+    assert extract_signature(NOTE + "Thanks,  Bob Jones\n# 713-853-1234\n", **ANN) is None
+    assert extract_signature(NOTE + "713-853-1234\n", **ANN) is None
+
+
+def test_company_signing_under_a_sign_off() -> None:
+    body = "Friends:\n\nThe attached file lists the new contracts.\n\nThank You,\n\nHeron Commodity Futures, Inc.\n"
+    sig = extract_signature(body, sender_email="george.ellis@heron-futures.com")
+    assert sig is not None and sig.organization == "Heron Commodity Futures, Inc."
+    # without a sign-off a company line under the text is not a signature
+    assert extract_signature(body.replace("Thank You,\n\n", ""), sender_email="george.ellis@heron-futures.com") is None
+    # a team is no company
+    assert extract_signature(body.replace("Heron Commodity Futures, Inc.", "The Marketing Team"),
+                             sender_email="george.ellis@heron-futures.com") is None
+
+
+def test_block_with_the_senders_own_address_above_trailing_text() -> None:
+    body = (
+        "thanks for the note\n\nmb\n\n\nMarcy Brinegar\nBrinegar Consultants\n(770) 886-6202 (Office)\n"
+        "brinconsult@aol.com\n\nP.S. I will be out of the office on Friday, so please call my assistant.\n"
+    )
+    sig = extract_signature(body, sender_email="brinconsult@aol.com")
+    assert sig is not None and sig.telephone == ["+17708866202"]
+    assert extract_signature(body, sender_email="someone.else@aol.com") is None
+
+
+def test_one_line_signature_split_by_slashes() -> None:
+    sig = extract_signature(NOTE + "Thanks,\nAnn Smith / Gas Scheduler / Heron Energy Inc.\n(713) 853-1234\n", **ANN)
+    assert sig is not None
+    assert (sig.name, sig.job_title, sig.organization) == ("Ann Smith", "Gas Scheduler", "Heron Energy Inc.")
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "Best regards, Ann Smith\nKestrel Gas Company\n(713) 853-1234",  # the name on the sign-off line
+        "Thanks,\n\nAnn Smith (713) 853-1234\nKestrel Gas Company",  # the name opening a contact line
+        "Thanks,\n\nAnn Smith - ann.smith@kestrel-gas.com\nKestrel Gas Company\n(713) 853-1234",
+    ],
+)
+def test_name_on_the_sign_off_or_contact_line(block: str) -> None:
+    sig = extract_signature(NOTE + block + "\n", **ANN)
+    assert sig is not None
+    assert (sig.name, sig.organization, sig.telephone) == ("Ann Smith", "Kestrel Gas Company", ["+17138531234"])
+
+
+def test_a_label_before_the_number_is_not_part_of_the_name() -> None:
+    sig = extract_signature(NOTE + "Thanks,\n\nAnn Smith Email&SMS: +44 7759 072173\nKestrel Gas Company\n", **ANN)
+    assert sig is not None and (sig.name, sig.telephone) == ("Ann Smith", ["+447759072173"])
+
+
+@pytest.mark.parametrize(
+    "lines, title",
+    [
+        # a unit part after the title of a one-line signature stays with the title
+        ("Ann Smith, Director, Origination & Trading\nHeron Energy Inc.", "Director, Origination & Trading"),
+        ("Ann Smith, Director of Regulatory Affairs, Western Region\nHeron Energy Inc.",
+         "Director of Regulatory Affairs, Western Region"),
+        # the title line under the company line keeps its unit
+        ("Ann Smith\nHeron Energy Inc.\nManager, Information Technology", "Manager, Information Technology"),
+        ("Ann Smith, Team Leader\nHeron Energy Inc.", "Team Leader"),
+    ],
+)
+def test_title_keeps_its_unit_when_the_company_has_its_own_line(lines: str, title: str) -> None:
+    sig = extract_signature(NOTE + f"{lines}\n(713) 853-1234\n", **ANN)
+    assert sig is not None
+    assert (sig.name, sig.job_title, sig.organization) == ("Ann Smith", title, "Heron Energy Inc.")
+
+
+def test_a_role_address_in_the_block_names_nobody() -> None:
+    block = "Heron Energy Inc.\n1400 Smith Street\nHouston, TX 77002\n(713) 853-1234\ninfo@heron-energy.com\n"
+    sig = extract_signature(NOTE + "Thanks!\n\n" + block, **ANN)
+    assert sig is not None and (sig.organization, sig.telephone) == ("Heron Energy Inc.", ["+17138531234"])
+    # someone's own address still refuses the block; a role address alone is no signature
+    assert extract_signature(NOTE + "Thanks!\n\n" + block.replace("info@", "bob.jones@"), **ANN) is None
+    assert extract_signature(NOTE + "----------\nFor help write to help@heron-energy.com\n----------\n", **ANN) is None
 
 
 def test_long_capitalised_sentence_is_still_prose() -> None:

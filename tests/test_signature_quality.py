@@ -70,19 +70,19 @@ def test_item_scoring_follows_the_issue(quality) -> None:
 
 def test_held_out_micro_f1(items) -> None:
     micro = items["held_out"]["micro"]
-    assert micro["f1"] >= 0.90, micro
+    assert micro["f1"] >= 0.91, micro
     assert micro["precision"] >= 0.95, micro
     locked = items["locked"]["micro"]
-    assert locked["f1"] >= 0.87 and locked["precision"] >= 0.95, locked
+    assert locked["f1"] >= 0.88 and locked["precision"] >= 0.95, locked
 
 
 @pytest.mark.parametrize(
     "field, precision, recall",
     [
         ("phone", 0.97, 0.91),
-        ("name", 0.97, 0.88),
+        ("name", 0.97, 0.90),
         ("job_title", 0.85, 0.62),
-        ("organization", 0.92, 0.77),
+        ("organization", 0.92, 0.81),
     ],
 )
 def test_held_out_fields(items, field: str, precision: float, recall: float) -> None:
@@ -117,7 +117,7 @@ def test_stress_variants_keep_their_gold(quality, quagga) -> None:
 
 def test_held_out_stress_micro(stress) -> None:
     micro = stress["overall"]["stress"]["micro"]
-    assert micro["f1"] >= 0.91 and micro["precision"] >= 0.97, micro
+    assert micro["f1"] >= 0.92 and micro["precision"] >= 0.97, micro
     assert stress["unsigned"]["stress"]["micro"]["fp"] <= 2  # notices / P.S. under unsigned text
 
 
@@ -132,12 +132,21 @@ def test_held_out_stress_per_transformation(stress, kind: str, f1: float) -> Non
 
 @pytest.mark.parametrize(
     "field, precision, recall",
-    [("phone", 0.97, 0.88), ("name", 0.97, 0.85), ("job_title", 0.95, 0.65), ("organization", 0.95, 0.82)],
+    [("phone", 0.97, 0.88), ("name", 0.97, 0.93), ("job_title", 0.95, 0.65), ("organization", 0.95, 0.82)],
 )
 def test_held_out_stress_fields(stress, field: str, precision: float, recall: float) -> None:
     counts = stress["overall"]["stress"]["fields"][field]
     assert counts["precision"] >= precision, counts
     assert counts["recall"] >= recall, counts
+
+
+def test_quoted_signatures_locked_fold(quality) -> None:
+    """Other people's signatures inside the threads, locked fold (never read): a second,
+    harder held-out set."""
+    cases = quality.read_quoted(corpus_dir("quagga-enron-train"))
+    assert len(cases) == 46
+    micro = quality.score_quoted(cases)["locked"]["micro"]
+    assert micro["f1"] >= 0.78 and micro["precision"] >= 0.95, micro
 
 
 def test_quagga_block_lines(quality, quagga) -> None:
@@ -150,8 +159,24 @@ def test_quagga_block_lines(quality, quagga) -> None:
 def test_forge_lines(quality) -> None:
     report = quality.score_forge(quality.read_forge(corpus_dir("forge-signatures")))
     assert report["bodies"] == 192
-    assert report["lines"]["f1"] >= 0.94, report["lines"]
+    assert report["lines"]["f1"] >= 0.945, report["lines"]
     assert report["lines"]["precision"] >= 0.94, report["lines"]
+
+
+def test_cli_path_reads_what_the_quality_script_scores(quagga) -> None:
+    """`leadminer signature FILE` (pipeline.signature_of_message on the raw message) and
+    the quality script (the annotated body, From / X-From sender) give the same fields."""
+    from leadminer.pipeline import signature_of_message
+
+    folder = corpus_dir("quagga-enron-train")
+    keys = ("name", "job_title", "organization", "telephone", "fax")
+    differ = []
+    for case in quagga:
+        cli = signature_of_message((folder / f"{case.name}.txt").read_bytes())
+        sig = extract_signature(case.body, sender_email=case.sender_email, sender_name=case.sender_name)
+        if {k: cli.get(k) for k in keys} != {k: (getattr(sig, k) or None) if sig else None for k in keys}:
+            differ.append(case.name)
+    assert not differ, differ
 
 
 def test_signature_throughput(benchmark, quagga) -> None:

@@ -43,7 +43,8 @@ MAX_BODY_CHARS = 64_000  # the stage reads a capped body; the signature is near 
 
 def attributed_to_sender(found: SignatureLines, identity: Identity) -> bool:
     """True when the block can be the sender's: any name or address it carries
-    (block or closing) must be compatible with the From identity."""
+    (block or closing) must be compatible with the From identity (a role address
+    such as "info@acme.com" names nobody)."""
     if found.block is None:
         return False
     spans = [found.block] + ([found.closing] if found.closing else [])
@@ -60,14 +61,15 @@ def attributed_to_sender(found: SignatureLines, identity: Identity) -> bool:
             for address in lx.EMAIL.findall(found.lines[i]):
                 if identity.matches_email(address):
                     compatible = True
-                else:
+                elif not lx.is_role_address(address):
                     foreign = True
     return compatible or not foreign
 
 
-def _name_above_block(found: SignatureLines) -> str | None:
+def _name_above_block(found: SignatureLines, identity: Identity) -> str | None:
     """The sender's full name on the line right above the block, under the sign-off
-    ("Best regards,\nJane Doe\nCTO, Acme"): the block itself starts below it."""
+    ("Best regards,\nJane Doe\nCTO, Acme") or after it ("Best regards, Jane Doe\nCTO,
+    Acme"): the block itself starts below it."""
     above = found.block[0] - 1 if found.block else -1
     while found.closing and above > found.closing[0] and not found.lines[above].strip():
         above -= 1  # "Best regards,\n\nJane Doe\n\nCTO"
@@ -76,6 +78,11 @@ def _name_above_block(found: SignatureLines) -> str | None:
     info = found.infos[above]
     if info.name and info.words >= 2 and not info.strong:
         return clean_name(found.lines[above])
+    if info.sign_off:
+        m = lx.SIGN_OFF.match(found.lines[above])
+        rest = (m.group("rest") or "").strip(" .!-–—") if m else ""
+        if len(rest.split()) >= 2 and identity.matches_name(rest):
+            return clean_name(rest)
     return None
 
 
@@ -110,13 +117,13 @@ def extract_signature(
     found = locate(top_zone(body[:MAX_BODY_CHARS]), identity)
     if found.block is None or not attributed_to_sender(found, identity):
         return None
-    fields = extract_fields(found.block_lines(), identity, name_above=_name_above_block(found))
+    fields = extract_fields(found.block_lines(), identity, name_above=_name_above_block(found, identity))
     fields.job_title = tidy_value(fields.job_title)
     fields.organization = tidy_value(fields.organization)
     fields.address = tidy_value(fields.address)
 
     found_fields = {name: getattr(fields, name) for name in SIGNATURE_FIELDS}
-    if not (any(found_fields.values()) or fields.emails):
+    if not (any(found_fields.values()) or any(not lx.is_role_address(e) for e in fields.emails)):
         return None
     return Signature(
         email=identity.email,

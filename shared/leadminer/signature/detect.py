@@ -51,8 +51,8 @@ _FUNCTION_WORDS = frozenset(
     "a an the or and at to me my i we us you your if is are can for on in with by of this will be call "
     "contact please reach let know write visit".split()
 )
-# "Jane Doe | CTO | Acme Inc." / "Jane Doe – CTO – Acme" / "Jane Doe, CTO, Acme Inc."
-_ONE_LINE_SEPARATOR = re.compile(r"\s*[|·•]\s*|\s+[-–—]\s+|,\s+")
+# "Jane Doe | CTO | Acme Inc." / "Jane Doe – CTO – Acme" / "Jane Doe, CTO, Acme Inc." / "Jane Doe / CTO / Acme"
+_ONE_LINE_SEPARATOR = re.compile(r"\s*[|·•]\s*|\s+[-–—/]\s+|,\s+")
 MAX_ONE_LINE_PARTS = 6
 MAX_CAPITALISED_WORDS = 16  # a title / organisation line of capitalised parts is shorter
 MAX_IDENTITY_LINES = 4  # name / title / organisation lines with no contact data
@@ -80,6 +80,7 @@ class LineInfo:
     address: bool = False
     title: bool = False
     org: bool = False
+    company: bool = False  # an organisation with a legal form or the sender's domain name
     name: bool = False  # compatible with the sender's name
     person: bool = False  # looks like some person's name
     one_line: bool = False  # "Name | Title | Org" (name is the sender's when ``name`` is set)
@@ -88,6 +89,7 @@ class LineInfo:
     weak: bool = False  # short, non-prose line
     junk: bool = False  # attachment stub, bare date: never part of a signature
     words: int = 0
+    digits: int = 0
 
     @property
     def strong(self) -> bool:
@@ -234,7 +236,7 @@ def classify(line: str, identity: Identity) -> LineInfo:
     if ATTACHMENT.match(text) or lx.DATE_LINE.match(text):
         info.junk = True
         return info
-    digits = sum(map(str.isdigit, text))
+    digits = info.digits = sum(map(str.isdigit, text))
     has_at = "@" in text
     linked = has_at or "://" in text or "www." in text
     capitalised = _capitalised_phrase(text, words)
@@ -298,7 +300,9 @@ def classify(line: str, identity: Identity) -> LineInfo:
         suffix = any(lx.is_org_suffix(t) for t in tokens) or " & " in text
         # the sender's domain name in a line ("Watson Wyatt" ← watsonwyatt.com),
         # unless the line is the sender's own name (personal domains)
-        info.org = suffix or (not name_match and identity.names_domain(text))
+        own_domain = not name_match and identity.names_domain(text)
+        info.org = suffix or own_domain
+        info.company = own_domain or (suffix and lx.has_legal_form(tokens))
     if name_shaped:
         head_tokens = [fold(t).strip(".'-") for t in _SPLIT_TOKENS.split(head) if t]
         info.name = name_match and not any(lx.is_org_suffix(t) for t in head_tokens) and not (
@@ -403,12 +407,18 @@ def _grow_block(run: list[int], infos: dict[int, LineInfo]) -> tuple[list[int], 
     return accepted, None
 
 
-def _identity_block(lines: list[LineInfo], *, sender_above: bool) -> bool:
+def _identity_block(lines: list[LineInfo], *, sender_above: bool, signed_off: bool = False) -> bool:
     """1–4 short lines made of the sender's name (here, or right above the block) and
     title / organisation lines, or the sender's one-line signature: a signature even
-    without a phone or a link ("Best regards,\nJane Doe\nCTO\nAcme Inc.")."""
+    without a phone or a link ("Best regards,\nJane Doe\nCTO\nAcme Inc."). Right under a
+    sign-off, one or two organisation lines alone sign for a company ("Thank you,\n\nAcme
+    Commodity Futures, Inc.")."""
     if not 1 <= len(lines) <= MAX_IDENTITY_LINES:
         return False
+    if signed_off and len(lines) <= 2 and all(
+        info.company and info.proper and not (info.title or info.person or info.name) for info in lines
+    ):
+        return True
     named = sender_above or any(info.name and (info.one_line or info.name_only) for info in lines)
     described = False
     previous: LineInfo | None = None
@@ -431,15 +441,19 @@ def _identity_block(lines: list[LineInfo], *, sender_above: bool) -> bool:
     return named and described
 
 
-def _has_evidence(block: list[int], infos: LineInfos, *, text_above: bool, sender_above: bool = False) -> bool:
-    """Does the block carry what a signature carries (and not a phone directory)?"""
+def _has_evidence(
+    block: list[int], infos: LineInfos, *, text_above: bool, sender_above: bool = False, signed_off: bool = False
+) -> bool:
+    """Does the block carry what a signature carries (and not a phone directory)?
+    One phone number (not a bare extension) or e-mail line is enough right under the
+    sender's name ("Thanks, Jane\n713-555-0100")."""
     lines = [infos[i] for i in block if not (infos[i].rule or infos[i].blank)]
     if not lines or sum(info.phone for info in lines) > MAX_PHONE_LINES:
         return False
-    if text_above and _identity_block(lines, sender_above=sender_above):
+    if text_above and _identity_block(lines, sender_above=sender_above, signed_off=signed_off):
         return True
     if len(lines) < 2:
-        return False
+        return text_above and sender_above and ((lines[0].phone and lines[0].digits >= 7) or lines[0].email)
     named = any(info.name or info.person for info in lines)
     described = any(info.title or info.org for info in lines)
     if any(info.phone or info.email or info.address for info in lines):
@@ -604,8 +618,9 @@ def _grown_block(
         rule_framed = _framed_block(run, infos)
         if rule_framed and _has_evidence(rule_framed, infos, text_above=rule_framed[0] > run[0]):
             accepted, sign_off, moved_name, sender_above = rule_framed, None, None, False
+    signed_off = sign_off is not None and moved_name is None
     if not accepted or not _has_evidence(
-        accepted, infos, text_above=accepted[0] > run[0], sender_above=sender_above
+        accepted, infos, text_above=accepted[0] > run[0], sender_above=sender_above, signed_off=signed_off
     ):
         return None
     block = (accepted[0], accepted[-1] + 1)
@@ -654,17 +669,23 @@ def _block_above_trailer(
             return None
         grown = _grown_block(zone, run[:end], infos, identity, framed=False)
         if grown is not None:
-            return grown if _signed(zone, run[:end], grown, infos) else None
+            return grown if _signed(zone, run[:end], grown, infos, identity) else None
     return None
 
 
 def _signed(zone: TopZone, run: list[int], grown: tuple[tuple[int, int], tuple[int, int] | None],
-            infos: LineInfos) -> bool:
-    """A block that is not the last text is the sender's when it carries their name, when a
-    closing (sign-off / name) opens it, or when a lead-in such as "My contact details:"
-    announces it."""
+            infos: LineInfos, identity: Identity) -> bool:
+    """A block that is not the last text is the sender's when it carries their name or
+    address, when a closing (sign-off / name) opens it, or when a lead-in such as "My
+    contact details:" announces it."""
     (start, stop), closing = grown
     if closing is not None or any(infos[i].name for i in range(start, stop)):
+        return True
+    if any(
+        identity.matches_email(address)
+        for i in range(start, stop) if infos[i].email
+        for address in lx.EMAIL.findall(zone.lines[i])
+    ):
         return True
     above = [i for i in run if i < start and not infos[i].blank]
     return bool(above) and bool(lx.CONTACT_LEAD_IN.match(zone.lines[above[-1]].strip()))

@@ -24,7 +24,7 @@ from .identity import Identity, fold
 
 _INITIALS = re.compile(r"[A-Z]{1,4}")  # "JD" under a message is a sign-off, not a name
 _SEGMENT_SPLIT = re.compile(r"\t+|\s{3,}|\s[*|•·]\s")
-_PART_SPLIT = re.compile(r",\s+|\s[-–—]\s|\s\|\s|\s+at\s+")
+_PART_SPLIT = re.compile(r",\s+|;\s+|\s[-–—/]\s|\s\|\s|\s+at\s+|\s{2,}")
 _LABEL_WORDS = re.compile(
     r"\b(fax|facsimile|telefax|télécopie|fx|phone|ph|tel|tél|telephone|téléphone|telefon|telefono|"
     r"teléfono|office|direct|work|home|mobile|mob|cell|cellular|wireless|handy|portable|móvil|movil|"
@@ -268,6 +268,27 @@ def _department(part: str, identity: Identity) -> bool:
     return lx.is_department(tokens) and not identity.names_domain(part) and classify(part, identity).proper
 
 
+_TITLE_COMPANY_LINK = frozenset({"for", "of", "with", "at", "@"})
+
+
+def _title_then_company(part: str, identity: Identity) -> tuple[str, str] | None:
+    """(title, company) of a title followed by a company without a separator: "Senior
+    Counsel Heron Energy Inc.", "Vice President of Heron Energy Inc.", "Analyst (Acme
+    Corp.)"; the company must carry a legal form or the sender's domain name."""
+    words = part.split()
+    tokens = [fold(w).strip(".,'()-") for w in words]
+    last_title = max((i for i, t in enumerate(tokens) if lx.is_title_word(t)), default=None)
+    if last_title is None or last_title == len(words) - 1:
+        return None
+    start = last_title + 1
+    if tokens[start] in _TITLE_COMPANY_LINK and start + 1 < len(words):
+        start += 1
+    rest = " ".join(words[start:]).strip("() ")
+    if rest[:1].isupper() and _company(rest, identity) and not _has_title_word(rest):
+        return " ".join(words[: last_title + 1]).strip("( ,.-–—:;"), rest
+    return None
+
+
 def _split_title_org(segment: str, identity: Identity) -> tuple[str | None, str | None]:
     """"Senior Counsel, EWS" → ("Senior Counsel", "EWS"); "Manager" → ("Manager", None);
     a department right after the title stays with it: "Specialist, Gas Settlements" →
@@ -279,6 +300,11 @@ def _split_title_org(segment: str, identity: Identity) -> tuple[str | None, str 
     for part in parts:
         info = classify(part, identity)
         if info.title and not (info.org and not _has_title_word(part)):
+            joined = _title_then_company(part, identity)
+            if joined:
+                title_parts.append(joined[0])
+                org_parts.append(joined[1])
+                continue
             title_parts.append(part)
         elif title_parts and not org_parts and _department(part, identity):
             title_parts.append(part)
@@ -302,6 +328,30 @@ def _name_item(items: list[tuple[int, str, LineInfo]], *, any_person: bool = Tru
     return None
 
 
+_CONTACT_START = re.compile(r"[\d+(@<]|https?:|www\.", re.IGNORECASE)
+_PLAIN_NAME = re.compile(r"[^\W\d_][^\W\d_.'’ -]*(?:[.'’ -]+[^\W\d_]+)*\.?")
+_LABEL_END = re.compile(
+    r"\b(?:tel|tél|phone|ph|telephone|mobile|mob|cell|fax|office|direct|work|e-?mail|mail|web)\b\.?\s*:?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _name_before_contact(segment: str, identity: Identity) -> str | None:
+    """The sender's full name opening a contact line ("Jane Doe (713) 853-1234",
+    "Jane Doe - jane@acme.com", "Jane Doe  Tel: 713…")."""
+    m = _CONTACT_START.search(segment)
+    if not m or m.start() == 0:
+        return None
+    head = segment[: m.start()].rstrip()
+    if head.endswith(":"):  # "Jane Doe Email&SMS: …": the label is the last word
+        head = head.rpartition(" ")[0]
+    head = _LABEL_END.sub("", head).strip(" -–—|,:;/")
+    if not _PLAIN_NAME.fullmatch(head):
+        return None
+    info = classify(head, identity)
+    return clean_name(head) if info.name and info.name_only and info.words >= 2 else None
+
+
 def _split_name(segment: str) -> tuple[str, str | None]:
     """"Michael Clark, Webmaster" → ("Michael Clark", "Webmaster"); credentials are dropped."""
     head, _, tail = segment.partition(",")
@@ -315,6 +365,30 @@ def _org_like(info: LineInfo) -> bool:
     return info.org and not info.name and not info.title
 
 
+def _tokens(text: str) -> list[str]:
+    return [fold(t).strip(".'-") for t in re.split(r"[\s,/&()]+", text) if t]
+
+
+def _company(text: str, identity: Identity) -> bool:
+    """An organisation named as a company: a legal form, the sender's domain name, or
+    "A & B" that is no business unit ("Deloitte & Touche", not "Parking & Transportation Desk")."""
+    tokens = _tokens(text)
+    return lx.has_legal_form(tokens) or identity.names_domain(text) or (
+        " & " in text and not lx.is_department(tokens)
+    )
+
+
+def _unit_after_title(part: str, identity: Identity) -> bool:
+    """What follows a title on its line names the sender's unit when the block names the
+    company elsewhere: capitalised words without a legal form or the sender's domain
+    ("Manager - Human Capital Advisory Services" above "Deloitte & Touche")."""
+    return (
+        not re.search(r"[\d@]", part)
+        and not _company(part, identity)
+        and classify(part, identity).proper
+    )
+
+
 def _title_and_org(
     items: list[tuple[int, str, LineInfo]],
     name_k: int | None,
@@ -323,7 +397,12 @@ def _title_and_org(
     title: str | None,
 ) -> tuple[str | None, str | None]:
     """Job title (title words) and organisation (suffix, sender's domain, "Title, Org",
-    or the short line right after the name/title) among the block's other lines."""
+    or the short line right after the name/title) among the block's other lines.
+
+    A business unit goes with the title: the rest of a title line when a company is
+    named on another line ("Manager - Human Capital Advisory Services" / "Deloitte &
+    Touche"), and, when no line carries a title, a unit line next to the company line
+    ("Enron North America Corp." / "ENA Legal Dept.")."""
     usable = [
         k
         for k, (_, seg, info) in enumerate(items)
@@ -332,18 +411,38 @@ def _title_and_org(
     org_k: int | None = None
     org: str | None = None
     title_k: int | None = None
+    # the first line naming a company (a legal form, the sender's domain) that is no title line
+    company_k = next(
+        (k for k in usable if not items[k][2].title and _org_like(items[k][2]) and _company(items[k][1], identity)),
+        None,
+    )
+    absorbed: set[int] = set()
     for k in usable:
         _, seg, info = items[k]
+        if k in absorbed:
+            continue
         if info.title and title is None:
             title, org_part = _split_title_org(seg, identity)
             title_k = k
+            if org_part and company_k is not None and _unit_after_title(org_part, identity):
+                title, org_part = f"{title}, {org_part}", None  # the company has its own line
+            # the parts of a one-line signature after the title that name a unit
+            j = k + 1
+            while j in usable and items[j][0] == items[k][0] and not org_part and (
+                _department(items[j][1], identity)
+                or (company_k is not None and j != company_k and _unit_after_title(items[j][1], identity))
+            ):
+                title = f"{title}, {items[j][1].strip(' ,').rstrip('.')}"
+                absorbed.add(j)
+                j += 1
             if org_part and org is None:
                 org, org_k = org_part, k
         elif _org_like(info) and org is None:
             org, org_k = seg.strip(" ,"), k
+    usable = [k for k in usable if k not in absorbed]
     # The line right after the name (and title) is usually the organisation; it
     # also opens a two-line organisation ("West Texas Geoscience / ExxonMobil Co.").
-    after = max(k for k in (name_k, title_k, -1) if k is not None)
+    after = max(k for k in (name_k, title_k, *absorbed, -1) if k is not None)
     nxt = after + 1
     if after >= 0 and nxt in usable and (org is None or org_k in (nxt, nxt + 1)):
         _, seg, info = items[nxt]
@@ -351,12 +450,54 @@ def _title_and_org(
         capitalised = sum(w[:1].isupper() for w in words) * 2 >= len(words)
         if info.weak and not info.name and not info.title and capitalised and not re.search(r"\d", seg):
             org, org_k = seg.strip(" ,"), nxt
-    if org is not None and org_k is not None and org_k + 1 in usable:
+    if org is None or org_k is None:
+        return title, org
+    if title is None:
+        function = _function_title(items, usable, identity)
+        if function is not None:
+            return function
+    if org_k + 1 in usable:
         line_no = items[org_k][0]
         next_line, next_seg, next_info = items[org_k + 1]
         if next_line == line_no + 1 and _org_like(next_info):
             org = f"{org}, {next_seg.strip(' ,')}"  # "West Texas Geoscience / ExxonMobil Production Co."
     return title, org
+
+
+def _function_line(text: str, identity: Identity) -> bool:
+    """A business function, not a unit named as such nor a company ("Vendor Management",
+    "Debt Capital Markets"; not "Legal Department", "Acme Trading Inc")."""
+    tokens = _tokens(text)
+    return (
+        any(t in lx.DEPARTMENT_WORDS for t in tokens)
+        and not any(t in lx.UNIT_NOUNS for t in tokens)
+        and not _company(text, identity)
+        and not re.search(r"[\d@]", text)
+        and classify(text, identity).proper
+    )
+
+
+def _function_title(
+    items: list[tuple[int, str, LineInfo]], usable: list[int], identity: Identity
+) -> tuple[str, str] | None:
+    """(position, organisation) for a block without a title line whose company line has a
+    business function beside it, or one unit line away ("Enron NetWorks LLC" / "Vendor
+    Management"; "Transaction Management" / "Corporate Advisory Division" / "Lehman
+    Brothers"): the function is the sender's position, the unit and company the organisation."""
+    companies = [k for k in usable if _org_like(items[k][2]) and _company(items[k][1], identity)]
+    for c in companies:
+        for f in (c - 1, c + 1, c - 2, c + 2):
+            between = range(min(f, c) + 1, max(f, c))
+            run = range(min(f, c), max(f, c) + 1)
+            if (
+                f in usable
+                and all(k in usable and _org_like(items[k][2]) for k in between)
+                and all(items[k][0] - items[run[0]][0] == n for n, k in enumerate(run))  # consecutive lines
+                and _function_line(items[f][1], identity)
+            ):
+                org = ", ".join(items[k][1].strip(" ,") for k in run if k != f)
+                return items[f][1].strip(" ,").rstrip("."), org
+    return None
 
 
 def _has_title_word(text: str) -> bool:
@@ -417,6 +558,9 @@ def extract_fields(block: list[str], identity: Identity, *, name_above: str | No
         out.name = None if _INITIALS.fullmatch(name) else name
         out.job_title = title_on_name_line
     else:
-        out.name = name_above
+        out.name = name_above or next(
+            (name for _, seg, info in items[:2] if info.strong and (name := _name_before_contact(seg, identity))),
+            None,
+        )
     out.job_title, out.organization = _title_and_org(items, name_k, address_items, identity, out.job_title)
     return out

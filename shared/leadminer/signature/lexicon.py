@@ -38,6 +38,13 @@ TITLE_WORDS = _folded(
     rechtsanwalt rechtsanwaltin notaire avvocato ingegnere consultor consultora consulente analista
     asistente assistente assistante coordinador coordinadora coordinateur coordinatrice coordinatore
     sachbearbeiter sachbearbeiterin gerant gerante
+    expert marketer dispatcher negotiator underwriter investigator inspector estimator instructor
+    educator adjuster appraiser examiner surveyor landman comptroller bookkeeper liaison facilitator
+    moderator organizer organiser curator mediator arbitrator registrar commissioner governor
+    senator deputy ambassador delegate cashier surgeon chancellor provost chaplain trainee
+    apprentice ombudsman spokesperson spokesman spokeswoman foreman minister
+    mgr asst admin exec engr coord supv supvr
+    leader student postdoc aide
     """
 )
 
@@ -57,6 +64,20 @@ ORG_SUFFIXES = _folded(
     """
 )
 
+# Legal forms only: a line carrying one names a company, not a unit of it.
+LEGAL_FORMS = _folded(
+    """
+    inc incorporated llc llp lp pllc pc ltd limited corp corporation co company gmbh ag kg kgaa sa sas
+    sarl srl spa bv nv plc pty oy ab asa kk se ug sl slu sau eurl sasu snc ltda bvba ev mbh gbr ohg aps oyj
+    """
+)
+
+
+def has_legal_form(tokens: list[str]) -> bool:
+    """Folded tokens with a legal form ("Acme Inc", "Iberdrola S.A.")."""
+    return any(t in LEGAL_FORMS or ("." in t and t.replace(".", "") in LEGAL_FORMS) for t in tokens)
+
+
 # Units inside an organisation (business functions): after a title on the same
 # line they name the sender's department and belong to the title
 # ("Specialist, Gas Settlements", "Vice President, Regulatory Affairs").
@@ -65,9 +86,15 @@ DEPARTMENT_WORDS = _folded(
     department dept division unit desk affairs relations operations marketing finance accounting
     engineering treasury procurement logistics compliance audit administration resources
     settlement settlements trading sales legal research development support management risk
-    scheduling origination structuring planning strategy analysis analytics underwriting credit
+    scheduling origination structuring planning strategy analysis analytics underwriting credit markets region
     """
 )
+
+
+# Nouns that name a unit as such ("Legal Department", "Corporate Advisory Division"):
+# such a line names a part of the organisation, while a bare function ("Vendor
+# Management", "Transaction Management") says what the sender does.
+UNIT_NOUNS = _folded("department dept division unit desk group office")
 
 
 def is_department(tokens: list[str]) -> bool:
@@ -88,9 +115,30 @@ TITLE_SUFFIXES = (
 )
 
 
+# Head nouns of occupations by their ending ("economist", "meteorologist", "technician",
+# "statistician"), minus the -ist words that name a creed or a list, not a job.
+_OCCUPATION_ENDINGS = ("ist", "ician")
+_NOT_OCCUPATIONS = frozenset("baptist methodist adventist communist socialist".split())
+
+
+def _title_head(token: str) -> bool:
+    if token in TITLE_WORDS or (len(token) >= 8 and token.endswith(TITLE_SUFFIXES)):
+        return True
+    return (
+        len(token) >= 7
+        and token.endswith(_OCCUPATION_ENDINGS)
+        and not (token.endswith("list") and not token.endswith("alist"))
+        and token not in _NOT_OCCUPATIONS
+    )
+
+
 def is_title_word(token: str) -> bool:
-    """A job-title word (folded token), including compound titles."""
-    return token in TITLE_WORDS or (len(token) >= 8 and token.endswith(TITLE_SUFFIXES))
+    """A job-title word (folded token), including compound titles ("Projektmanagerin"),
+    occupations by their ending ("Meteorologist") and hyphenated titles
+    ("Manager-Corporate Development", "Vice-President")."""
+    if _title_head(token):
+        return True
+    return "-" in token and any(_title_head(part) for part in token.split("-") if part)
 
 
 def is_org_suffix(token: str) -> bool:
@@ -98,7 +146,7 @@ def is_org_suffix(token: str) -> bool:
     return token in ORG_SUFFIXES or ("." in token and token.replace(".", "") in ORG_SUFFIXES)
 
 
-NOT_NAME_WORDS = ORG_SUFFIXES | TITLE_WORDS | frozenset(
+NOT_NAME_WORDS = ORG_SUFFIXES | TITLE_WORDS | DEPARTMENT_WORDS | frozenset(
     """
     street st avenue ave road rd boulevard blvd drive dr lane way suite floor box
     phone fax tel mobile cell email e-mail web www office desk team http https
@@ -153,6 +201,22 @@ CONTACT_LEAD_IN = re.compile(
 )
 SIG_DASH = re.compile(r"^(?:--|__)\s*$")  # the "-- " delimiter (and bare "--", "__")
 RULE = re.compile(r"^\s*(?:[-_=*~#+]\s?){2,}[-_=*~#+]?\s*$")  # ____ / ***** / ----- / ===
+
+# Local parts of addresses that name a role or a desk, not a person ("info@", "sales@"):
+# such an address in a block says nothing about who signs it.
+ROLE_LOCAL_PARTS = frozenset(
+    """
+    info information contact contacts office admin mail email hello sales support service services help
+    helpdesk enquiries enquiry inquiries inquiry team marketing hr jobs careers billing accounts accounting
+    reception press media news webmaster postmaster noreply no-reply orders customerservice
+    """.split()
+)
+
+
+def is_role_address(address: str) -> bool:
+    """"info@acme.com", "Sales@acme.com": a role or desk, not a person."""
+    return address.partition("@")[0].lower() in ROLE_LOCAL_PARTS
+
 
 EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][\w.+'-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 ANGLE_EMAIL = re.compile(r"<?(?:mailto:)?[\w.+'-]+@[\w.-]+>?")  # "<jane@x.org>" in "Jane Doe <jane@x.org>"
