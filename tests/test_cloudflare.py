@@ -6,10 +6,13 @@ do extract → clean → signature → refine through the queues. One stack for 
 from __future__ import annotations
 
 import asyncio
+import base64
 import http.server
 import io
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -38,11 +41,14 @@ if not cloudflare_local.node_available():
 
 
 JWT_SECRET = "test-secret-of-the-local-cloudflare-stack"
+SECRET_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()  # LEADMINER_SECRET_KEY: stored mailbox passwords
+FETCH_BATCH = 5  # the fetcher's batch size in this stack: several batches from a small mailbox
 
 
 @pytest.fixture(scope="module")
 def stack():
-    running = cloudflare_local.Stack(env={"SUPABASE_JWT_SECRET": JWT_SECRET})
+    env = {"SUPABASE_JWT_SECRET": JWT_SECRET, "LEADMINER_SECRET_KEY": SECRET_KEY, "LEADMINER_FETCH_BATCH": str(FETCH_BATCH)}
+    running = cloudflare_local.Stack(env=env)
     yield running
     running.close()
 
@@ -283,3 +289,136 @@ json.dumps({{"status": r.status, "answer": r.headers.get("x-answer"), "json": r.
     server.server_close()
     assert result == {"status": 201, "answer": "yes", "json": {"ok": True}, "down": "unavailable"}
     assert seen == {"body": b'{"a": 1}', "auth": "Bearer k"}
+
+
+# The fetcher (a container in production, a process the stack starts here) --------------------
+def _token(user: str) -> str:
+    import jwt
+
+    return jwt.encode({"sub": user, "aud": "authenticated", "exp": int(time.time()) + 900}, JWT_SECRET, algorithm="HS256")
+
+
+def _lkml(count: int) -> list[Path]:
+    return sorted(p for p in corpus_dir("lkml").rglob("*") if p.is_file())[:count]
+
+
+def _stored_mailbox(stack, dovecot_server, files: list[Path]) -> tuple[_Api, str, object]:
+    """A Dovecot account holding ``files``, stored through the API of fetch-dispatch."""
+    account = dovecot_server.add_account(user=f"cf{uuid.uuid4().hex[:8]}@example.com")
+    dovecot_server.fill_folder(account, "INBOX", files)
+    user = f"imap-{uuid.uuid4().hex[:8]}"
+    api = _Api(stack.url, _token(user))
+    body = {"email": account.user, "host": account.host, "port": account.port, "secure": "plain", "password": account.password}
+    status, saved = api.call("POST", "/api/imap/mine/sources/imap", json.dumps(body).encode(), "application/json")
+    assert status == 201, saved
+    return api, user, account
+
+
+def _mine(api: _Api, user: str, email: str) -> str:
+    body = json.dumps({"miningSource": {"email": email}}).encode()
+    status, answer = api.call("POST", f"/api/imap/mine/email/{user}", body, "application/json")
+    assert status == 202, answer
+    return answer["data"]["miningId"]
+
+
+def _fetchers(stack, mining_id: str) -> list[dict]:
+    return [f for f in stack.call("fetchers", {})["fetchers"] if f["name"] == mining_id]
+
+
+async def _embedded(account, tmp_path) -> list:
+    db = tmp_path / f"embedded-{account.user}.db"
+    source = ImapMessageSource(account.url(), "embedded", password=account.password)
+    await asyncio.to_thread(embedded_mine, source, db_path=db, user_id="embedded")
+    conn = sqlite_connect(db, readonly=True)
+    try:
+        return _export(await SqliteMainStore(conn).persons("embedded"))
+    finally:
+        conn.close()
+
+
+def _exported(api: _Api) -> list:
+    status, exported = api.call("POST", "/api/contacts/export/json", json.dumps({"exportAllContacts": True}).encode(), "application/json")
+    assert status == 200
+    return exported
+
+
+async def test_a_stored_mailbox_mined_through_the_api_is_read_by_the_fetcher_and_equals_the_embedded_mode(
+    stack, dovecot_server, tmp_path
+):
+    """Dovecot → the fetcher (started by the FETCHER Durable Object; a process here) → the fetcher
+    routes of fetch-dispatch → R2 + the extract queue → the Workers → the same contacts as the
+    embedded mode on the same mailbox. The password is stored sealed (AES-GCM, readable with the
+    key only) and never appears in the fetcher's output."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    files = _lkml(12)
+    api, user, account = _stored_mailbox(stack, dovecot_server, files)
+    status, listed = api.call("GET", "/api/imap/mine/sources")
+    assert status == 200 and [m["email"] for m in listed["data"]] == [account.user]
+    main_db = cloudflare_local.BridgeD1Database(stack, "MAIN_DB")
+    ((sealed,),) = await main_db.prepare("SELECT password_ciphertext FROM mining_sources WHERE user_id = ?").bind(user).raw()
+    assert account.password not in sealed and sealed.startswith("v1.")
+    raw = base64.urlsafe_b64decode(sealed[3:])
+    assert AESGCM(base64.urlsafe_b64decode(SECRET_KEY)).decrypt(raw[:12], raw[12:], None).decode() == account.password
+
+    mining_id = _mine(api, user, account.user)
+    mining = await _until_ended(cloudflare_local.services(stack), mining_id, timeout=300)
+    assert mining["status"] == "done", mining
+    assert mining["stats"]["fetched"] == len(files)
+    assert _exported(api) == await _embedded(account, tmp_path) != []
+    (fetcher,) = _fetchers(stack, mining_id)
+    assert fetcher["exit"] == 0 and "fetch over" in fetcher["output"]
+    assert fetcher["output"].count("batch handed over") == -(-len(files) // FETCH_BATCH)
+    assert account.password not in fetcher["output"]
+    assert await cloudflare_local.services(stack).raw.keys(f"minings/{mining_id}/") == []
+
+    again = await _until_ended(cloudflare_local.services(stack), _mine(api, user, account.user))
+    assert again["status"] == "done" and again["stats"]["fetched"] == 0  # the folder state was saved: nothing new
+
+
+async def test_a_fetcher_killed_mid_fetch_is_started_again_and_resumes_without_doubling_or_losing(
+    stack, dovecot_server, tmp_path
+):
+    files = _lkml(120)
+    api, user, account = _stored_mailbox(stack, dovecot_server, files)
+    mining_id = _mine(api, user, account.user)
+    deadline = time.monotonic() + 120
+    while not (first := _fetchers(stack, mining_id)) or first[0]["output"].count("batch handed over") < 2:
+        assert time.monotonic() < deadline, "the fetcher handed nothing over"
+        await asyncio.sleep(0.02)
+    os.kill(first[0]["pid"], signal.SIGKILL)  # as a container that dies
+    mining = await _until_ended(cloudflare_local.services(stack), mining_id, timeout=300)
+    assert mining["status"] == "done", mining
+    first, second = _fetchers(stack, mining_id)
+    assert first["exit"] == "SIGKILL" and second["exit"] == 0
+    resumed_at = int(second["output"].split(" from batch ")[1].split()[0])
+    assert resumed_at >= 2  # it began where the first one stopped, not at batch 0
+    assert mining["stats"]["fetched"] == len(files)  # nothing read twice, nothing lost
+    assert _exported(api) == await _embedded(account, tmp_path)
+    for fetcher in (first, second):
+        assert account.password not in fetcher["output"]
+
+
+async def test_stopping_a_mining_makes_its_fetcher_quit_at_once(stack, dovecot_server):
+    files = _lkml(150)
+    api, user, account = _stored_mailbox(stack, dovecot_server, files)
+    mining_id = _mine(api, user, account.user)
+    deadline = time.monotonic() + 120
+    while not (found := _fetchers(stack, mining_id)) or "batch handed over" not in found[0]["output"]:
+        assert time.monotonic() < deadline, "the fetcher handed nothing over"
+        await asyncio.sleep(0.02)
+    status, stopped = api.call("POST", f"/api/imap/mine/email/{user}/{mining_id}", b"{}", "application/json")
+    assert status == 200 and stopped["data"]["status"] == "canceled", stopped
+    stop_time = time.monotonic()
+    while (fetcher := _fetchers(stack, mining_id)[0])["exit"] is None:
+        assert time.monotonic() - stop_time < 15, "the fetcher still runs after the stop"
+        await asyncio.sleep(0.05)
+    quit_after = time.monotonic() - stop_time
+    assert fetcher["exit"] == 0 and "ends this fetcher" in fetcher["output"], fetcher["output"][-2000:]
+    assert fetcher["output"].count("batch handed over") < -(-len(files) // FETCH_BATCH)  # it did not read on
+    assert len(_fetchers(stack, mining_id)) == 1  # a stop is no crash: not started again
+    services = cloudflare_local.services(stack)
+    await asyncio.sleep(1)
+    assert await services.raw.keys(f"minings/{mining_id}/") == []
+    assert mining_id not in await services.temp.mining_ids()
+    print(f"fetcher quit {quit_after:.2f} s after the stop")

@@ -20,7 +20,7 @@ from ...flow.services import QUEUES
 from .d1 import D1MainStore, D1TempStore
 from .queues import BatchQueue, ProducerQueue, canonical
 from .r2 import R2RawBatchStore
-from .uploads import R2UploadOpener
+from .fetcher import CloudflareSourceOpener
 
 log = logging.getLogger("leadminer.cloudflare")
 
@@ -49,7 +49,7 @@ def services(env: Any, max_attempts: int = DEFAULT_MAX_RETRIES + 1) -> MiningSer
             queues[stage] = ProducerQueue(stage, binding, max_attempts)
     return MiningServices(
         temp=temp, ledger=temp, raw=R2RawBatchStore(env.RAW), main=D1MainStore(env.MAIN_DB), queues=queues,
-        sources=R2UploadOpener(env.RAW),
+        sources=CloudflareSourceOpener(env),
     )  # fmt: skip
 
 
