@@ -53,7 +53,7 @@ const { Miniflare } = await import("miniflare");
 
 const WRANGLER_DIR = path.join(PROJECT_ROOT, "wrangler");
 const workers = readdirSync(WRANGLER_DIR)
-  .filter((f) => f.endsWith(".toml"))
+  .filter((f) => f.endsWith(".toml") && !f.startsWith(".")) // dot files: scripts/cf's dry-run copies
   .map((f) => {
     const config = unstable_readConfig({ config: path.join(WRANGLER_DIR, f) }, { hideWarnings: true });
     return { name: f.replace(/\.toml$/, ""), config };
