@@ -26,6 +26,7 @@ import pytest
 from corpora import corpus_dir
 
 from leadminer.adapters.sqlite import SqliteMainStore
+from leadminer.contracts import RawMessage
 from leadminer.adapters.sqlite import connect as sqlite_connect
 from leadminer.export import write_export
 from leadminer.flow import MiningFlow
@@ -422,3 +423,61 @@ async def test_stopping_a_mining_makes_its_fetcher_quit_at_once(stack, dovecot_s
     assert await services.raw.keys(f"minings/{mining_id}/") == []
     assert mining_id not in await services.temp.mining_ids()
     print(f"fetcher quit {quit_after:.2f} s after the stop")
+
+
+async def test_the_fetcher_routes_refuse_a_wrong_token_a_batch_out_of_order_and_an_ended_mining(stack, mailbox):
+    """fetch-dispatch's fetcher routes on their own: a retried batch is answered, not stored twice."""
+    from leadminer.adapters.cloudflare.d1 import D1Driver
+    from leadminer.adapters.cloudflare.r2 import encode_messages
+    from leadminer.adapters.cloudflare.remote_fetch import RemoteFetches, token_hash
+    from leadminer_fetcher.remote import Ended, FetchApi
+
+    services = cloudflare_local.services(stack)
+    flow = MiningFlow(services)
+    mining_id = await flow.start(user_id="routes", source="imap://routes@example.com:993")
+    fetches = RemoteFetches(D1Driver(cloudflare_local.BridgeD1Database(stack, "DB")))
+    token = await fetches.launch(mining_id)
+    ((stored,),) = await cloudflare_local.BridgeD1Database(stack, "DB").prepare(
+        "SELECT token_hash FROM remote_fetches WHERE mining_id = ?").bind(mining_id).raw()  # fmt: skip
+    assert stored == token_hash(token) and token not in stored  # only its hash is kept
+    api = FetchApi(stack.url, mining_id, token, retries=())
+    source, _ = open_message_source(str(mailbox), user_id="routes", password_prompt=lambda prompt: "")
+    read = [m for m in source.iter_messages(mining_id) if isinstance(m, RawMessage)][:4]
+    raws = [RawMessage(mining_id, "INBOX", str(uid), m.data, ()) for uid, m in enumerate(read, start=11)]  # as IMAP reads them
+
+    with pytest.raises(Ended, match="wrong token"):
+        FetchApi(stack.url, mining_id, "not-the-token", retries=()).post("begin", {})
+    begin = api.post("begin", {})
+    assert begin["user_id"] == "routes" and begin["cursor"]["batch"] == 0
+    with pytest.raises(RuntimeError, match="409.*out of order"):
+        api.post("batch", {"batch": 1, "messages": encode_messages(raws[:2])})
+    batch = {"batch": 0, "messages": encode_messages(raws[:2]), "failures": [], "state": [], "total": 4}
+    assert api.post("batch", batch) == {"next": 1}
+    assert api.post("batch", batch) == {"next": 1}  # a retried request: answered again
+    assert api.post("batch", {**batch, "batch": 1, "messages": encode_messages(raws[2:])}) == {"next": 2}
+    assert api.post("begin", {})["cursor"] | {"state": None} == {
+        "batch": 2, "fetched": 4, "failed": 0, "total": 4, "uids": {"INBOX": 14}, "state": None,
+    }  # where a restarted fetcher begins
+    assert (await services.ledger.run(mining_id)).fetched == 4
+    assert await flow.stop(mining_id)
+    with pytest.raises(Ended, match="ended"):
+        api.post("batch", {**batch, "batch": 2})
+    assert await services.raw.keys(f"minings/{mining_id}/") == []
+
+
+def test_a_password_sealed_with_one_key_is_refused_with_another_under_pyodide(stack):
+    first, second = (base64.urlsafe_b64encode(os.urandom(32)).decode() for _ in range(2))
+    code = f"""
+import json
+from leadminer.adapters.cloudflare.secrets import WebCryptoBox
+from leadminer.mailboxes import SecretError
+sealed = await WebCryptoBox({first!r}).encrypt("pässword")
+rotated = await WebCryptoBox({second!r} + "," + {first!r}).decrypt(sealed)
+try:
+    await WebCryptoBox({second!r}).decrypt(sealed)
+    other = "decrypted"
+except SecretError:
+    other = "refused"
+json.dumps({{"rotated": rotated, "other": other, "clear": "pässword" in sealed}})
+"""
+    assert json.loads(stack.call("run", {"code": code})["result"]) == {"rotated": "pässword", "other": "refused", "clear": False}
