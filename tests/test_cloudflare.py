@@ -380,7 +380,7 @@ async def test_a_stored_mailbox_mined_through_the_api_is_read_by_the_fetcher_and
 async def test_a_fetcher_killed_mid_fetch_is_started_again_and_resumes_without_doubling_or_losing(
     stack, dovecot_server, tmp_path
 ):
-    files = _lkml(120)
+    files = _lkml(60)
     api, user, account = _stored_mailbox(stack, dovecot_server, files)
     mining_id = _mine(api, user, account.user)
     deadline = time.monotonic() + 120
@@ -401,7 +401,7 @@ async def test_a_fetcher_killed_mid_fetch_is_started_again_and_resumes_without_d
 
 
 async def test_stopping_a_mining_makes_its_fetcher_quit_at_once(stack, dovecot_server):
-    files = _lkml(150)
+    files = _lkml(60)
     api, user, account = _stored_mailbox(stack, dovecot_server, files)
     mining_id = _mine(api, user, account.user)
     deadline = time.monotonic() + 120
