@@ -153,7 +153,7 @@ def main(environ: MutableMapping[str, str] | None = None) -> int:
         password = environ.pop("LEADMINER_IMAP_PASSWORD")
         batch_size = int(environ.get("LEADMINER_FETCH_BATCH") or DEFAULT_BATCH)
     except (KeyError, ValueError) as exc:
-        log.error("the fetcher's job is incomplete: %s", type(exc).__name__ if isinstance(exc, KeyError) else exc)
+        log.error("the fetcher's job is incomplete: %s", f"no {exc}" if isinstance(exc, KeyError) else "LEADMINER_IMAP or LEADMINER_FETCH_BATCH is malformed")
         return 2
     try:
         answer = fetch(api, mining_id, account, password, batch_size)
