@@ -106,6 +106,8 @@ class MailboxSource:
 
 
 class Rows(Protocol):
+    """The main database as the store reads it (``%s`` placeholders)."""
+
     async def rows(self, sql: str, params: Sequence = ()) -> list[tuple]: ...
     async def change(self, sql: str, params: Sequence = ()) -> int: ...
 
@@ -126,8 +128,8 @@ def _key(email: str) -> str:
 
 
 class MailboxSourceStore:
-    """The ``mining_sources`` table of one main database (build it with :func:`sqlite_sources`
-    or :func:`postgres_sources`)."""
+    """The ``mining_sources`` table of one main database, over its ``rows`` (SQLite, PostgreSQL:
+    ``leadminer_runner.mailbox_sources``; D1: ``leadminer.adapters.cloudflare.fetcher``)."""
 
     def __init__(self, rows: Rows, secrets: SecretBox):
         self._db = rows
