@@ -481,3 +481,34 @@ except SecretError:
 json.dumps({{"rotated": rotated, "other": other, "clear": "pässword" in sealed}})
 """
     assert json.loads(stack.call("run", {"code": code})["result"]) == {"rotated": "pässword", "other": "refused", "clear": False}
+
+
+async def test_a_wrong_password_fails_the_mining_with_the_servers_answer_and_is_never_logged(stack, dovecot_server):
+    api, user, account = _stored_mailbox(stack, dovecot_server, _lkml(2))
+    wrong = f"wrong-{uuid.uuid4().hex}"
+    body = {"email": account.user, "host": account.host, "port": account.port, "secure": "plain", "password": wrong}
+    assert api.call("POST", "/api/imap/mine/sources/imap", json.dumps(body).encode(), "application/json")[0] == 201  # replaced
+    mining_id = _mine(api, user, account.user)
+    mining = await _until_ended(cloudflare_local.services(stack), mining_id)
+    assert mining["status"] == "failed" and mining["stats"]["error"].startswith("fetch: IMAP login failed"), mining
+    (fetcher,) = _fetchers(stack, mining_id)  # a refused login is an answer, not a crash: not started again
+    assert fetcher["exit"] == 0
+    for text in (fetcher["output"], json.dumps(mining)):
+        assert wrong not in text and account.password not in text
+
+
+def test_the_fetcher_process_logs_neither_its_password_nor_its_token(stack, caplog, capsys):
+    from leadminer_fetcher.remote import main
+
+    environ = {
+        "LEADMINER_FETCH_API": stack.url, "LEADMINER_MINING_ID": uuid.uuid4().hex, "LEADMINER_FETCH_TOKEN": "token-never-logged",
+        "LEADMINER_IMAP": json.dumps({"host": "127.0.0.1", "port": 1, "security": "plain", "login": "x@example.com"}),
+        "LEADMINER_IMAP_PASSWORD": "password-never-logged",
+    }  # fmt: skip
+    with caplog.at_level("DEBUG"):
+        assert main(environ) == 0  # no such mining: fetch-dispatch ends it
+    assert "LEADMINER_FETCH_TOKEN" not in environ and "LEADMINER_IMAP_PASSWORD" not in environ  # taken out at start
+    out = capsys.readouterr()
+    logged = caplog.text + out.out + out.err
+    assert "ends this fetcher" in logged
+    assert "never-logged" not in logged
