@@ -2,8 +2,8 @@
 Cloudflare adapters (:mod:`leadminer.adapters.cloudflare`), rate limits and idempotency keys
 in D1 (every isolate sees them), uploads spooled to the isolate's in-memory /tmp and copied to
 R2 (``uploads/<folder>/<name>``) as the fetch is queued, so the fetch-dispatch consumer, in
-whatever isolate, reads them from R2. Stored IMAP mailboxes are kept in the main D1 database,
-their passwords sealed with WebCrypto (:mod:`leadminer.adapters.cloudflare.fetcher`), and read
+whatever isolate, reads them from R2. Stored IMAP mailboxes are kept in the main store
+(``mining_sources``: Supabase, or D1 on a local stack), their passwords sealed with WebCrypto (:mod:`leadminer.adapters.cloudflare.fetcher`), and read
 by the fetcher container, which hands its batches over through the fetcher routes
 (:mod:`leadminer_api.fetcher_routes`). A Worker has no IMAP client: a mailbox is stored without
 a login check (its first mining fails with the server's answer when the password is wrong), and
@@ -137,16 +137,16 @@ class CloudflareBackend:
         except ValueError as exc:
             raise MailboxError(422, str(exc)) from None
         source = MailboxSource(account["email"].strip(), account["host"].strip(), account["port"], security, account["email"].strip())
-        return (await mailbox_store(self.env).save(user_id, source, password)).to_json()
+        return (await mailbox_store(self.env, services.main).save(user_id, source, password)).to_json()
 
     async def mailboxes(self, services: MiningServices, user_id: str) -> list[dict]:
-        return [source.to_json() for source in await mailbox_store(self.env).list(user_id)]
+        return [source.to_json() for source in await mailbox_store(self.env, services.main).list(user_id)]
 
     async def mailbox_tree(self, services: MiningServices, user_id: str, email: str) -> list[dict] | None:
         raise MailboxError(501, NO_TREE)
 
     async def mailbox_label(self, services: MiningServices, user_id: str, email: str) -> str | None:
-        found = [m for m in await mailbox_store(self.env).list(user_id) if m.email == email.strip().lower()]
+        found = [m for m in await mailbox_store(self.env, services.main).list(user_id) if m.email == email.strip().lower()]
         return found[0].label if found else None
 
 

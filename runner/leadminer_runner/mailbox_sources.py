@@ -18,7 +18,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from leadminer.mailboxes import MailboxSource, MailboxSourceStore, SecretError
+from leadminer.mailboxes import MailboxSource, MailboxSourceStore, SecretError, SqlMailboxTable
 from leadminer.settings import Settings
 
 __all__ = [
@@ -88,9 +88,9 @@ class _PostgresRows:
 
 def sqlite_sources(conn: sqlite3.Connection, secrets: SecretBox) -> MailboxSourceStore:
     """The store over a migrated SQLite main database."""
-    return MailboxSourceStore(_SqliteRows(conn), secrets)
+    return MailboxSourceStore(SqlMailboxTable(_SqliteRows(conn)), secrets)
 
 
 def postgres_sources(conn: Any, secrets: SecretBox) -> MailboxSourceStore:
     """The store over the migrated main PostgreSQL (``PostgresMainStore(...).conn``)."""
-    return MailboxSourceStore(_PostgresRows(conn), secrets)
+    return MailboxSourceStore(SqlMailboxTable(_PostgresRows(conn)), secrets)

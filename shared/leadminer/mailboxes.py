@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
-__all__ = ["MailboxSource", "MailboxSourceStore", "Rows", "SecretBox", "SecretError", "imap_label", "imap_spec", "security_mode"]
+__all__ = ["MailboxSource", "MailboxSourceStore", "MailboxTable", "Rows", "SqlMailboxTable", "SecretBox", "SecretError", "imap_label", "imap_spec", "security_mode"]
 
 _COLUMNS = "email, host, port, security, login, created_at, updated_at"
 SECURITY_MODES = ("ssl", "starttls", "plain")
@@ -106,10 +106,47 @@ class MailboxSource:
 
 
 class Rows(Protocol):
-    """The main database as the store reads it (``%s`` placeholders)."""
+    """A SQL main database as :class:`SqlMailboxTable` reads it (``%s`` placeholders)."""
 
     async def rows(self, sql: str, params: Sequence = ()) -> list[tuple]: ...
     async def change(self, sql: str, params: Sequence = ()) -> int: ...
+
+
+class MailboxTable(Protocol):
+    """The ``mining_sources`` rows of one main database: SQL (:class:`SqlMailboxTable`) or the
+    Supabase functions (``leadminer.adapters.postgrest.PostgrestMailboxTable``). A row is
+    ``(email, host, port, security, login, created_at, updated_at[, password_ciphertext])``."""
+
+    async def upsert(self, user_id: str, source: MailboxSource, ciphertext: str, now: str) -> None: ...
+    async def select(self, user_id: str, email: str | None = None, *, secret: bool = False) -> list[Sequence]: ...
+    async def delete(self, user_id: str, email: str | None = None) -> int: ...
+
+
+class SqlMailboxTable:
+    """:class:`MailboxTable` in SQL: SQLite, D1 and PostgreSQL alike."""
+
+    def __init__(self, rows: Rows):
+        self._db = rows
+
+    async def upsert(self, user_id: str, source: MailboxSource, ciphertext: str, now: str) -> None:
+        await self._db.change(
+            f"INSERT INTO mining_sources (user_id, {_COLUMNS}, password_ciphertext) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, email) DO UPDATE SET "
+            "host = excluded.host, port = excluded.port, security = excluded.security, login = excluded.login, "
+            "password_ciphertext = excluded.password_ciphertext, updated_at = excluded.updated_at",
+            (user_id, source.email, source.host, source.port, source.security, source.login, now, now, ciphertext),
+        )  # fmt: skip
+
+    async def select(self, user_id: str, email: str | None = None, *, secret: bool = False) -> list[Sequence]:
+        columns = f"{_COLUMNS}, password_ciphertext" if secret else _COLUMNS
+        if email is None:
+            return await self._db.rows(f"SELECT {columns} FROM mining_sources WHERE user_id = %s ORDER BY email", (user_id,))
+        return await self._db.rows(f"SELECT {columns} FROM mining_sources WHERE user_id = %s AND email = %s", (user_id, email))
+
+    async def delete(self, user_id: str, email: str | None = None) -> int:
+        if email is None:
+            return await self._db.change("DELETE FROM mining_sources WHERE user_id = %s", (user_id,))
+        return await self._db.change("DELETE FROM mining_sources WHERE user_id = %s AND email = %s", (user_id, email))
 
 
 def _iso(value: Any) -> str | None:
@@ -128,51 +165,35 @@ def _key(email: str) -> str:
 
 
 class MailboxSourceStore:
-    """The ``mining_sources`` table of one main database, over its ``rows`` (SQLite, PostgreSQL:
-    ``leadminer_runner.mailbox_sources``; D1: ``leadminer.adapters.cloudflare.fetcher``)."""
+    """The stored mailboxes of one main database (its :class:`MailboxTable`), passwords sealed by
+    the mode's :class:`SecretBox`."""
 
-    def __init__(self, rows: Rows, secrets: SecretBox):
-        self._db = rows
+    def __init__(self, table: MailboxTable, secrets: SecretBox):
+        self._table = table
         self._secrets = secrets
 
     async def save(self, user_id: str, source: MailboxSource, password: str) -> MailboxSource:
         """Store (or replace) the mailbox ``source.email`` of ``user_id``, its password encrypted."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        await self._db.change(
-            f"INSERT INTO mining_sources (user_id, {_COLUMNS}, password_ciphertext) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, email) DO UPDATE SET "
-            "host = excluded.host, port = excluded.port, security = excluded.security, login = excluded.login, "
-            "password_ciphertext = excluded.password_ciphertext, updated_at = excluded.updated_at",
-            (user_id, _key(source.email), source.host, source.port, source.security, source.login, now, now,
-             await _value(self._secrets.encrypt(password))),
-        )  # fmt: skip
-        stored = await self._db.rows(
-            f"SELECT {_COLUMNS} FROM mining_sources WHERE user_id = %s AND email = %s", (user_id, _key(source.email))
-        )
-        return _source(stored[0])
+        keyed = MailboxSource(_key(source.email), source.host, source.port, source.security, source.login)
+        await self._table.upsert(user_id, keyed, await _value(self._secrets.encrypt(password)), now)
+        return _source((await self._table.select(user_id, keyed.email))[0])
 
     async def list(self, user_id: str) -> list[MailboxSource]:
         """The user's mailboxes, by address; no secret."""
-        found = await self._db.rows(f"SELECT {_COLUMNS} FROM mining_sources WHERE user_id = %s ORDER BY email", (user_id,))
-        return [_source(row) for row in found]
+        return [_source(row) for row in await self._table.select(user_id)]
 
     async def get(self, user_id: str, email: str) -> tuple[MailboxSource, str] | None:
         """The mailbox and its decrypted password (for the worker that opens it), or None."""
-        found = await self._db.rows(
-            f"SELECT {_COLUMNS}, password_ciphertext FROM mining_sources WHERE user_id = %s AND email = %s",
-            (user_id, _key(email)),
-        )
+        found = await self._table.select(user_id, _key(email), secret=True)
         if not found:
             return None
         return _source(found[0]), await _value(self._secrets.decrypt(found[0][7]))
 
     async def delete(self, user_id: str, email: str) -> bool:
         """Forget one mailbox; False when there was none."""
-        changed = await self._db.change("DELETE FROM mining_sources WHERE user_id = %s AND email = %s", (user_id, _key(email)))
-        return changed > 0
+        return await self._table.delete(user_id, _key(email)) > 0
 
     async def delete_user(self, user_id: str) -> int:
         """Forget every mailbox of the user; returns how many."""
-        return await self._db.change("DELETE FROM mining_sources WHERE user_id = %s", (user_id,))
-
-
+        return await self._table.delete(user_id)

@@ -1,7 +1,7 @@
 """Stored IMAP mailboxes in the Cloudflare mode, read by the fetcher container.
 
 A Worker has no IMAP client, so a queued ``{"kind": "imap", "email"}`` fetch opens a
-:class:`ContainerSource`: the stored mailbox (``mining_sources`` of the main D1 database, its
+:class:`ContainerSource`: the stored mailbox (``mining_sources`` of the main store, its
 password encrypted with WebCrypto, :mod:`.secrets`). The flow launches it
 (:meth:`MiningFlow._queued_fetch`): a new token is registered (:mod:`.remote_fetch`) and the
 Durable Object ``FETCHER`` named by the mining id starts its container with the job in the
@@ -23,7 +23,7 @@ import json
 import logging
 from typing import Any
 
-from ...mailboxes import MailboxSource, MailboxSourceStore, imap_spec
+from ...mailboxes import MailboxSource, MailboxSourceStore, SqlMailboxTable, imap_spec
 from .d1 import D1Driver
 from .queues import ProducerQueue
 from .remote_fetch import MAX_LAUNCHES, RemoteFetches
@@ -37,7 +37,7 @@ _watching: set = set()  # the containers watched (a task needs a reference until
 
 
 class D1Rows:
-    """``rows`` / ``change`` of :class:`leadminer.mailboxes.MailboxSourceStore` over a D1 database."""
+    """``rows`` / ``change`` of :class:`leadminer.mailboxes.SqlMailboxTable` over a D1 database."""
 
     def __init__(self, db: Any):
         self.driver = D1Driver(db)
@@ -50,13 +50,17 @@ class D1Rows:
         return changed
 
 
-def mailbox_store(env: Any) -> MailboxSourceStore:
-    """The stored mailboxes in the main D1 database (``MAIN_DB``), passwords sealed with the keys of
-    the Worker secret ``LEADMINER_SECRET_KEY`` (RuntimeError when it is unset)."""
+def mailbox_store(env: Any, main: Any) -> MailboxSourceStore:
+    """The stored mailboxes in the Worker's main store ``main`` (``mining_sources``: Supabase
+    through ``main_api.sql``'s functions, or the main D1 database of a local stack), passwords
+    sealed with the keys of the Worker secret ``LEADMINER_SECRET_KEY`` (RuntimeError when unset)."""
+    from ..postgrest import PostgrestMailboxTable, PostgrestMainStore  # noqa: PLC0415
+
     keys = getattr(env, "LEADMINER_SECRET_KEY", None)
     if not isinstance(keys, str) or not keys:
         raise RuntimeError("stored mailboxes need the Worker secret LEADMINER_SECRET_KEY (wrangler secret put)")
-    return MailboxSourceStore(D1Rows(env.MAIN_DB), WebCryptoBox(keys))
+    table = PostgrestMailboxTable(main) if isinstance(main, PostgrestMainStore) else SqlMailboxTable(D1Rows(main.driver.db))
+    return MailboxSourceStore(table, WebCryptoBox(keys))
 
 
 class ContainerSource:
@@ -99,17 +103,17 @@ class ContainerSource:
 
 class CloudflareSourceOpener:
     """:class:`~leadminer.flow.SourceOpener` of the Cloudflare mode: uploads in R2, stored IMAP
-    mailboxes through the fetcher container."""
+    mailboxes (in the main store ``main``) through the fetcher container."""
 
-    def __init__(self, env: Any):
-        self.env = env
+    def __init__(self, env: Any, main: Any):
+        self.env, self.main = env, main
         self.uploads = R2UploadOpener(env.RAW)
 
     async def open(self, user_id: str, spec: dict[str, Any]) -> Any:
         if not (isinstance(spec, dict) and spec.get("kind") == "imap"):
             return await self.uploads.open(user_id, spec)
         email, folders, since = imap_spec(spec)
-        found = await mailbox_store(self.env).get(user_id, email)
+        found = await mailbox_store(self.env, self.main).get(user_id, email)
         if found is None:
             raise ValueError(f"no stored mailbox {email} for this user: add it first")
         mailbox, password = found

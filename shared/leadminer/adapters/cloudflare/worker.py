@@ -47,9 +47,10 @@ def services(env: Any, max_attempts: int = DEFAULT_MAX_RETRIES + 1) -> MiningSer
         binding = _binding(env, f"{stage.upper()}_QUEUE")
         if binding is not None:
             queues[stage] = ProducerQueue(stage, binding, max_attempts)
+    main = D1MainStore(env.MAIN_DB)
     return MiningServices(
-        temp=temp, ledger=temp, raw=R2RawBatchStore(env.RAW), main=D1MainStore(env.MAIN_DB), queues=queues,
-        sources=CloudflareSourceOpener(env),
+        temp=temp, ledger=temp, raw=R2RawBatchStore(env.RAW), main=main, queues=queues,
+        sources=CloudflareSourceOpener(env, main),
     )  # fmt: skip
 
 
