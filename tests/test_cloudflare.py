@@ -326,6 +326,18 @@ def _fetchers(stack, mining_id: str) -> list[dict]:
     return [f for f in stack.call("fetchers", {})["fetchers"] if f["name"] == mining_id]
 
 
+async def _exited(stack, mining_id: str, timeout: float = 15) -> list[dict]:
+    """The mining's fetcher processes once every one has exited (a fetcher exits just after its
+    last answer, which may end the mining first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = _fetchers(stack, mining_id)
+        if all(f["exit"] is not None for f in found):
+            return found
+        assert time.monotonic() < deadline, f"a fetcher of mining {mining_id} still runs"
+        await asyncio.sleep(0.05)
+
+
 async def _embedded(account, tmp_path) -> list:
     db = tmp_path / f"embedded-{account.user}.db"
     source = ImapMessageSource(account.url(), "embedded", password=account.password)
@@ -367,7 +379,7 @@ async def test_a_stored_mailbox_mined_through_the_api_is_read_by_the_fetcher_and
     assert mining["status"] == "done", mining
     assert mining["stats"]["fetched"] == len(files)
     assert _exported(api) == await _embedded(account, tmp_path) != []
-    (fetcher,) = _fetchers(stack, mining_id)
+    (fetcher,) = await _exited(stack, mining_id)
     assert fetcher["exit"] == 0 and "fetch over" in fetcher["output"]
     assert fetcher["output"].count("batch handed over") == -(-len(files) // FETCH_BATCH)
     assert account.password not in fetcher["output"]
@@ -390,7 +402,7 @@ async def test_a_fetcher_killed_mid_fetch_is_started_again_and_resumes_without_d
     os.kill(first[0]["pid"], signal.SIGKILL)  # as a container that dies
     mining = await _until_ended(cloudflare_local.services(stack), mining_id, timeout=300)
     assert mining["status"] == "done", mining
-    first, second = _fetchers(stack, mining_id)
+    first, second = await _exited(stack, mining_id)
     assert first["exit"] == "SIGKILL" and second["exit"] == 0
     resumed_at = int(second["output"].split(" from batch ")[1].split()[0])
     assert resumed_at >= 2  # it began where the first one stopped, not at batch 0
@@ -491,7 +503,7 @@ async def test_a_wrong_password_fails_the_mining_with_the_servers_answer_and_is_
     mining_id = _mine(api, user, account.user)
     mining = await _until_ended(cloudflare_local.services(stack), mining_id)
     assert mining["status"] == "failed" and mining["stats"]["error"].startswith("fetch: IMAP login failed"), mining
-    (fetcher,) = _fetchers(stack, mining_id)  # a refused login is an answer, not a crash: not started again
+    (fetcher,) = await _exited(stack, mining_id)  # a refused login is an answer, not a crash: not started again
     assert fetcher["exit"] == 0
     for text in (fetcher["output"], json.dumps(mining)):
         assert wrong not in text and account.password not in text
