@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -189,6 +191,30 @@ def supabase_migrate() -> int:
     return 0
 
 
+DRY_RUN_IMAGE = "registry.cloudflare.com/leadminer-fetcher:dry-run"
+
+
+@contextlib.contextmanager
+def deploy_config(worker: str, *, dry_run: bool):
+    """The Worker's config; for a dry run of a config with a container built from a Dockerfile
+    (fetch-dispatch: the fetcher), a copy naming an image instead: `wrangler deploy --dry-run`
+    builds Dockerfiles with Docker, which CI has and this offline check must not need (the
+    Dockerfile is checked by tests/test_cloudflare.py). The copy sits beside the config
+    (its paths are relative) as a dot file, which the local stack does not read."""
+    config = ROOT / "wrangler" / f"{worker}.toml"
+    text = config.read_text(encoding="utf-8")
+    if not dry_run or "Dockerfile" not in text:
+        yield config
+        return
+    copy = config.with_name(f".{worker}.dry-run.toml")
+    copy.write_text(re.sub(r'^image = "[^"]*Dockerfile"', f'image = "{DRY_RUN_IMAGE}"', text, flags=re.MULTILINE), encoding="utf-8")
+    print(f"{worker}: container image not built by the dry run (Docker), named {DRY_RUN_IMAGE}", file=sys.stderr)
+    try:
+        yield copy
+    finally:
+        copy.unlink(missing_ok=True)
+
+
 def deploy(env: str, *, dry_run: bool) -> int:
     """Migrations first (the D1 temp tables, then Supabase's main schema and functions through
     ``$SUPABASE_DB_URL``), then every Worker; ``dry_run``: bundle and validate offline
@@ -212,10 +238,11 @@ def deploy(env: str, *, dry_run: bool) -> int:
     vendor(PYTHON_MODULES)
     for worker in WORKERS:
         bundle(worker)
-        args = ["deploy", "--config", str(ROOT / "wrangler" / f"{worker}.toml"), "--env", env]
-        if dry_run:
-            args += ["--dry-run", "--outdir", str(BUILD / "out" / f"{worker}-{env}")]
-        done = wrangler(*args)
+        with deploy_config(worker, dry_run=dry_run) as config:
+            args = ["deploy", "--config", str(config), "--env", env]
+            if dry_run:
+                args += ["--dry-run", "--outdir", str(BUILD / "out" / f"{worker}-{env}")]
+            done = wrangler(*args)
         print(f"{worker} ({env}): {'ok' if done.returncode == 0 else 'FAILED'}", file=sys.stderr)
         if done.returncode:
             print(done.stdout[-3000:] + done.stderr[-3000:], file=sys.stderr)

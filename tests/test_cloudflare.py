@@ -7,10 +7,13 @@ clean → signature → refine through the queues. One stack for the module."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import http.server
 import io
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -25,6 +28,7 @@ import pytest
 from corpora import corpus_dir
 
 from leadminer.adapters.sqlite import SqliteMainStore
+from leadminer.contracts import RawMessage
 from leadminer.adapters.sqlite import connect as sqlite_connect
 from leadminer.export import write_export
 from leadminer.flow import MiningFlow
@@ -41,6 +45,8 @@ if not cloudflare_local.node_available():
 
 
 JWT_SECRET = "test-secret-of-the-local-cloudflare-stack-32b"
+SECRET_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()  # LEADMINER_SECRET_KEY: stored mailbox passwords
+FETCH_BATCH = 5  # the fetcher's batch size in this stack: several batches from a small mailbox
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +65,7 @@ def stack(supabase_database):
     """The stack whose Workers keep the main store on the local Supabase (the PostgREST stand-in
     over PostgreSQL, main.sql + main_api.sql: the SQL production runs)."""
     supabase = LocalSupabase.start(supabase_database, JWT_SECRET)
-    running = cloudflare_local.Stack(supabase=supabase)
+    running = cloudflare_local.Stack(supabase=supabase, env={"LEADMINER_SECRET_KEY": SECRET_KEY, "LEADMINER_FETCH_BATCH": str(FETCH_BATCH)})
     yield running
     running.close()
     supabase.close()
@@ -313,3 +319,238 @@ json.dumps({{"status": r.status, "answer": r.headers.get("x-answer"), "json": r.
     server.server_close()
     assert result == {"status": 201, "answer": "yes", "json": {"ok": True}, "down": "unavailable"}
     assert seen == {"body": b'{"a": 1}', "auth": "Bearer k"}
+
+
+# The fetcher (a container in production, a process the stack starts here) --------------------
+def _token(user: str) -> str:
+    import jwt
+
+    return jwt.encode({"sub": user, "aud": "authenticated", "exp": int(time.time()) + 900}, JWT_SECRET, algorithm="HS256")
+
+
+def _lkml(count: int) -> list[Path]:
+    return sorted(p for p in corpus_dir("lkml").rglob("*") if p.is_file())[:count]
+
+
+def _stored_mailbox(stack, dovecot_server, files: list[Path]) -> tuple[_Api, str, object]:
+    """A Dovecot account holding ``files``, stored through the API of fetch-dispatch."""
+    account = dovecot_server.add_account(user=f"cf{uuid.uuid4().hex[:8]}@example.com")
+    dovecot_server.fill_folder(account, "INBOX", files)
+    user = f"imap-{uuid.uuid4().hex[:8]}"
+    api = _Api(stack.url, _token(user))
+    body = {"email": account.user, "host": account.host, "port": account.port, "secure": "plain", "password": account.password}
+    status, saved = api.call("POST", "/api/imap/mine/sources/imap", json.dumps(body).encode(), "application/json")
+    assert status == 201, saved
+    return api, user, account
+
+
+def _mine(api: _Api, user: str, email: str) -> str:
+    body = json.dumps({"miningSource": {"email": email}}).encode()
+    status, answer = api.call("POST", f"/api/imap/mine/email/{user}", body, "application/json")
+    assert status == 202, answer
+    return answer["data"]["miningId"]
+
+
+def _fetchers(stack, mining_id: str) -> list[dict]:
+    return [f for f in stack.call("fetchers", {})["fetchers"] if f["name"] == mining_id]
+
+
+async def _exited(stack, mining_id: str, timeout: float = 15) -> list[dict]:
+    """The mining's fetcher processes once every one has exited (a fetcher exits just after its
+    last answer, which may end the mining first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = _fetchers(stack, mining_id)
+        if all(f["exit"] is not None for f in found):
+            return found
+        assert time.monotonic() < deadline, f"a fetcher of mining {mining_id} still runs"
+        await asyncio.sleep(0.05)
+
+
+async def _embedded(account, tmp_path) -> list:
+    db = tmp_path / f"embedded-{account.user}.db"
+    source = ImapMessageSource(account.url(), "embedded", password=account.password)
+    await asyncio.to_thread(embedded_mine, source, db_path=db, user_id="embedded")
+    conn = sqlite_connect(db, readonly=True)
+    try:
+        return _export(await SqliteMainStore(conn).persons("embedded"))
+    finally:
+        conn.close()
+
+
+def _exported(api: _Api) -> list:
+    status, exported = api.call("POST", "/api/contacts/export/json", json.dumps({"exportAllContacts": True}).encode(), "application/json")
+    assert status == 200
+    return exported
+
+
+async def test_a_stored_mailbox_mined_through_the_api_is_read_by_the_fetcher_and_equals_the_embedded_mode(
+    stack, dovecot_server, tmp_path
+):
+    """Dovecot → the fetcher (started by the FETCHER Durable Object; a process here) → the fetcher
+    routes of fetch-dispatch → R2 + the extract queue → the Workers → the same contacts as the
+    embedded mode on the same mailbox. The password is stored sealed (AES-GCM, readable with the
+    key only) and never appears in the fetcher's output."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    files = _lkml(12)
+    api, user, account = _stored_mailbox(stack, dovecot_server, files)
+    status, listed = api.call("GET", "/api/imap/mine/sources")
+    assert status == 200 and [m["email"] for m in listed["data"]] == [account.user]
+    from leadminer.adapters.postgrest import PostgrestMailboxTable
+
+    ((*_row, sealed),) = await PostgrestMailboxTable(cloudflare_local.services(stack).main).select(user, account.user, secret=True)
+    assert account.password not in sealed and sealed.startswith("v1.")
+    raw = base64.urlsafe_b64decode(sealed[3:])
+    assert AESGCM(base64.urlsafe_b64decode(SECRET_KEY)).decrypt(raw[:12], raw[12:], None).decode() == account.password
+
+    mining_id = _mine(api, user, account.user)
+    mining = await _until_ended(cloudflare_local.services(stack), mining_id, timeout=300)
+    assert mining["status"] == "done", mining
+    assert mining["stats"]["fetched"] == len(files)
+    assert _exported(api) == await _embedded(account, tmp_path) != []
+    (fetcher,) = await _exited(stack, mining_id)
+    assert fetcher["exit"] == 0 and "fetch over" in fetcher["output"]
+    assert fetcher["output"].count("batch handed over") == -(-len(files) // FETCH_BATCH)
+    assert account.password not in fetcher["output"]
+    assert await cloudflare_local.services(stack).raw.keys(f"minings/{mining_id}/") == []
+
+    again = await _until_ended(cloudflare_local.services(stack), _mine(api, user, account.user))
+    assert again["status"] == "done" and again["stats"]["fetched"] == 0  # the folder state was saved: nothing new
+
+
+async def test_a_fetcher_killed_mid_fetch_is_started_again_and_resumes_without_doubling_or_losing(
+    stack, dovecot_server, tmp_path
+):
+    files = _lkml(60)
+    api, user, account = _stored_mailbox(stack, dovecot_server, files)
+    mining_id = _mine(api, user, account.user)
+    deadline = time.monotonic() + 120
+    while not (first := _fetchers(stack, mining_id)) or first[0]["output"].count("batch handed over") < 2:
+        assert time.monotonic() < deadline, "the fetcher handed nothing over"
+        await asyncio.sleep(0.02)
+    os.kill(first[0]["pid"], signal.SIGKILL)  # as a container that dies
+    mining = await _until_ended(cloudflare_local.services(stack), mining_id, timeout=300)
+    assert mining["status"] == "done", mining
+    first, second = await _exited(stack, mining_id)
+    assert first["exit"] == "SIGKILL" and second["exit"] == 0
+    resumed_at = int(second["output"].split(" from batch ")[1].split()[0])
+    assert resumed_at >= 2  # it began where the first one stopped, not at batch 0
+    assert mining["stats"]["fetched"] == len(files)  # nothing read twice, nothing lost
+    assert _exported(api) == await _embedded(account, tmp_path)
+    for fetcher in (first, second):
+        assert account.password not in fetcher["output"]
+
+
+async def test_stopping_a_mining_makes_its_fetcher_quit_at_once(stack, dovecot_server):
+    files = _lkml(60)
+    api, user, account = _stored_mailbox(stack, dovecot_server, files)
+    mining_id = _mine(api, user, account.user)
+    deadline = time.monotonic() + 120
+    while not (found := _fetchers(stack, mining_id)) or "batch handed over" not in found[0]["output"]:
+        assert time.monotonic() < deadline, "the fetcher handed nothing over"
+        await asyncio.sleep(0.02)
+    status, stopped = api.call("POST", f"/api/imap/mine/email/{user}/{mining_id}", b"{}", "application/json")
+    assert status == 200 and stopped["data"]["status"] == "canceled", stopped
+    stop_time = time.monotonic()
+    while (fetcher := _fetchers(stack, mining_id)[0])["exit"] is None:
+        assert time.monotonic() - stop_time < 15, "the fetcher still runs after the stop"
+        await asyncio.sleep(0.05)
+    quit_after = time.monotonic() - stop_time
+    assert fetcher["exit"] == 0 and "ends this fetcher" in fetcher["output"], fetcher["output"][-2000:]
+    assert fetcher["output"].count("batch handed over") < -(-len(files) // FETCH_BATCH)  # it did not read on
+    assert len(_fetchers(stack, mining_id)) == 1  # a stop is no crash: not started again
+    services = cloudflare_local.services(stack)
+    await asyncio.sleep(1)
+    assert await services.raw.keys(f"minings/{mining_id}/") == []
+    assert mining_id not in await services.temp.mining_ids()
+    print(f"fetcher quit {quit_after:.2f} s after the stop")
+
+
+async def test_the_fetcher_routes_refuse_a_wrong_token_a_batch_out_of_order_and_an_ended_mining(stack, mailbox):
+    """fetch-dispatch's fetcher routes on their own: a retried batch is answered, not stored twice."""
+    from leadminer.adapters.cloudflare.d1 import D1Driver
+    from leadminer.adapters.cloudflare.r2 import encode_messages
+    from leadminer.adapters.cloudflare.remote_fetch import RemoteFetches, token_hash
+    from leadminer_fetcher.remote import Ended, FetchApi
+
+    services = cloudflare_local.services(stack)
+    flow = MiningFlow(services)
+    mining_id = await flow.start(user_id="routes", source="imap://routes@example.com:993")
+    fetches = RemoteFetches(D1Driver(cloudflare_local.BridgeD1Database(stack, "DB")))
+    token = await fetches.launch(mining_id)
+    ((stored,),) = await cloudflare_local.BridgeD1Database(stack, "DB").prepare(
+        "SELECT token_hash FROM remote_fetches WHERE mining_id = ?").bind(mining_id).raw()  # fmt: skip
+    assert stored == token_hash(token) and token not in stored  # only its hash is kept
+    api = FetchApi(stack.url, mining_id, token, retries=())
+    source, _ = open_message_source(str(mailbox), user_id="routes", password_prompt=lambda prompt: "")
+    read = [m for m in source.iter_messages(mining_id) if isinstance(m, RawMessage)][:4]
+    raws = [RawMessage(mining_id, "INBOX", str(uid), m.data, ()) for uid, m in enumerate(read, start=11)]  # as IMAP reads them
+
+    with pytest.raises(Ended, match="wrong token"):
+        FetchApi(stack.url, mining_id, "not-the-token", retries=()).post("begin", {})
+    begin = api.post("begin", {})
+    assert begin["user_id"] == "routes" and begin["cursor"]["batch"] == 0
+    with pytest.raises(RuntimeError, match="409.*out of order"):
+        api.post("batch", {"batch": 1, "messages": encode_messages(raws[:2])})
+    batch = {"batch": 0, "messages": encode_messages(raws[:2]), "failures": [], "state": [], "total": 4}
+    assert api.post("batch", batch) == {"next": 1}
+    assert api.post("batch", batch) == {"next": 1}  # a retried request: answered again
+    assert api.post("batch", {**batch, "batch": 1, "messages": encode_messages(raws[2:])}) == {"next": 2}
+    assert api.post("begin", {})["cursor"] | {"state": None} == {
+        "batch": 2, "fetched": 4, "failed": 0, "total": 4, "uids": {"INBOX": 14}, "state": None,
+    }  # where a restarted fetcher begins
+    assert (await services.ledger.run(mining_id)).fetched == 4
+    assert await flow.stop(mining_id)
+    with pytest.raises(Ended, match="ended"):
+        api.post("batch", {**batch, "batch": 2})
+    assert await services.raw.keys(f"minings/{mining_id}/") == []
+
+
+def test_a_password_sealed_with_one_key_is_refused_with_another_under_pyodide(stack):
+    first, second = (base64.urlsafe_b64encode(os.urandom(32)).decode() for _ in range(2))
+    code = f"""
+import json
+from leadminer.adapters.cloudflare.secrets import WebCryptoBox
+from leadminer.mailboxes import SecretError
+sealed = await WebCryptoBox({first!r}).encrypt("pässword")
+rotated = await WebCryptoBox({second!r} + "," + {first!r}).decrypt(sealed)
+try:
+    await WebCryptoBox({second!r}).decrypt(sealed)
+    other = "decrypted"
+except SecretError:
+    other = "refused"
+json.dumps({{"rotated": rotated, "other": other, "clear": "pässword" in sealed}})
+"""
+    assert json.loads(stack.call("run", {"code": code})["result"]) == {"rotated": "pässword", "other": "refused", "clear": False}
+
+
+async def test_a_wrong_password_fails_the_mining_with_the_servers_answer_and_is_never_logged(stack, dovecot_server):
+    api, user, account = _stored_mailbox(stack, dovecot_server, _lkml(2))
+    wrong = f"wrong-{uuid.uuid4().hex}"
+    body = {"email": account.user, "host": account.host, "port": account.port, "secure": "plain", "password": wrong}
+    assert api.call("POST", "/api/imap/mine/sources/imap", json.dumps(body).encode(), "application/json")[0] == 201  # replaced
+    mining_id = _mine(api, user, account.user)
+    mining = await _until_ended(cloudflare_local.services(stack), mining_id)
+    assert mining["status"] == "failed" and mining["stats"]["error"].startswith("fetch: IMAP login failed"), mining
+    (fetcher,) = await _exited(stack, mining_id)  # a refused login is an answer, not a crash: not started again
+    assert fetcher["exit"] == 0
+    for text in (fetcher["output"], json.dumps(mining)):
+        assert wrong not in text and account.password not in text
+
+
+def test_the_fetcher_process_logs_neither_its_password_nor_its_token(stack, caplog, capsys):
+    from leadminer_fetcher.remote import main
+
+    environ = {
+        "LEADMINER_FETCH_API": stack.url, "LEADMINER_MINING_ID": uuid.uuid4().hex, "LEADMINER_FETCH_TOKEN": "token-never-logged",
+        "LEADMINER_IMAP": json.dumps({"host": "127.0.0.1", "port": 1, "security": "plain", "login": "x@example.com"}),
+        "LEADMINER_IMAP_PASSWORD": "password-never-logged",
+    }  # fmt: skip
+    with caplog.at_level("DEBUG"):
+        assert main(environ) == 0  # no such mining: fetch-dispatch ends it
+    assert "LEADMINER_FETCH_TOKEN" not in environ and "LEADMINER_IMAP_PASSWORD" not in environ  # taken out at start
+    out = capsys.readouterr()
+    logged = caplog.text + out.out + out.err
+    assert "ends this fetcher" in logged
+    assert "never-logged" not in logged

@@ -1,4 +1,5 @@
-"""The stored mailboxes (``mining_sources``): SQLite and PostgreSQL, passwords encrypted at rest,
+"""The stored mailboxes (``mining_sources``): SQLite, PostgreSQL and the Supabase functions
+through PostgREST (the Cloudflare mode's), passwords encrypted at rest,
 the schema upgrade 1 → 2, and the settings that key the encryption."""
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ from leadminer.adapters.sqlite import SqliteMainStore, connect
 from leadminer.schemas import SCHEMA_VERSIONS, SchemaVersionError
 from leadminer.settings import Settings, SettingsError
 from leadminer_runner.mailbox_sources import MailboxSource, SecretBox, SecretError, postgres_sources, sqlite_sources
+from leadminer.adapters.postgrest import PostgrestMailboxTable
+from leadminer.mailboxes import MailboxSourceStore
 from pg import postgres_database, postgres_dsn  # noqa: F401 - fixtures
+from test_storage_contract import _postgrest_store as _postgrest_stack
 
 PASSWORD = "S3cret-pässword-0123456789"
 SOURCE = MailboxSource("Ann@Example.com", "imap.example.com", 993, "ssl", "ann@example.com")
 KEY = Fernet.generate_key().decode()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "postgrest"])
 async def backend(request, tmp_path):
     """(store, dump): a sources store over a migrated main database, and a function that
     returns every byte of that database (file, or every row of every table as text)."""
@@ -47,7 +51,12 @@ async def backend(request, tmp_path):
             )
             return ((await cur.fetchone())[0] or "").encode()
 
-        yield postgres_sources(conn, secrets), dump
+        if request.param == "postgres":
+            yield postgres_sources(conn, secrets), dump
+        else:  # the Supabase functions (main_api.sql) through the local PostgREST endpoint, as the Workers call them
+            main, endpoint = await _postgrest_stack(request.getfixturevalue("postgres_dsn"))
+            yield MailboxSourceStore(PostgrestMailboxTable(main), secrets), dump
+            await endpoint.close()
         await conn.close()
 
 
@@ -155,7 +164,7 @@ async def test_a_version_1_postgres_database_is_upgraded_and_keeps_its_rows(post
             await main.check_schema()
         await PostgresMainStore(conn).migrate()
         cur = await conn.execute("SELECT version FROM leadminer_schema_version WHERE component = 'main'")
-        assert (await cur.fetchone())[0] == SCHEMA_VERSIONS["postgres/main.sql"] == 3
+        assert (await cur.fetchone())[0] == SCHEMA_VERSIONS["postgres/main.sql"] == 4
         assert (await main.mining("m1"))["source"] == "old.mbox"
         cur = await conn.execute("SELECT relrowsecurity FROM pg_class WHERE oid = 'mining_sources'::regclass")
         assert (await cur.fetchone())[0] is True

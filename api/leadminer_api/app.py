@@ -453,7 +453,7 @@ async def _as_user(main: Any, user: str) -> AsyncIterator[Any]:
         yield main
 
 
-_MAILBOX_CODES = {401: "wrong_credentials", 501: "not_available", 504: "timeout"}
+_MAILBOX_CODES = {401: "wrong_credentials", 422: "invalid", 501: "not_available", 504: "timeout"}
 
 
 def _mining_view(mining: dict, progress: Any) -> dict:

@@ -2,8 +2,12 @@
 Cloudflare adapters (:mod:`leadminer.adapters.cloudflare`), rate limits and idempotency keys
 in D1 (every isolate sees them), uploads spooled to the isolate's in-memory /tmp and copied to
 R2 (``uploads/<folder>/<name>``) as the fetch is queued, so the fetch-dispatch consumer, in
-whatever isolate, reads them from R2. Stored IMAP mailboxes are not wired in this mode yet
-(the fetcher container): their routes answer 501.
+whatever isolate, reads them from R2. Stored IMAP mailboxes are kept in the main store
+(``mining_sources``: Supabase, or D1 on a local stack), their passwords sealed with WebCrypto (:mod:`leadminer.adapters.cloudflare.fetcher`), and read
+by the fetcher container, which hands its batches over through the fetcher routes
+(:mod:`leadminer_api.fetcher_routes`). A Worker has no IMAP client: a mailbox is stored without
+a login check (its first mining fails with the server's answer when the password is wrong), and
+its folder tree answers 501.
 """
 
 from __future__ import annotations
@@ -17,14 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from leadminer.adapters.cloudflare.d1 import D1Driver
+from leadminer.adapters.cloudflare.fetcher import mailbox_store
 from leadminer.adapters.cloudflare.worker import main_store
 from leadminer.adapters.cloudflare.worker import services as cloudflare_services
 from leadminer.adapters.cloudflare.uploads import upload_key
 from leadminer.flow import MiningServices
+from leadminer.mailboxes import MailboxSource, security_mode
 
 from .backend import IdempotencyConflict, IdempotencyPending, MailboxError, probe
 
-NOT_AVAILABLE = "stored mailboxes are not available in the Cloudflare mode yet: upload a mailbox file instead"
+NO_TREE = "the folder tree of a mailbox needs an IMAP client, which the Cloudflare mode's API has not: mine all folders or name them (boxes)"
 SPOOL = Path(tempfile.gettempdir()) / "leadminer-spool"
 HIT = (
     "INSERT INTO api_hits (key, window, count) VALUES (?,?,1) "
@@ -126,17 +132,23 @@ class CloudflareBackend:
         return value
 
     async def save_mailbox(self, services: MiningServices, user_id: str, account: dict, password: str) -> dict:
-        raise MailboxError(501, NOT_AVAILABLE)
+        """Stored without a login check (no IMAP client in a Worker): the login is the address."""
+        try:
+            security = security_mode(account["secure"], account["port"])
+        except ValueError as exc:
+            raise MailboxError(422, str(exc)) from None
+        source = MailboxSource(account["email"].strip(), account["host"].strip(), account["port"], security, account["email"].strip())
+        return (await mailbox_store(self.env, services.main).save(user_id, source, password)).to_json()
 
     async def mailboxes(self, services: MiningServices, user_id: str) -> list[dict]:
-        return []
+        return [source.to_json() for source in await mailbox_store(self.env, services.main).list(user_id)]
 
     async def mailbox_tree(self, services: MiningServices, user_id: str, email: str) -> list[dict] | None:
-        raise MailboxError(501, NOT_AVAILABLE)
+        raise MailboxError(501, NO_TREE)
 
     async def mailbox_label(self, services: MiningServices, user_id: str, email: str) -> str | None:
-        return None
-
+        found = [m for m in await mailbox_store(self.env, services.main).list(user_id) if m.email == email.strip().lower()]
+        return found[0].label if found else None
 
 
 SETTINGS_VARS = (
@@ -157,4 +169,9 @@ def app_for(env: Any):
         value = getattr(env, name, None)
         if isinstance(value, str) and value:
             values[name] = value
-    return create_app(Settings.from_env(values), CloudflareBackend(env))
+    from .fetcher_routes import fetcher_router
+
+    backend = CloudflareBackend(env)
+    app = create_app(Settings.from_env(values), backend)
+    app.include_router(fetcher_router(backend))
+    return app

@@ -21,6 +21,7 @@
 // D1/R2 through them), queue sends, the cron trigger, and the queue log. A line of JSON
 // {"ready": true, "port": P} on stdout says the stack is up.
 
+import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
@@ -52,7 +53,7 @@ const { Miniflare } = await import("miniflare");
 
 const WRANGLER_DIR = path.join(PROJECT_ROOT, "wrangler");
 const workers = readdirSync(WRANGLER_DIR)
-  .filter((f) => f.endsWith(".toml"))
+  .filter((f) => f.endsWith(".toml") && !f.startsWith(".")) // dot files: scripts/cf's dry-run copies
   .map((f) => {
     const config = unstable_readConfig({ config: path.join(WRANGLER_DIR, f) }, { hideWarnings: true });
     return { name: f.replace(/\.toml$/, ""), config };
@@ -192,12 +193,77 @@ class WorkerQueue {
   sendBatch(messages, options) { return this.inner.sendBatch(messages, options); }
 }
 
+// The fetcher container of a Durable Object (`ctx.container`), played by a local process with the
+// environment the Durable Object starts it with (docs/cloudflare.md, "The fetcher"). The
+// entrypoint's `python` is the stack's LEADMINER_FETCHER_PYTHON (scripts/cf and the tests: the
+// project's venv). Output goes to the stack's stderr and to /__stack/fetchers (the tests).
+const fetchers = []; // {name, pid, exit, output}
+class LocalContainer {
+  constructor(name) { this.name = name; this.child = null; this.exited = null; }
+  get running() { return this.child !== null && this.exited === null; }
+  start(options = {}) {
+    const [command, ...args] = options.entrypoint ?? ["python", "-m", "leadminer_fetcher.remote"];
+    const python = command === "python" ? process.env.LEADMINER_FETCHER_PYTHON || "python3" : command;
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...(options.env ?? {}) };
+    const child = spawn(python, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    const record = { name: this.name, pid: child.pid, exit: null, output: "" };
+    fetchers.push(record);
+    this.child = child;
+    this.exited = null;
+    this.done = new Promise((resolve) => {
+      child.on("exit", (code, signal) => {
+        record.exit = code ?? signal;
+        this.exited = record.exit;
+        resolve(record.exit);
+      });
+    });
+    for (const stream of [child.stdout, child.stderr]) {
+      stream.on("data", (chunk) => {
+        record.output += chunk.toString();
+        process.stderr.write(chunk);
+      });
+    }
+  }
+  async monitor() {
+    const exit = await this.done;
+    if (exit !== 0) throw new Error(`container exited with ${exit}`);
+  }
+  async destroy() {
+    if (this.running) this.child.kill("SIGTERM");
+    await this.done;
+  }
+}
+// A Durable Object namespace: one instance of the Worker's Python class per name, with a
+// ctx whose container is a LocalContainer.
+class DurableObjectNamespace {
+  constructor(className, env) { this.className = className; this.env = env; this.objects = {}; this.cls = null; }
+  getByName(name) {
+    const namespace = this;
+    return {
+      async fetch(url, init) {
+        if (!namespace.objects[name]) {
+          const ctx = { container: new LocalContainer(name), id: { name }, waitUntil: (p) => p };
+          namespace.objects[name] = namespace.cls(ctx, namespace.env);
+        }
+        return await namespace.objects[name].fetch(new Request(url, init));
+      },
+    };
+  }
+}
+let stackUrl = null; // set once the server listens: what a local fetcher posts to
+
 function workerEnv(config) {
   const env = { ...(config.vars ?? {}) };
   // secrets (`wrangler secret put` in production) come from the stack's environment locally, and
   // so may the main store's vars (the local Supabase's URL is known only once it runs: `wrangler dev --var`)
-  for (const name of ["SUPABASE_JWT_SECRET", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_URL", "LEADMINER_MAIN_STORE"])
-    if (process.env[name]) env[name] = process.env[name];
+  // and the fetcher's batch size (tests)
+  const passed = ["SUPABASE_JWT_SECRET", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_URL", "LEADMINER_MAIN_STORE",
+    "LEADMINER_SECRET_KEY", "LEADMINER_FETCH_BATCH"];
+  for (const name of passed) if (process.env[name]) env[name] = process.env[name];
+  if (!("LEADMINER_FETCH_API" in env)) Object.defineProperty(env, "LEADMINER_FETCH_API", { get: () => stackUrl, enumerable: true });
+  for (const b of config.durable_objects?.bindings ?? []) {
+    env[b.name] = new DurableObjectNamespace(b.class_name, env);
+  }
   for (const db of config.d1_databases ?? []) env[db.binding] = new D1Database(db.binding);
   for (const bucket of config.r2_buckets ?? []) env[bucket.binding] = new R2Bucket(bindings[bucket.binding]);
   for (const p of config.queues?.producers ?? []) env[p.binding] = new WorkerQueue(bindings[p.queue]);
@@ -272,8 +338,10 @@ async function startPython() {
     const module = `worker_${name.replace(/-/g, "_")}`;
     FS.writeFile(`${APP_DIR}/${module}.py`, readFileSync(entry));
     py.runPython("import importlib; importlib.invalidate_caches()");
-    const cls = py.pyimport(module).Default;
-    instances[name] = cls(ctx, workerEnv(config));
+    const imported = py.pyimport(module);
+    const env = workerEnv(config);
+    instances[name] = imported.Default(ctx, env);
+    for (const b of config.durable_objects?.bindings ?? []) env[b.name].cls = imported[b.class_name]; // its Durable Objects
   }
   // The local D1 databases get their tables (production: `wrangler d1 migrations apply`).
   const runtime = py.pyimport("leadminer.adapters.cloudflare.worker");
@@ -376,6 +444,7 @@ async function stackRoute(parts, body) {
     return {};
   }
   if (kind === "log") return { messages: queueLog };
+  if (kind === "fetchers") return { fetchers };
   if (kind === "run") {
     // run Python in the Workers' interpreter: {"code"}; the value of its last expression,
     // JSON-encoded by the code itself (tests of Pyodide-only adapters)
@@ -418,6 +487,7 @@ if (withPython) {
   log(`Python Workers up in ${Math.round(performance.now() - started)} ms:`, Object.keys(python.instances).join(", "));
 }
 server.listen(Number(opts.port), "127.0.0.1", () => {
+  stackUrl = `http://127.0.0.1:${server.address().port}`;
   process.stdout.write(`${JSON.stringify({ ready: true, port: server.address().port })}\n`);
 });
 

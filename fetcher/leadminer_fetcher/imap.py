@@ -46,12 +46,13 @@ import ssl
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from imap_tools import BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted
 from imap_tools.errors import MailboxFolderSelectError, MailboxLoginError, UnexpectedCommandStatusError
 
 from leadminer.contracts import FailedMessage, RawMessage
+from leadminer.mailboxes import SECURITY_MODES, imap_label
 from leadminer.storage import FetchStateStore, FolderState
 
 from .imap_response import FetchParseError, TextPart, body_section, find_text_part, parse_fetch, uid_set
@@ -73,7 +74,6 @@ log = logging.getLogger(__name__)
 DEFAULT_EXCLUDED = ("\\Junk", "\\Trash", "\\Drafts")
 """Special-use folders left out unless asked for."""
 
-SECURITY_MODES = ("ssl", "starttls", "plain")
 DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "plain": 143}
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")  # IMAP dates (RFC 3501)
 SPECIAL_USES = ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")
@@ -151,9 +151,7 @@ class ImapUrl:
     @property
     def label(self) -> str:
         """``imap[s]://user@host:port[/folder]``: for display and as state key; never holds a secret."""
-        scheme = "imaps" if self.security == "ssl" else "imap"
-        folder = f"/{quote(self.folder)}" if self.folder else ""
-        return f"{scheme}://{quote(self.user, safe='')}@{self.host}:{self.port}{folder}"
+        return imap_label(self.host, self.port, self.user, self.security, self.folder)
 
 
 def parse_imap_url(url: str) -> ImapUrl:

@@ -61,7 +61,8 @@ class Stack:
         wheels = [a for w in WHEELS for a in ("--wheels", str(w))] if python else []
         self.process = subprocess.Popen(
             ["node", str(STACK_DIR / "stack.mjs"), "--port", str(port), "--exit-with-stdin", *wheels, *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, env={**os.environ, **env},
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sys.stderr, text=True,
+            env={**os.environ, "LEADMINER_FETCHER_PYTHON": sys.executable, **env},  # the fetcher process: this venv
         )  # fmt: skip
         line = self.process.stdout.readline()
         if not line:

@@ -13,9 +13,9 @@ import asyncio
 import ssl
 from typing import Any
 
+from leadminer.mailboxes import security_mode
 from leadminer_fetcher.imap import (
     DEFAULT_PORTS,
-    SECURITY_MODES,
     ImapAuthError,
     ImapError,
     ImapFolder,
@@ -60,20 +60,6 @@ class TimedOut(MailboxCheckError):
     """The server did not answer in time."""
 
     status = 504
-
-
-def security_mode(secure: bool | str | None, port: int | None = None) -> str:
-    """The fetcher's security mode for the API's ``secure``: ``True`` → implicit TLS (``ssl``),
-    ``False`` → ``starttls`` (TLS still required: never a silent fall back to cleartext), or a
-    mode by name (``ssl``, ``starttls``, ``plain``); ``None`` → ``ssl`` unless the port is 143."""
-    if secure is None:
-        return "starttls" if port == 143 else "ssl"
-    if isinstance(secure, bool):
-        return "ssl" if secure else "starttls"
-    mode = str(secure).strip().lower()
-    if mode not in SECURITY_MODES:
-        raise ValueError(f"secure must be true, false or one of {', '.join(SECURITY_MODES)}, not {secure!r}")
-    return mode
 
 
 def _imap(host: str, port: int | None, security: str, login: str, password: str, **options: Any) -> ImapSource:

@@ -1,5 +1,4 @@
-"""The mailboxes a user mines from the API (table ``mining_sources`` of the main database):
-the IMAP server, the login it accepted and the password, encrypted at rest.
+"""The stored mailboxes (:mod:`leadminer.mailboxes`) of the embedded and self-host modes.
 
 Passwords are Fernet tokens (AES-128-CBC + HMAC-SHA256) made with the keys of
 ``LEADMINER_SECRET_KEY`` (:class:`SecretBox`, a ``MultiFernet``: the first key
@@ -15,12 +14,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from leadminer.mailboxes import MailboxSource, MailboxSourceStore, SecretError, SqlMailboxTable
 from leadminer.settings import Settings
 
 __all__ = [
@@ -31,13 +29,6 @@ __all__ = [
     "postgres_sources",
     "sqlite_sources",
 ]
-
-_COLUMNS = "email, host, port, security, login, created_at, updated_at"
-
-
-class SecretError(Exception):
-    """A stored password cannot be decrypted with the configured keys (worded for the user)."""
-
 
 class SecretBox:
     """Encrypts and decrypts short secrets with the Fernet keys of ``LEADMINER_SECRET_KEY``."""
@@ -70,40 +61,6 @@ class SecretBox:
             ) from None
 
 
-@dataclass(frozen=True, slots=True)
-class MailboxSource:
-    """A stored IMAP mailbox, without its password."""
-
-    email: str
-    host: str
-    port: int
-    security: str  # ssl | starttls | plain
-    login: str  # the user name the server accepted (the address, or its local part)
-    created_at: str | None = None  # ISO 8601 UTC, set by the store
-    updated_at: str | None = None
-
-    @property
-    def label(self) -> str:
-        """``imap[s]://login@host:port``: the name of its minings and its fetch-state key (the CLI's
-        label for the same account, so both share the incremental state); never a secret."""
-        from leadminer_fetcher.imap import ImapUrl
-
-        return ImapUrl(self.host, self.port, self.login, self.security).label
-
-    def to_json(self) -> dict[str, Any]:
-        """What the API shows (no secret)."""
-        return {
-            "email": self.email, "host": self.host, "port": self.port, "security": self.security,
-            "secure": self.security != "plain", "login": self.login,
-            "created_at": self.created_at, "updated_at": self.updated_at,
-        }  # fmt: skip
-
-
-class _Rows(Protocol):
-    async def rows(self, sql: str, params: Sequence = ()) -> list[tuple]: ...
-    async def change(self, sql: str, params: Sequence = ()) -> int: ...
-
-
 class _SqliteRows:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
@@ -129,75 +86,11 @@ class _PostgresRows:
         return cur.rowcount
 
 
-def _iso(value: Any) -> str | None:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="seconds")
-    return value
-
-
-def _source(row: Sequence) -> MailboxSource:
-    email, host, port, security, login, created, updated = row[:7]
-    return MailboxSource(email, host, int(port), security, login, _iso(created), _iso(updated))
-
-
-def _key(email: str) -> str:
-    return email.strip().lower()
-
-
-class MailboxSourceStore:
-    """The ``mining_sources`` table of one main database (build it with :func:`sqlite_sources`
-    or :func:`postgres_sources`)."""
-
-    def __init__(self, rows: _Rows, secrets: SecretBox):
-        self._db = rows
-        self._secrets = secrets
-
-    async def save(self, user_id: str, source: MailboxSource, password: str) -> MailboxSource:
-        """Store (or replace) the mailbox ``source.email`` of ``user_id``, its password encrypted."""
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        await self._db.change(
-            f"INSERT INTO mining_sources (user_id, {_COLUMNS}, password_ciphertext) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, email) DO UPDATE SET "
-            "host = excluded.host, port = excluded.port, security = excluded.security, login = excluded.login, "
-            "password_ciphertext = excluded.password_ciphertext, updated_at = excluded.updated_at",
-            (user_id, _key(source.email), source.host, source.port, source.security, source.login, now, now,
-             self._secrets.encrypt(password)),
-        )  # fmt: skip
-        stored = await self._db.rows(
-            f"SELECT {_COLUMNS} FROM mining_sources WHERE user_id = %s AND email = %s", (user_id, _key(source.email))
-        )
-        return _source(stored[0])
-
-    async def list(self, user_id: str) -> list[MailboxSource]:
-        """The user's mailboxes, by address; no secret."""
-        found = await self._db.rows(f"SELECT {_COLUMNS} FROM mining_sources WHERE user_id = %s ORDER BY email", (user_id,))
-        return [_source(row) for row in found]
-
-    async def get(self, user_id: str, email: str) -> tuple[MailboxSource, str] | None:
-        """The mailbox and its decrypted password (for the worker that opens it), or None."""
-        found = await self._db.rows(
-            f"SELECT {_COLUMNS}, password_ciphertext FROM mining_sources WHERE user_id = %s AND email = %s",
-            (user_id, _key(email)),
-        )
-        if not found:
-            return None
-        return _source(found[0]), self._secrets.decrypt(found[0][7])
-
-    async def delete(self, user_id: str, email: str) -> bool:
-        """Forget one mailbox; False when there was none."""
-        changed = await self._db.change("DELETE FROM mining_sources WHERE user_id = %s AND email = %s", (user_id, _key(email)))
-        return changed > 0
-
-    async def delete_user(self, user_id: str) -> int:
-        """Forget every mailbox of the user; returns how many."""
-        return await self._db.change("DELETE FROM mining_sources WHERE user_id = %s", (user_id,))
-
-
 def sqlite_sources(conn: sqlite3.Connection, secrets: SecretBox) -> MailboxSourceStore:
     """The store over a migrated SQLite main database."""
-    return MailboxSourceStore(_SqliteRows(conn), secrets)
+    return MailboxSourceStore(SqlMailboxTable(_SqliteRows(conn)), secrets)
 
 
 def postgres_sources(conn: Any, secrets: SecretBox) -> MailboxSourceStore:
     """The store over the migrated main PostgreSQL (``PostgresMainStore(...).conn``)."""
-    return MailboxSourceStore(_PostgresRows(conn), secrets)
+    return MailboxSourceStore(SqlMailboxTable(_PostgresRows(conn)), secrets)

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from leadminer.contracts import FailedMessage, RawMessage
 from leadminer.sources import SourceError, remove_spooled, spooled_file
+from leadminer.mailboxes import MailboxSourceStore, SecretError, imap_spec
 from leadminer.storage import FetchStateStore
-
-from .mailbox_sources import MailboxSourceStore, SecretError
 
 from .sources import FileMessageSource, ImapMessageSource, SourceSpecError, open_file_source
 
@@ -67,17 +65,10 @@ class StoredSourceOpener:
     async def _imap(self, user_id: str, spec: dict[str, Any]) -> ThreadedSource:
         from leadminer_fetcher.imap import ImapUrl
 
-        email = spec.get("email")
-        if not isinstance(email, str) or not email.strip():
-            raise SourceSpecError("an IMAP source needs the email of a stored mailbox")
-        folders = spec.get("folders")
-        if folders is not None and (not isinstance(folders, list) or not all(isinstance(f, str) for f in folders)):
-            raise SourceSpecError("folders must be a list of folder names")
-        since = spec.get("since")
         try:
-            since = date.fromisoformat(since) if since is not None else None
-        except (TypeError, ValueError):
-            raise SourceSpecError(f"since must be a date (YYYY-MM-DD), not {since!r}") from None
+            email, folders, since = imap_spec(spec)
+        except ValueError as exc:
+            raise SourceSpecError(str(exc)) from None
         if self.sources is None:
             raise SourceSpecError("this worker has no mailbox store (LEADMINER_SECRET_KEY unset?)")
         try:
@@ -85,7 +76,7 @@ class StoredSourceOpener:
         except SecretError as exc:
             raise SourceSpecError(f"{email}: {exc}") from None
         if found is None:
-            raise SourceSpecError(f"no stored mailbox {email.strip()} for this user: add it first")
+            raise SourceSpecError(f"no stored mailbox {email} for this user: add it first")
         source, password = found
         url = ImapUrl(source.host, source.port, source.login, source.security)
         return ThreadedSource(ImapMessageSource(url, user_id, password=password, folders=folders, since=since))

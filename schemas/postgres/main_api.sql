@@ -324,6 +324,33 @@ BEGIN
 END
 $$;
 
+-- stored mailboxes (leadminer.mailboxes; the password arrives sealed, never in clear) ----
+CREATE OR REPLACE FUNCTION lm_save_mailbox(p_user_id text, p_email text, p_host text, p_port integer,
+                                           p_security text, p_login text, p_ciphertext text) RETURNS void
+LANGUAGE sql SECURITY INVOKER AS $$
+    INSERT INTO mining_sources (user_id, email, host, port, security, login, password_ciphertext)
+    VALUES (p_user_id, p_email, p_host, p_port, p_security, p_login, p_ciphertext)
+    ON CONFLICT (user_id, email) DO UPDATE SET host = excluded.host, port = excluded.port,
+        security = excluded.security, login = excluded.login,
+        password_ciphertext = excluded.password_ciphertext, updated_at = now()
+$$;
+
+CREATE OR REPLACE FUNCTION lm_mailboxes(p_user_id text, p_email text DEFAULT NULL,
+                                        p_secret boolean DEFAULT false) RETURNS jsonb
+LANGUAGE sql STABLE SECURITY INVOKER AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_array(email, host, port, security, login, lm_time(created_at),
+               lm_time(updated_at)) || CASE WHEN p_secret THEN jsonb_build_array(password_ciphertext)
+                                            ELSE '[]'::jsonb END ORDER BY email), '[]')
+    FROM mining_sources WHERE user_id = p_user_id AND (p_email IS NULL OR email = p_email)
+$$;
+
+CREATE OR REPLACE FUNCTION lm_delete_mailboxes(p_user_id text, p_email text DEFAULT NULL) RETURNS integer
+LANGUAGE sql SECURITY INVOKER AS $$
+    WITH gone AS (DELETE FROM mining_sources WHERE user_id = p_user_id AND (p_email IS NULL OR email = p_email)
+                  RETURNING 1)
+    SELECT count(*)::integer FROM gone
+$$;
+
 -- a user's data ---------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION lm_delete_user(p_user_id text) RETURNS jsonb
 LANGUAGE plpgsql SECURITY INVOKER AS $$

@@ -225,3 +225,23 @@ class PostgrestMainStore(queries.PersonReads):
     # a user's data -------------------------------------------------------------
     async def delete_user(self, user_id: str) -> dict[str, int]:
         return await self._call("delete_user", user_id=user_id)
+
+
+class PostgrestMailboxTable:
+    """:class:`leadminer.mailboxes.MailboxTable` through ``main_api.sql``'s mailbox functions (the
+    Cloudflare mode's stored mailboxes on Supabase; the password arrives sealed)."""
+
+    def __init__(self, main: PostgrestMainStore):
+        self._main = main
+
+    async def upsert(self, user_id: str, source: Any, ciphertext: str, now: str) -> None:
+        await self._main._call(
+            "save_mailbox", user_id=user_id, email=source.email, host=source.host, port=source.port,
+            security=source.security, login=source.login, ciphertext=ciphertext,
+        )  # fmt: skip
+
+    async def select(self, user_id: str, email: str | None = None, *, secret: bool = False) -> list:
+        return await self._main._call("mailboxes", user_id=user_id, email=email, secret=secret)
+
+    async def delete(self, user_id: str, email: str | None = None) -> int:
+        return int(await self._main._call("delete_mailboxes", user_id=user_id, email=email))

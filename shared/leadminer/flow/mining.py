@@ -157,7 +157,7 @@ class MiningFlow:
         s = self.services
         run = await s.ledger.run(mining_id)
         if run is None:
-            return await self._ended_meanwhile(mining_id)
+            return await self.abandon_fetch(mining_id)
         state = FetchState(run.user_id, run.source, await s.main.folder_states(run.user_id, run.source))
         fetched = failed = batches = 0
         batch: list[RawMessage] = []
@@ -167,11 +167,9 @@ class MiningFlow:
 
             async def hand_over() -> bool:
                 nonlocal batches, batch
-                await s.raw.add_raw_batch(mining_id, batches, batch)
-                await s.queues["extract"].send({"mining_id": mining_id, "batch": batches})
+                await self.store_batch(mining_id, batches, batch, fetched=fetched, failed=failed, total=total)
                 batches += 1
                 batch = []
-                await s.ledger.fetch_progress(mining_id, fetched=fetched, failed=failed, total=total)
                 if on_batch is not None:
                     await on_batch(await self.progress(mining_id))
                 await asyncio.sleep(0)  # a point where a cancellation (Ctrl-C, SIGTERM) gets in
@@ -188,12 +186,10 @@ class MiningFlow:
                 fetched += 1
                 batch.append(item)
                 if len(batch) >= batch_size and not await hand_over():
-                    return await self._ended_meanwhile(mining_id)
+                    return await self.abandon_fetch(mining_id)
             if batch and not await hand_over():
-                return await self._ended_meanwhile(mining_id)
-            await s.ledger.end_fetch(mining_id, batches=batches, fetched=fetched, failed=failed, fetch_state=state.rows())
-            if await s.ledger.claim_clean(mining_id):  # every batch was extracted already (or there was none)
-                await s.queues["clean"].send({"mining_id": mining_id})
+                return await self.abandon_fetch(mining_id)
+            await self.end_fetch(mining_id, batches=batches, fetched=fetched, failed=failed, fetch_state=state.rows())
         except StoreUnavailable:
             raise  # not the source's fault: the worker waits the outage out and fetches again
         except BaseException as exc:
@@ -203,6 +199,27 @@ class MiningFlow:
                 await self.end(mining_id, "failed", f"fetch: {describe(exc)}")
             raise
         return True
+
+    async def store_batch(
+        self, mining_id: str, batch_no: int, raws: list[RawMessage], *, fetched: int, failed: int, total: int | None
+    ) -> None:
+        """Hand raw batch ``batch_no`` over to extract: stored (a repeated batch keeps its first
+        copy), ``{"mining_id", "batch"}`` sent, the fetch's counters written. The one hand-over of
+        every fetch: :meth:`fetch` here, or a fetcher in another process through its mode's routes
+        (the Cloudflare fetcher container)."""
+        s = self.services
+        await s.raw.add_raw_batch(mining_id, batch_no, raws)
+        await s.queues["extract"].send({"mining_id": mining_id, "batch": batch_no})
+        await s.ledger.fetch_progress(mining_id, fetched=fetched, failed=failed, total=total)
+
+    async def end_fetch(self, mining_id: str, *, batches: int, fetched: int, failed: int, fetch_state: list[list]) -> None:
+        """The source is read: ``batches`` raw batches were handed over; ``fetch_state`` (folder
+        states, saved once the mining is done) recorded; clean is sent when every batch is
+        already extracted (or there was none)."""
+        s = self.services
+        await s.ledger.end_fetch(mining_id, batches=batches, fetched=fetched, failed=failed, fetch_state=fetch_state)
+        if await s.ledger.claim_clean(mining_id):
+            await s.queues["clean"].send({"mining_id": mining_id})
 
     async def start_import(self, *, user_id: str, name: str, contacts: Iterable[ImportedContact]) -> str:
         """Start a mining of contacts imported from a file (``name``; see :mod:`leadminer.imports`):
@@ -217,9 +234,7 @@ class MiningFlow:
             await s.raw.add_raw_batch(mining_id, 0, to_raw(mining_id, rows))
             await s.ledger.fetch_progress(mining_id, fetched=len(rows), failed=0, total=len(rows))
             await s.ledger.finish_batch(mining_id, 0, BatchCounts(len(rows), 0, 0, len(rows)))
-            await s.ledger.end_fetch(mining_id, batches=1, fetched=len(rows), failed=0, fetch_state=[])
-            if await s.ledger.claim_clean(mining_id):
-                await s.queues["clean"].send({"mining_id": mining_id})
+            await self.end_fetch(mining_id, batches=1, fetched=len(rows), failed=0, fetch_state=[])
         except BaseException as exc:
             await self.end(mining_id, "failed", f"import: {describe(exc)}")
             raise
@@ -247,7 +262,12 @@ class MiningFlow:
         first worker hung past the claim timeout) waits for the first to end, then finds the
         fetch done and does nothing; if the first worker died, the lease went with it and the
         second fetches again (raw batches and extract messages keep their numbers, so nothing
-        is doubled). Two workers never read the same mining at once."""
+        is doubled). Two workers never read the same mining at once.
+
+        A source with a ``launch(mining_id)`` coroutine is read by a fetcher outside this process
+        (the Cloudflare mode's fetcher container): launched, it hands its batches over through
+        :meth:`store_batch` and :meth:`end_fetch` (its mode's routes), and the message is done;
+        ``launch`` answers None, or the reason the mining fails instead."""
         s = self.services
         async with s.ledger.mining_lock(fetch_lease(mining_id)):
             async with s.ledger.mining_lock(mining_id):
@@ -260,6 +280,10 @@ class MiningFlow:
                     source = await s.sources.open(run.user_id, spec)
                 except Exception as exc:  # the source cannot be opened: the mining fails with why
                     await self._end_locked(mining_id, run, "failed", f"fetch: {describe(exc)}")
+                    return
+                if (launch := getattr(source, "launch", None)) is not None:  # read by a fetcher outside
+                    if (refused := await launch(mining_id)) is not None:
+                        await self._end_locked(mining_id, run, "failed", f"fetch: {refused}")
                     return
             await self.fetch(mining_id, source)
 
@@ -418,8 +442,9 @@ class MiningFlow:
                 await self._drop(mining_id)
             return held
 
-    async def _ended_meanwhile(self, mining_id: str) -> bool:
-        """A fetch that finds its mining ended: what it added since goes. Returns False."""
+    async def abandon_fetch(self, mining_id: str) -> bool:
+        """A fetch (here, or a fetcher's hand-over) that finds its mining ended: what it added
+        since goes. Returns False."""
         async with self.services.ledger.mining_lock(mining_id):
             if await self.services.ledger.run(mining_id) is None:
                 await self._release(mining_id)

@@ -32,6 +32,8 @@ class SourceOpener(Protocol):
 
     async def open(self, user_id: str, spec: dict[str, Any]) -> Any: ...
 
+    # A source it returns may have ``async def launch(self, mining_id: str) -> str | None``: read by a
+    # fetcher outside the process (MiningFlow._queued_fetch launches it; None, or why the mining fails).
     # optional: ``async def release(self, mining_id: str) -> None``, called once the mining has
     # ended (done, failed, canceled, interrupted) to delete what the mode kept for its source
     # (an upload in the spool folder); it must do nothing for a mining without one.

@@ -44,6 +44,12 @@ CREATE TABLE IF NOT EXISTS queue_errors (    -- the last error of a retried mess
     attempts  INTEGER NOT NULL,
     PRIMARY KEY (queue, body)
 );
+CREATE TABLE IF NOT EXISTS remote_fetches (  -- fetches read by the fetcher container (remote_fetch.py)
+    mining_id   TEXT PRIMARY KEY,
+    token_hash  TEXT NOT NULL,               -- sha256 of the running fetcher's token (never the token)
+    launches    INTEGER NOT NULL,            -- fetchers started for the mining (restarts included)
+    cursor_json TEXT NOT NULL DEFAULT '{}'   -- how far it got: the next batch, counters, UIDs stored
+);
 CREATE TABLE IF NOT EXISTS api_hits (        -- the API's rate limits: requests per key and fixed window
     key    TEXT NOT NULL,
     window INTEGER NOT NULL,
@@ -75,6 +81,7 @@ DROP_LEASES = "DELETE FROM mining_leases WHERE name = ? OR name = ?"
 SAVE_ERROR = "INSERT OR REPLACE INTO queue_errors (queue, body, mining_id, error, attempts) VALUES (?,?,?,?,?)"
 LAST_ERROR = "SELECT error, attempts FROM queue_errors WHERE queue = ? AND body = ?"
 DROP_ERRORS = "DELETE FROM queue_errors WHERE mining_id = ?"
+DROP_REMOTE_FETCH = "DELETE FROM remote_fetches WHERE mining_id = ?"
 VERSION = "SELECT version FROM schema_versions WHERE name = ?"
 SET_VERSION = "INSERT OR REPLACE INTO schema_versions (name, version) VALUES (?,?)"
 
@@ -168,7 +175,7 @@ class D1TempStore(_D1Schema, SqlTempStore):
 
     async def drop_mining(self, mining_id: str) -> None:
         await super().drop_mining(mining_id)
-        await self.driver.write([(DROP_ERRORS, [(mining_id,)])])
+        await self.driver.write([(DROP_ERRORS, [(mining_id,)]), (DROP_REMOTE_FETCH, [(mining_id,)])])
 
     # the last error of a retried message (Cloudflare's dead letters carry none) ----------
     async def save_error(self, queue: str, body: str, mining_id: str, error: str, attempts: int) -> None:

@@ -27,21 +27,24 @@ def batch_key(mining_id: str, batch_no: int) -> str:
     return f"{mining_prefix(mining_id)}batches/{batch_no:06d}.json"
 
 
+def encode_messages(raws: list[RawMessage]) -> list[dict]:
+    """Raw messages as JSON data (``data`` in base64): an R2 batch, or the body the fetcher posts."""
+    return [
+        {"folder": r.folder, "uid": r.uid, "flags": list(r.flags), "data": base64.b64encode(r.data).decode("ascii")}
+        for r in raws
+    ]
+
+
+def decode_messages(mining_id: str, items: list[dict]) -> list[RawMessage]:
+    return [RawMessage(mining_id, m["folder"], m["uid"], base64.b64decode(m["data"]), tuple(m["flags"])) for m in items]
+
+
 def encode_batch(raws: list[RawMessage]) -> str:
-    return json.dumps(
-        [
-            {"folder": r.folder, "uid": r.uid, "flags": list(r.flags), "data": base64.b64encode(r.data).decode("ascii")}
-            for r in raws
-        ],
-        separators=(",", ":"),
-    )
+    return json.dumps(encode_messages(raws), separators=(",", ":"))
 
 
 def decode_batch(mining_id: str, text: str) -> list[RawMessage]:
-    return [
-        RawMessage(mining_id, m["folder"], m["uid"], base64.b64decode(m["data"]), tuple(m["flags"]))
-        for m in json.loads(text)
-    ]
+    return decode_messages(mining_id, json.loads(text))
 
 
 class R2RawBatchStore:

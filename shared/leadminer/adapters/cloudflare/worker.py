@@ -23,7 +23,7 @@ from .d1 import D1MainStore, D1TempStore
 from .fetch import FetchTransport
 from .queues import BatchQueue, ProducerQueue, canonical
 from .r2 import R2RawBatchStore
-from .uploads import R2UploadOpener
+from .fetcher import CloudflareSourceOpener
 
 log = logging.getLogger("leadminer.cloudflare")
 
@@ -63,9 +63,10 @@ def services(env: Any, max_attempts: int = DEFAULT_MAX_RETRIES + 1) -> MiningSer
         binding = _binding(env, f"{stage.upper()}_QUEUE")
         if binding is not None:
             queues[stage] = ProducerQueue(stage, binding, max_attempts)
+    main = main_store(env)
     return MiningServices(
-        temp=temp, ledger=temp, raw=R2RawBatchStore(env.RAW), main=main_store(env), queues=queues,
-        sources=R2UploadOpener(env.RAW),
+        temp=temp, ledger=temp, raw=R2RawBatchStore(env.RAW), main=main, queues=queues,
+        sources=CloudflareSourceOpener(env, main),
     )  # fmt: skip
 
 
