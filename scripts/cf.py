@@ -9,6 +9,7 @@ import getpass
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -123,7 +124,6 @@ def vendor(target: Path) -> list[str]:
     Worker): what `pywrangler sync` would vendor, without its internet downloads."""
     import zipfile
 
-    import shutil
 
     cloudflare_local.install()
     shutil.rmtree(target, ignore_errors=True)
@@ -141,7 +141,6 @@ def vendor(target: Path) -> list[str]:
 def bundle(worker: str) -> Path:
     """build/cloudflare/<worker>/: entry.py, the core (with schemas/ inside, as in the wheel) and the
     API app (the dependencies are in wrangler/python_modules, see :func:`vendor`)."""
-    import shutil
 
     out = BUILD / worker
     shutil.rmtree(out, ignore_errors=True)
@@ -154,21 +153,26 @@ def bundle(worker: str) -> Path:
 
 
 def migrations() -> list[Path]:
-    """build/cloudflare/migrations/{temp,main}/0001_*.sql: the D1 schemas (the SQL the local stack's
-    migrate runs), for `wrangler d1 migrations apply`."""
-    from leadminer.adapters.cloudflare.d1 import CLOUDFLARE_SQL, SET_VERSION, VERSIONS_SQL
+    """build/cloudflare/migrations/{temp,main}/<version>_*.sql: the D1 schemas (the SQL the local
+    stack's migrate runs), for `wrangler d1 migrations apply`. The temp migration is numbered by the
+    temp schema's version and the Cloudflare tables' revision (``000502`` = version 5, revision 2)."""
+    from leadminer.adapters.cloudflare.d1 import (
+        CLOUDFLARE_SQL, CLOUDFLARE_SQL_REVISION, CLOUDFLARE_TABLES, SET_VERSION, VERSIONS_SQL,
+    )  # fmt: skip
     from leadminer.schemas import SCHEMA_VERSIONS, TEMP_TABLES, schema_sql
 
     written = []
     for name, schema, extra in (("temp", "sqlite/temp.sql", CLOUDFLARE_SQL), ("main", "sqlite/main.sql", "")):
         folder = BUILD / "migrations" / name
-        folder.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)  # only this version's file (wrangler applies the new ones)
+        folder.mkdir(parents=True)
         version = SCHEMA_VERSIONS[schema]
         record = SET_VERSION.replace("(?,?)", f"('{schema}', {version})")
-        path = folder / f"{version:04d}_{name}.sql"
-        # the temp tables are disposable: a new version recreates them (CREATE … IF NOT EXISTS
-        # alone would keep a table of the old version, without its new columns)
-        drop = "".join(f"DROP TABLE IF EXISTS {table};\n" for table in TEMP_TABLES) if name == "temp" else ""
+        number = f"{version:04d}{CLOUDFLARE_SQL_REVISION:02d}" if name == "temp" else f"{version:06d}"
+        path = folder / f"{number}_{name}.sql"
+        # the temp tables and the mode's own are disposable: a new migration recreates them (CREATE …
+        # IF NOT EXISTS alone would keep a table of the old version, without its new columns)
+        drop = "".join(f"DROP TABLE IF EXISTS {t};\n" for t in (*TEMP_TABLES, *CLOUDFLARE_TABLES)) if name == "temp" else ""
         path.write_text(f"{drop}{schema_sql(schema)}\n{extra}\n{VERSIONS_SQL}\n{record};\n", encoding="utf-8")
         written.append(path)
     return written

@@ -30,6 +30,9 @@ LEASE_SECONDS = 900.0
 """How long a mining lock is held at most (a queue consumer's wall-time limit)."""
 LOCK_POLL_SECONDS = 0.2
 
+CLOUDFLARE_SQL_REVISION = 2
+"""Bumped whenever :data:`CLOUDFLARE_SQL` changes (1: leases, queue errors, API hits and keys;
+2: remote_fetches): a D1 migration is named by the temp schema version and this revision."""
 CLOUDFLARE_SQL = """
 CREATE TABLE IF NOT EXISTS mining_leases (   -- mining locks (D1 has no interactive transactions)
     name    TEXT PRIMARY KEY,                -- a mining id, or '<mining id>:fetch'
@@ -82,6 +85,8 @@ SAVE_ERROR = "INSERT OR REPLACE INTO queue_errors (queue, body, mining_id, error
 LAST_ERROR = "SELECT error, attempts FROM queue_errors WHERE queue = ? AND body = ?"
 DROP_ERRORS = "DELETE FROM queue_errors WHERE mining_id = ?"
 DROP_REMOTE_FETCH = "DELETE FROM remote_fetches WHERE mining_id = ?"
+CLOUDFLARE_TABLES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", CLOUDFLARE_SQL))
+"""The Cloudflare mode's own tables beside the temp schema (leases, errors, fetches, API state)."""
 VERSION = "SELECT version FROM schema_versions WHERE name = ?"
 SET_VERSION = "INSERT OR REPLACE INTO schema_versions (name, version) VALUES (?,?)"
 
