@@ -48,6 +48,7 @@ class ProcessCpuPool:
         self.workers = workers
         self.ways = CHUNKS_PER_PROCESS * workers
         self._executor: ProcessPoolExecutor | None = None
+        self._last_map: asyncio.Future | None = None  # set once the latest map has returned
         self._start()
 
     def _start(self) -> None:
@@ -59,7 +60,23 @@ class ProcessCpuPool:
             future.result()  # fork every worker now, before any database is open
 
     async def map(self, fn: Callable[[Any], Any], chunks: Sequence[Any]) -> list[Any]:
-        """Every chunk runs in a worker; this process awaits them (its other tasks run meanwhile)."""
+        """Every chunk runs in a worker; this process awaits them (its other tasks run meanwhile).
+
+        Maps return in the order they were called: a map started while another runs (the
+        embedded loop extracts the next batch while the last one is written) returns after
+        it, so what their callers do next happens in that order too (batches are stored in
+        the order they were read)."""
+        previous, self._last_map = self._last_map, asyncio.get_running_loop().create_future()
+        done = self._last_map
+        try:
+            results = await self._map(fn, chunks)
+            if previous is not None:
+                await asyncio.shield(previous)
+            return results
+        finally:
+            done.set_result(None)
+
+    async def _map(self, fn: Callable[[Any], Any], chunks: Sequence[Any]) -> list[Any]:
         if not chunks or self._executor is None:
             return [fn(chunk) for chunk in chunks]
         try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +40,11 @@ from .cpu_pool import ProcessCpuPool, cpu_pool
 from .services import embedded_services
 
 __all__ = ["DEFAULT_BATCH", "MiningFailed", "MiningLocked", "exclusive", "mine", "mine_async", "temp_path"]
+
+
+EXTRACT_AHEAD = 2
+"""Extract batches in flight in the embedded loop: one in the workers while the one before it
+is written (the workers and the mining process both busy), while the fetch reads the next."""
 
 
 class MiningLocked(RuntimeError):
@@ -135,28 +141,28 @@ async def _run(
     flow: MiningFlow, mining_id: str, source: MessageSource, batch_size: int, notify: Callable[[MiningProgress], None]
 ) -> MiningSummary:
     worker = StageWorker(flow, batch=16)
-    extracting: asyncio.Task | None = None
+    extracting: deque[asyncio.Task] = deque()
 
     async def extract_batch(progress: MiningProgress | None) -> None:
-        """The batch just read is extracted while the fetch reads the next one (one batch
-        ahead at most: memory stays bounded, and batches are extracted in order)."""
-        nonlocal extracting
-        if extracting is not None:
-            await extracting
-        extracting = asyncio.create_task(worker.drain())
+        """The batch just read is extracted while the fetch reads the next one, and while the
+        batch before it is written: ``EXTRACT_AHEAD`` batches in flight at most (memory stays
+        bounded; the pool returns its maps in order, so batches are stored in order)."""
+        while len(extracting) >= EXTRACT_AHEAD:
+            await extracting.popleft()
+        extracting.append(asyncio.create_task(worker.drain()))
         if progress is not None:
             notify(progress)
 
     try:
         try:
             fetched = await flow.fetch(mining_id, source, batch_size=batch_size, on_batch=extract_batch)
+            while extracting:
+                await extracting.popleft()  # the last batches
         except BaseException:
-            if extracting is not None:
-                extracting.cancel()
-                await asyncio.gather(extracting, return_exceptions=True)
+            for task in extracting:
+                task.cancel()
+            await asyncio.gather(*extracting, return_exceptions=True)
             raise
-        if extracting is not None:
-            await extracting  # the last batch
         if fetched:
             while True:  # one stage message per round: show each stage as it starts
                 if (progress := await flow.progress(mining_id)) is not None:
