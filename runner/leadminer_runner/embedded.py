@@ -47,6 +47,10 @@ EXTRACT_AHEAD = 2
 is written (the workers and the mining process both busy), while the fetch reads the next."""
 
 
+PROGRESS_EVERY = 0.2
+"""Seconds between two progress reports of the fetch (each one counts the mining's messages)."""
+
+
 class MiningLocked(RuntimeError):
     """Another mining is running on the same database."""
 
@@ -155,7 +159,9 @@ async def _run(
 
     try:
         try:
-            fetched = await flow.fetch(mining_id, source, batch_size=batch_size, on_batch=extract_batch)
+            fetched = await flow.fetch(
+                mining_id, source, batch_size=batch_size, on_batch=extract_batch, progress_every=PROGRESS_EVERY
+            )
             while extracting:
                 await extracting.popleft()  # the last batches
         except BaseException:
