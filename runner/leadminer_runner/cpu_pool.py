@@ -70,7 +70,7 @@ class ProcessCpuPool:
         done = self._last_map
         try:
             results = await self._map(fn, chunks)
-            if previous is not None:
+            if previous is not None and not previous.done():
                 await asyncio.shield(previous)
             return results
         finally:
