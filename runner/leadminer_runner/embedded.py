@@ -1,8 +1,10 @@
 """Embedded mode: the mining flow in this process, SQLite storage, in-process queues.
 
 Its loop only: read the source into batches and, after each batch, work the
-queues until they are empty (so memory stays bounded); once the source is
-read, work them until the mining is done. Everything else — fan-in, steps,
+queues until they are empty, as a task (two batches in flight at most, so memory
+stays bounded: one in the worker processes while the one before it is written
+and the fetch reads the next); once the source is read, work them until the
+mining is done. Everything else — fan-in, steps,
 finish, failure, cleanup — is :mod:`leadminer.flow`.
 
 Permanent data lives in ``--db`` (``schemas/sqlite/main.sql``); the mining's
