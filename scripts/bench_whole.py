@@ -11,7 +11,9 @@ a message without one gets one; addresses are left as they are), then in the sam
    and ``getaddresses`` of From/To/Cc/Reply-To) in this process: the reference rate;
 2. runs ``leadminer mine FOLDER --db … --quiet --json`` as a subprocess (start-up
    included) and measures its wall time and peak RSS (the sum over the process
-   and its children, sampled every 20 ms, and the largest single process).
+   and its children, sampled every 20 ms, and the largest single process), and
+   peak PSS summed over them (forked workers share their parent's pages: RSS
+   counts those in every process, PSS once).
 
 ``--big`` adds a second mailbox of ``--big-copies`` copies (62 = 201,500 files)
 to show that peak RSS stays flat from 20 k to 200 k messages. ``--leadminer``
@@ -91,33 +93,51 @@ def _tree(pid: int) -> list[int]:
     return pids
 
 
-def _rss_kb(pid: int) -> int:
+def _proc_kb(pid: int, file: str, field: str) -> int:
+    """The ``field:`` line of ``/proc/PID/FILE``, in kB (0 once the process is gone)."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(f"/proc/{pid}/{file}") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
 
 
+def _rss_kb(pid: int) -> int:
+    return _proc_kb(pid, "status", "VmRSS")
+
+
+def _pss_kb(pid: int) -> int:
+    """Proportional set size: a page shared by n processes (a forked worker's copy-on-write
+    pages) counts 1/n in each, so the sum over a process and its workers counts it once."""
+    return _proc_kb(pid, "smaps_rollup", "Pss")
+
+
 def run_mine(command: list[str], folder: Path, db: Path) -> dict:
-    """Run ``command mine FOLDER`` (a subprocess, start-up included); wall time, peak RSS, summary."""
+    """Run ``command mine FOLDER`` (a subprocess, start-up included); wall time, peak RSS
+    (sampled every 20 ms) and peak PSS (every 200 ms: reading it costs more), summary."""
     start = time.perf_counter()
     proc = subprocess.Popen([*command, "mine", str(folder), "--db", str(db), "--quiet", "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    peak_sum = peak_one = 0
+    peak_sum = peak_one = peak_pss = 0
+    samples = 0
     while proc.poll() is None:
-        sizes = [_rss_kb(p) for p in _tree(proc.pid)]
+        pids = _tree(proc.pid)
+        sizes = [_rss_kb(p) for p in pids]
         peak_sum, peak_one = max(peak_sum, sum(sizes)), max(peak_one, max(sizes, default=0))
+        if samples % 10 == 0:
+            peak_pss = max(peak_pss, sum(_pss_kb(p) for p in pids))
+        samples += 1
         time.sleep(0.02)
     seconds = time.perf_counter() - start
     out, err = proc.communicate()
     if proc.returncode not in (0, 1):  # 1: some messages failed (listed in the summary)
         raise SystemExit(f"leadminer mine failed ({proc.returncode}): {err.decode()[-2000:]}")
     summary = json.loads(out)
-    return {"seconds": seconds, "rss_sum_mb": peak_sum / 1024, "rss_max_mb": peak_one / 1024, "summary": summary}
+    return {"seconds": seconds, "rss_sum_mb": peak_sum / 1024, "rss_max_mb": peak_one / 1024,
+            "pss_sum_mb": peak_pss / 1024, "summary": summary}  # fmt: skip
 
 
 def report(label: str, files: int, stdlib: float, result: dict) -> None:
@@ -130,6 +150,7 @@ def report(label: str, files: int, stdlib: float, result: dict) -> None:
           f"= {rate / stdlib:.2f} × the stdlib parse")  # fmt: skip
     print(f"  peak RSS            {result['rss_sum_mb']:7,.0f} MB (process + workers), "
           f"{result['rss_max_mb']:,.0f} MB largest process")  # fmt: skip
+    print(f"  peak PSS            {result['pss_sum_mb']:7,.0f} MB (process + workers, shared pages counted once)")
 
 
 def main() -> None:

@@ -29,6 +29,11 @@ def _pid(_chunk) -> int:
     return os.getpid()
 
 
+def _nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
 def _die(chunk) -> list[int]:
     if os.getpid() != chunk[0]:  # in a worker: the worker dies
         os._exit(1)
@@ -57,6 +62,27 @@ def test_process_pool_uses_its_workers_and_keeps_order():
         assert asyncio.run(pool.map(_square_all, chunks)) == [[i * i] for i in range(40)]
         pids = set(asyncio.run(pool.map(_pid, [[0]] * 40)))
         assert pids - {os.getpid()}, "no chunk ran in a worker"
+    finally:
+        pool.close()
+
+
+def test_maps_return_in_the_order_they_were_called():
+    """The embedded loop extracts a batch while it writes the one before: the later map, done
+    first in the other worker, returns second, so the batches are stored in order."""
+    pool = ProcessCpuPool(2)
+
+    async def both() -> list[str]:
+        returned: list[str] = []
+
+        async def run(label: str, seconds: float) -> None:
+            assert await pool.map(_nap, [seconds]) == [seconds]
+            returned.append(label)
+
+        await asyncio.gather(run("first, slow", 0.5), run("second, fast", 0.0))
+        return returned
+
+    try:
+        assert asyncio.run(both()) == ["first, slow", "second, fast"]
     finally:
         pool.close()
 

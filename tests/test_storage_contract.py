@@ -222,6 +222,26 @@ async def test_index_history_threads(main_store):
     assert (await main_store.lookup_threads("u", ["2"]))["2"].from_user is True
 
 
+async def test_history_keeps_the_occurrences_asked_for(main_store):
+    msgs = [
+        IndexedMessage("1", "1", "2024-01-01T00:00:00+00:00", "a@x", False, None, []),
+        IndexedMessage("2", "2", "2024-01-02T00:00:00+00:00", "b@x", False, None, []),
+    ]
+    occ = [
+        Occurrence("1", "a@x", "a@x", "from", "A"), Occurrence("1", "b@x", "b@x", "to", None),
+        Occurrence("1", "me@x", "me@x", "cc", None), Occurrence("2", "b@x", "b@x", "from", None),
+    ]  # fmt: skip
+    await main_store.start_mining("m1", "u", "src")
+    await main_store.index_messages("u", "m1", msgs, occ)
+    everything = await main_store.history("u", ["a@x"])
+    assert [m.message_id for m in everything[0]] == ["1"]
+    assert sorted((o.key, o.field) for o in everything[1]) == [("a@x", "from"), ("b@x", "to"), ("me@x", "cc")]
+    messages, some = await main_store.history("u", ["a@x"], occurrences_of=["a@x", "me@x"])
+    assert [m.message_id for m in messages] == ["1"]  # the messages do not change
+    assert sorted((o.key, o.field) for o in some) == [("a@x", "from"), ("me@x", "cc")]
+    assert (await main_store.history("u", ["a@x"], occurrences_of=[]))[1] == []
+
+
 async def test_a_crashed_mining_does_not_count_as_mined_until_reclaimed(main_store):
     msg = IndexedMessage("1", "1", "2024-01-01T00:00:00+00:00", "a@x", False, None, [])
     await main_store.start_mining("dead", "u", "src")

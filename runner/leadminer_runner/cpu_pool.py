@@ -1,12 +1,15 @@
 """A :class:`leadminer.parallel.CpuPool` over worker processes (embedded mode): the CPU-bound
 work of extract and signatures on every core.
 
-The workers are offered every chunk of a map, and this process takes back and runs those
-not started yet (see :meth:`ProcessCpuPool.map`), so ``n`` cores take ``n - 1`` workers. The workers are forked when the pool is made, before the
-mining opens its database files or takes its lock (no worker holds them), and ignore Ctrl-C
-(the mining process handles it and shuts them down). A worker that dies breaks the executor:
-its chunks, and every later map of the pool, then run here (workers started later would
-inherit the open database and its lock).
+``n`` cores take ``n`` workers, and every chunk of a map runs in a worker: the mining
+process has work of its own while they run (reading the next batch, writing the last one to
+the databases, the stages that are not split), and the system shares the cores between them.
+(A mining process that ran chunks itself, as this pool did once, took most of them from its
+single worker and left a core idle: measured by ``scripts/bench_whole.py``.) The workers are
+forked when the pool is made, before the mining opens its database files or takes its lock
+(no worker holds them), and ignore Ctrl-C (the mining process handles it and shuts them
+down). A worker that dies breaks the executor: its chunks, and every later map of the pool,
+then run here (workers started later would inherit the open database and its lock).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from leadminer.parallel import InProcess
 
 
 CHUNKS_PER_PROCESS = 16
-"""Chunks offered per process and map: small enough that the processes end together."""
+"""Chunks per worker and map: small enough that the workers end together."""
 
 
 def usable_cores() -> int:
@@ -39,12 +42,13 @@ def _ignore_interrupts() -> None:
 
 
 class ProcessCpuPool:
-    """Chunks in ``workers`` worker processes and in this one."""
+    """Chunks in ``workers`` worker processes."""
 
     def __init__(self, workers: int):
         self.workers = workers
-        self.ways = CHUNKS_PER_PROCESS * (workers + 1)
+        self.ways = CHUNKS_PER_PROCESS * workers
         self._executor: ProcessPoolExecutor | None = None
+        self._last_map: asyncio.Future | None = None  # set once the latest map has returned
         self._start()
 
     def _start(self) -> None:
@@ -56,38 +60,41 @@ class ProcessCpuPool:
             future.result()  # fork every worker now, before any database is open
 
     async def map(self, fn: Callable[[Any], Any], chunks: Sequence[Any]) -> list[Any]:
-        """Every chunk is offered to the workers; this process takes back the chunks no worker
-        has started yet, from the last one, and runs them itself, each time after letting its
-        other tasks run (the embedded fetch reads the next batch meanwhile): the share of each
-        process follows its speed and what else it has to do."""
-        if len(chunks) <= 1 or self._executor is None:
+        """Every chunk runs in a worker; this process awaits them (its other tasks run meanwhile).
+
+        Maps return in the order they were called: a map started while another runs (the
+        embedded loop extracts the next batch while the last one is written) returns after
+        it, so what their callers do next happens in that order too (batches are stored in
+        the order they were read)."""
+        previous, self._last_map = self._last_map, asyncio.get_running_loop().create_future()
+        done = self._last_map
+        try:
+            results = await self._map(fn, chunks)
+            if previous is not None and not previous.done():
+                await asyncio.shield(previous)
+            return results
+        finally:
+            done.set_result(None)
+
+    async def _map(self, fn: Callable[[Any], Any], chunks: Sequence[Any]) -> list[Any]:
+        if not chunks or self._executor is None:
             return [fn(chunk) for chunk in chunks]
         try:
             futures = [self._executor.submit(fn, chunk) for chunk in chunks]
         except BrokenProcessPool:
             return await self._inline_from_now(fn, chunks)
-        results: list[Any] = [None] * len(chunks)
-        local: set[int] = set()
-        try:
-            for i in reversed(range(len(chunks))):
-                await asyncio.sleep(0)  # other work of this process first (the fetch reading ahead), and Ctrl-C
-                if futures[i].cancel():
-                    results[i] = fn(chunks[i])
-                    local.add(i)
-        finally:
-            waited = [asyncio.wrap_future(f) for i, f in enumerate(futures) if i not in local]
-            outcomes = await asyncio.gather(*waited, return_exceptions=True)
-        remote = [i for i in range(len(chunks)) if i not in local]
-        broken = [i for i, r in zip(remote, outcomes, strict=True) if isinstance(r, BrokenProcessPool)]
+        outcomes = await asyncio.gather(*(asyncio.wrap_future(f) for f in futures), return_exceptions=True)
+        broken = [i for i, r in enumerate(outcomes) if isinstance(r, BrokenProcessPool)]
         if broken:
             self.close()  # a worker died: its chunks, and every later map, run here
-        for i, outcome in zip(remote, outcomes, strict=True):
+        results: list[Any] = []
+        for i, outcome in enumerate(outcomes):
             if i in broken:
-                results[i] = fn(chunks[i])
+                results.append(fn(chunks[i]))
             elif isinstance(outcome, BaseException):
                 raise outcome
             else:
-                results[i] = outcome
+                results.append(outcome)
         return results
 
     async def _inline_from_now(self, fn: Callable[[Any], Any], chunks: Sequence[Any]) -> list[Any]:
@@ -104,4 +111,4 @@ class ProcessCpuPool:
 def cpu_pool(cores: int | None = None) -> ProcessCpuPool | InProcess:
     """A pool over every usable core (``cores``: how many), or :class:`InProcess` on one core."""
     cores = usable_cores() if cores is None else cores
-    return ProcessCpuPool(cores - 1) if cores > 1 else InProcess()
+    return ProcessCpuPool(cores) if cores > 1 else InProcess()

@@ -1,8 +1,10 @@
 """Embedded mode: the mining flow in this process, SQLite storage, in-process queues.
 
 Its loop only: read the source into batches and, after each batch, work the
-queues until they are empty (so memory stays bounded); once the source is
-read, work them until the mining is done. Everything else — fan-in, steps,
+queues until they are empty, as a task (two batches in flight at most, so memory
+stays bounded: one in the worker processes while the one before it is written
+and the fetch reads the next); once the source is read, work them until the
+mining is done. Everything else — fan-in, steps,
 finish, failure, cleanup — is :mod:`leadminer.flow`.
 
 Permanent data lives in ``--db`` (``schemas/sqlite/main.sql``); the mining's
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +42,15 @@ from .cpu_pool import ProcessCpuPool, cpu_pool
 from .services import embedded_services
 
 __all__ = ["DEFAULT_BATCH", "MiningFailed", "MiningLocked", "exclusive", "mine", "mine_async", "temp_path"]
+
+
+EXTRACT_AHEAD = 2
+"""Extract batches in flight in the embedded loop: one in the workers while the one before it
+is written (the workers and the mining process both busy), while the fetch reads the next."""
+
+
+PROGRESS_EVERY = 0.2
+"""Seconds between two progress reports of the fetch (each one counts the mining's messages)."""
 
 
 class MiningLocked(RuntimeError):
@@ -135,28 +147,30 @@ async def _run(
     flow: MiningFlow, mining_id: str, source: MessageSource, batch_size: int, notify: Callable[[MiningProgress], None]
 ) -> MiningSummary:
     worker = StageWorker(flow, batch=16)
-    extracting: asyncio.Task | None = None
+    extracting: deque[asyncio.Task] = deque()
 
     async def extract_batch(progress: MiningProgress | None) -> None:
-        """The batch just read is extracted while the fetch reads the next one (one batch
-        ahead at most: memory stays bounded, and batches are extracted in order)."""
-        nonlocal extracting
-        if extracting is not None:
-            await extracting
-        extracting = asyncio.create_task(worker.drain())
+        """The batch just read is extracted while the fetch reads the next one, and while the
+        batch before it is written: ``EXTRACT_AHEAD`` batches in flight at most (memory stays
+        bounded; the pool returns its maps in order, so batches are stored in order)."""
+        while len(extracting) >= EXTRACT_AHEAD:
+            await extracting.popleft()
+        extracting.append(asyncio.create_task(worker.drain()))
         if progress is not None:
             notify(progress)
 
     try:
         try:
-            fetched = await flow.fetch(mining_id, source, batch_size=batch_size, on_batch=extract_batch)
+            fetched = await flow.fetch(
+                mining_id, source, batch_size=batch_size, on_batch=extract_batch, progress_every=PROGRESS_EVERY
+            )
+            while extracting:
+                await extracting.popleft()  # the last batches
         except BaseException:
-            if extracting is not None:
-                extracting.cancel()
-                await asyncio.gather(extracting, return_exceptions=True)
+            for task in extracting:
+                task.cancel()
+            await asyncio.gather(*extracting, return_exceptions=True)
             raise
-        if extracting is not None:
-            await extracting  # the last batch
         if fetched:
             while True:  # one stage message per round: show each stage as it starts
                 if (progress := await flow.progress(mining_id)) is not None:

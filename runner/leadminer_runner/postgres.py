@@ -596,10 +596,12 @@ class PostgresMainStore(queries.PersonReads, _Store):
         )
         return {original.get(t, t): n for t, n in found}
 
-    async def history(self, user_id: str, keys: Iterable[str]) -> tuple[list[IndexedMessage], list[Occurrence]]:
+    async def history(
+        self, user_id: str, keys: Iterable[str], *, occurrences_of: Iterable[str] | None = None
+    ) -> tuple[list[IndexedMessage], list[Occurrence]]:
         stored, _ = _ids(keys)
         touched = sql.SQL("SELECT message_id FROM occurrences WHERE user_id = %(u)s AND key = ANY(%(keys)s)")
-        params = {"u": user_id, "keys": stored}
+        params = {"u": user_id, "keys": stored, "wanted": None if occurrences_of is None else _ids(occurrences_of)[0]}
         found = await _all(
             self.conn,
             sql.SQL("SELECT {} FROM message_index WHERE user_id = %(u)s AND message_id IN ({}) ORDER BY message_id").format(
@@ -611,7 +613,8 @@ class PostgresMainStore(queries.PersonReads, _Store):
         found = await _all(
             self.conn,
             sql.SQL(
-                "SELECT {} FROM occurrences WHERE user_id = %(u)s AND message_id IN ({}) ORDER BY message_id, key, field"
+                "SELECT {} FROM occurrences WHERE user_id = %(u)s AND message_id IN ({}) "
+                "AND (%(wanted)s::text[] IS NULL OR key = ANY(%(wanted)s)) ORDER BY message_id, key, field"
             ).format(_select(rows.OCCURRENCE_COLUMNS), touched),
             params,
         )

@@ -53,6 +53,9 @@ async def embedded_services(
         main = SqliteMainStore(main_conn)
         await main.migrate()
         temp_conn = connect(temp_db_path)
+        # The mining's rows are disposable (a mining the process did not finish is mined again
+        # from its source): the temp file is never synced to the disk, only written to the system.
+        temp_conn.execute("PRAGMA synchronous=OFF")
         try:
             temp = SqliteTempStore(temp_conn)
             await temp.migrate()

@@ -275,7 +275,9 @@ def refine_persons(
     previous: Mapping[str, RefinedPerson],
     as_of: datetime | None,
 ) -> list[RefinedPerson]:
-    """Recompute the persons ``keys`` from their whole indexed history."""
+    """Recompute the persons ``keys`` from their whole indexed history. Of the occurrences on
+    their messages only those of ``keys`` and of ``identity_keys`` are read (whether the user
+    was a recipient): the others may be left out."""
     by_id = {m.message_id: m for m in messages}
     by_key: dict[str, list[Occurrence]] = defaultdict(list)
     recipients: dict[str, set[str]] = defaultdict(set)

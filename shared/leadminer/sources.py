@@ -60,6 +60,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -135,7 +136,7 @@ class _Entry:
     size: int
     open: Callable[[], BinaryIO]
     error: str | None = None
-    disk_path: Path | None = None  # where a file of a folder walk really is (its name may not be UTF-8)
+    disk_path: str | None = None  # where a file of a folder walk really is (its name may not be UTF-8)
 
 
 @dataclass(slots=True)
@@ -298,8 +299,9 @@ class _Reader:
 
     def read_entries(self, entries: Iterable[_Entry], *, allow_archives: bool, archive: str = "") -> Iterator[SourceItem]:
         """Classify and read every entry of a folder walk or of an archive."""
+        source_name = self.source.name
         for entry in entries:
-            location = _location(entry.path, self.source.name)
+            location = _location(entry.path, source_name)
             if location is None:
                 self.source.skipped.append(SkippedFile(entry.path, "not mail (index, hidden or system file)"))
                 continue
@@ -332,7 +334,7 @@ class _Reader:
         try:
             with entry.open() as stream:
                 head = stream.read(_SNIFF_BYTES)
-                kind = kind or _classify(PurePosixPath(entry.path).name, head)
+                kind = kind or _classify(_name(entry.path), head)
                 if kind == "mbox":
                     mbox_folder = mbox_folder or _strip_suffix(entry.path, _MBOX_SUFFIXES)
                     yield from self._read_mbox(_lines(head, stream), mbox_folder, entry.path)
@@ -371,8 +373,9 @@ class _Reader:
             else:
                 yield self.fail(folder, uid, "empty message")
 
-    def read_archive(self, path: Path, kind: str, prefix: str) -> Iterator[SourceItem]:
+    def read_archive(self, path: Path | str, kind: str, prefix: str) -> Iterator[SourceItem]:
         """Stream the members of a zip or tar archive; a damaged one ends in a failure record."""
+        path = Path(path)
         archive_name = prefix.rstrip("/") or path.name
         try:
             _check_archive(path, kind)
@@ -400,8 +403,9 @@ class _Counter:
 
     def count_entries(self, entries: Iterable[_Entry], *, allow_archives: bool) -> int:
         total = 0
+        source_name = self.source.name
         for entry in entries:
-            location = _location(entry.path, self.source.name)
+            location = _location(entry.path, source_name)
             if location is None:
                 continue
             if entry.error or location[1] is not None or entry.path.lower().endswith(_MESSAGE_SUFFIXES):
@@ -410,7 +414,7 @@ class _Counter:
             try:
                 with entry.open() as stream:
                     head = stream.read(_SNIFF_BYTES)
-                    kind = _classify(PurePosixPath(entry.path).name, head)
+                    kind = _classify(_name(entry.path), head)
                     if kind == "mbox":
                         total += _count_mbox(stream, head)
                         continue
@@ -423,7 +427,7 @@ class _Counter:
                 total += self.count_archive(entry.disk_path or self.source.path / entry.path, kind) if allow_archives else 1
         return total
 
-    def count_archive(self, path: Path, kind: str) -> int:
+    def count_archive(self, path: Path | str, kind: str) -> int:
         members = _zip_entries(path, "") if kind == "zip" else _tar_entries(path, "")
         try:
             return self.count_entries(members, allow_archives=False)
@@ -469,7 +473,8 @@ def _walk(root: Path, skipped: list[SkippedFile]) -> Iterator[_Entry]:
     Unreadable folders and files come out as entries with ``error`` set.
     """
     errors: list[OSError] = []
-    for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append):
+    top = os.fspath(root)
+    for dirpath, dirnames, filenames in os.walk(top, onerror=errors.append):
         while errors:
             exc = errors.pop()
             rel = _relative(Path(exc.filename or dirpath), root)
@@ -485,16 +490,18 @@ def _walk(root: Path, skipped: list[SkippedFile]) -> Iterator[_Entry]:
                 continue
             kept.append(name)
         dirnames[:] = kept
+        # plain strings from here (no Path per file: a folder of .eml files is mostly this loop)
+        prefix = _relative(here, root) + "/" if dirpath != top else ""
         for name in sorted(filenames):
-            path = here / name
-            rel = _relative(path, root)
+            path = os.path.join(dirpath, name)
+            rel = prefix + _printable(name)
             try:
-                info = path.stat()
+                info = os.stat(path)
             except OSError as exc:
                 yield _Entry(rel, 0, _no_open, error=f"cannot read file: {_describe(exc)}")
                 continue
             if stat.S_ISREG(info.st_mode):
-                yield _Entry(rel, info.st_size, lambda path=path: open(path, "rb"), disk_path=path)
+                yield _Entry(rel, info.st_size, partial(open, path, "rb"), disk_path=path)
     while errors:  # an unreadable root
         exc = errors.pop()
         yield _Entry(".", 0, _no_open, error=f"cannot read folder: {_describe(exc)}")
@@ -543,6 +550,19 @@ def _no_open() -> BinaryIO:
     raise OSError("unreadable")
 
 
+def _parts(path: str) -> tuple[str, ...] | list[str]:
+    """``PurePosixPath(path).parts``, without a PurePosixPath for the usual relative path."""
+    if path.startswith("/"):
+        return PurePosixPath(path).parts  # a root ("/", or "//" that POSIX keeps)
+    return [part for part in path.split("/") if part and part != "."]
+
+
+def _name(path: str) -> str:
+    """``PurePosixPath(path).name``, without a PurePosixPath for the usual relative path."""
+    name = path.rpartition("/")[2]
+    return name if name not in ("", ".", "..") else PurePosixPath(path).name
+
+
 def _relative(path: Path, root: Path) -> str:
     try:
         rel = path.relative_to(root).as_posix()
@@ -570,7 +590,7 @@ def _location(path: str, source_name: str) -> tuple[str, str | None, tuple[str, 
     name is only a label: a root, ``.`` or ``..`` in it is not a folder (the member
     is read like any other, never written anywhere).
     """
-    parts = tuple(part for part in PurePosixPath(path).parts if part not in ("/", ".", ".."))
+    parts = tuple(part for part in _parts(path) if part not in ("/", ".", ".."))
     if not parts:
         return None
     name, dirs = parts[-1], parts[:-1]
@@ -638,8 +658,18 @@ def _header_end(data: bytes | bytearray, start: int = 0) -> int | None:
         return 1
     if data[:2] == b"\r\n":
         return 2
-    match = _BLANK_LINE.search(data, max(0, start - 3))
-    return match.end() if match else None
+    return _blank_line_end(data, max(0, start - 3))
+
+
+def _blank_line_end(data: bytes | bytearray, start: int) -> int | None:
+    """``_BLANK_LINE.search(data, start).end()`` (or None) by two ``find``: the first line
+    break followed by an (optionally CR-) line break ends the earliest match, and the regex
+    (which tries every offset) cost more than reading the file."""
+    lf = data.find(b"\n\n", start)
+    crlf = data.find(b"\n\r\n", start)
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return crlf + 3
+    return lf + 2 if lf >= 0 else None
 
 
 def _read_message(head: bytes, stream: BinaryIO, body_cap: int | None, limit: int | None) -> bytes:

@@ -200,7 +200,8 @@ async def handle_refine(ctx: MiningContext) -> int:
     for chunk in _history_chunks(todo):  # memory bounded by a chunk's history, each history read once
         ctx.progress("refine", "persons", started, len(todo))
         started += len(chunk)
-        messages, occurrences = await main.history(ctx.user_id, chunk)
+        # only the occurrences refine_persons reads: the chunk's persons' and the user's own
+        messages, occurrences = await main.history(ctx.user_id, chunk, occurrences_of=keys.union(chunk))
         persons = refine_persons(
             ctx.user_id,
             chunk,

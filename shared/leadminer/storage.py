@@ -277,8 +277,12 @@ class MainStore(Protocol):
         """How many indexed messages each thread has."""
         ...
 
-    async def history(self, user_id: str, keys: Iterable[str]) -> tuple[list[IndexedMessage], list[Occurrence]]:
-        """Every indexed message in which one of ``keys`` appears, and all their occurrences."""
+    async def history(
+        self, user_id: str, keys: Iterable[str], *, occurrences_of: Iterable[str] | None = None
+    ) -> tuple[list[IndexedMessage], list[Occurrence]]:
+        """Every indexed message in which one of ``keys`` appears, and their occurrences: all of
+        them, or only those of the keys ``occurrences_of`` (refine needs those of the persons it
+        refines and of the user's own addresses, not the other recipients of a list's mail)."""
         ...
 
     async def reference_date(self, user_id: str) -> str | None:

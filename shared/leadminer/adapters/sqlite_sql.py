@@ -385,11 +385,17 @@ class SqlMainStore(queries.PersonReads):
     async def thread_sizes(self, user_id: str, thread_ids: Iterable[str]) -> dict[str, int]:
         return dict(await _rows_in(self.driver, THREAD_SIZES, (user_id,), set(thread_ids)))
 
-    async def history(self, user_id: str, keys: Iterable[str]) -> tuple[list[IndexedMessage], list[Occurrence]]:
+    async def history(
+        self, user_id: str, keys: Iterable[str], *, occurrences_of: Iterable[str] | None = None
+    ) -> tuple[list[IndexedMessage], list[Occurrence]]:
         message_ids = {r[0] for r in await _rows_in(self.driver, TOUCHED_MESSAGES, (user_id,), set(keys))}
         messages = list((await self.lookup_threads(user_id, message_ids)).values())
-        found = await _rows_in(self.driver, OCCURRENCES, (user_id,), sorted(message_ids))
-        return messages, [Occurrence(*r) for r in found]
+        wanted = None if occurrences_of is None else set(occurrences_of)
+        occurrences = []
+        for chunk in chunks(sorted(message_ids), in_chunk(self.driver)):  # a chunk's rows at a time: the others are dropped
+            found = await self.driver.rows(OCCURRENCES.format(marks=marks(len(chunk))), (user_id, *chunk))
+            occurrences.extend(Occurrence(*r) for r in found if wanted is None or r[1] in wanted)
+        return messages, occurrences
 
     async def reference_date(self, user_id: str) -> str | None:
         """See :func:`leadminer.scoring.reference_date` (same rule, in SQL)."""

@@ -148,9 +148,12 @@ class MiningFlow:
         *,
         batch_size: int = DEFAULT_BATCH,
         on_batch: OnBatch | None = None,
+        progress_every: float = 0.0,
     ) -> bool:
         """Read ``source`` into raw batches for extract. ``on_batch`` is awaited after
-        each batch is handed over (the embedded loop extracts it there). Returns False
+        each batch is handed over (the embedded loop extracts it there), with the mining's
+        progress, or None when the last progress given is less than ``progress_every``
+        seconds old (counting the mining's messages costs more as they grow). Returns False
         when the mining ended meanwhile (stopped, failed), True once the fetch is over.
         Any exception ends the mining, with the reason, and is raised: 'interrupted' for Ctrl-C
         or SIGTERM, 'failed' otherwise."""
@@ -161,17 +164,21 @@ class MiningFlow:
         state = FetchState(run.user_id, run.source, await s.main.folder_states(run.user_id, run.source))
         fetched = failed = batches = 0
         batch: list[RawMessage] = []
+        progress_given = float("-inf")  # time.monotonic() of the last progress given to on_batch
         try:
             total = source.count(state)
             await s.ledger.fetch_progress(mining_id, fetched=0, failed=0, total=total)
 
             async def hand_over() -> bool:
-                nonlocal batches, batch
+                nonlocal batches, batch, progress_given
                 await self.store_batch(mining_id, batches, batch, fetched=fetched, failed=failed, total=total)
                 batches += 1
                 batch = []
                 if on_batch is not None:
-                    await on_batch(await self.progress(mining_id))
+                    progress = None
+                    if time.monotonic() - progress_given >= progress_every:
+                        progress, progress_given = await self.progress(mining_id), time.monotonic()
+                    await on_batch(progress)
                 await asyncio.sleep(0)  # a point where a cancellation (Ctrl-C, SIGTERM) gets in
                 return await s.ledger.run(mining_id) is not None
 
