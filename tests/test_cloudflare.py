@@ -442,6 +442,39 @@ async def test_a_fetcher_killed_mid_fetch_is_started_again_and_resumes_without_d
         assert account.password not in fetcher["output"]
 
 
+async def test_a_fetcher_restarted_after_a_uidvalidity_change_reads_the_folder_again_and_loses_nothing(
+    stack, dovecot_server, tmp_path
+):
+    """The folder is rebuilt while the fetcher is down (new UIDVALIDITY, UIDs handed out again from
+    1 to other messages): the UIDs the first fetcher stored belong to the old numbering, so the
+    restarted one must not skip the new UIDs under them (message ids keep the re-read from doubling)."""
+    files = _lkml(60)
+    account = dovecot_server.add_account(user=f"cf{uuid.uuid4().hex[:8]}@example.com")
+    dovecot_server.fill_folder(account, "Archive", files)
+    user = f"imap-{uuid.uuid4().hex[:8]}"
+    api = _Api(stack.url, _token(user))
+    body = {"email": account.user, "host": account.host, "port": account.port, "secure": "plain", "password": account.password}
+    assert api.call("POST", "/api/imap/mine/sources/imap", json.dumps(body).encode(), "application/json")[0] == 201
+    old_validity = account.uidvalidity("Archive")
+    mining_id = _mine(api, user, account.user)
+    deadline = time.monotonic() + 120
+    while not (first := _fetchers(stack, mining_id)) or first[0]["output"].count("batch handed over") < 2:
+        assert time.monotonic() < deadline, "the fetcher handed nothing over"
+        await asyncio.sleep(0.02)
+    os.kill(first[0]["pid"], signal.SIGSTOP)  # the container hangs, then dies
+    account.delete_folder("Archive")
+    for path in reversed(files):  # the first UIDs now name the messages not yet stored
+        account.append("Archive", path.read_bytes(), ("\\Seen",))
+    assert account.uidvalidity("Archive") != old_validity
+    os.kill(first[0]["pid"], signal.SIGKILL)
+    mining = await _until_ended(cloudflare_local.services(stack), mining_id, timeout=300)
+    assert mining["status"] == "done", mining
+    first, second = await _exited(stack, mining_id)
+    assert first["exit"] == "SIGKILL" and second["exit"] == 0
+    assert mining["stats"]["fetched"] >= len(files)
+    assert _exported(api) == await _embedded(account, tmp_path) != []
+
+
 async def test_stopping_a_mining_makes_its_fetcher_quit_at_once(stack, dovecot_server):
     files = _lkml(60)
     api, user, account = _stored_mailbox(stack, dovecot_server, files)
@@ -493,12 +526,12 @@ async def test_the_fetcher_routes_refuse_a_wrong_token_a_batch_out_of_order_and_
     assert begin["user_id"] == "routes" and begin["cursor"]["batch"] == 0
     with pytest.raises(RuntimeError, match="409.*out of order"):
         api.post("batch", {"batch": 1, "messages": encode_messages(raws[:2])})
-    batch = {"batch": 0, "messages": encode_messages(raws[:2]), "failures": [], "state": [], "total": 4}
+    batch = {"batch": 0, "messages": encode_messages(raws[:2]), "failures": [], "state": [], "total": 4, "uidvalidity": {"INBOX": 7}}
     assert api.post("batch", batch) == {"next": 1}
     assert api.post("batch", batch) == {"next": 1}  # a retried request: answered again
     assert api.post("batch", {**batch, "batch": 1, "messages": encode_messages(raws[2:])}) == {"next": 2}
     assert api.post("begin", {})["cursor"] | {"state": None} == {
-        "batch": 2, "fetched": 4, "failed": 0, "total": 4, "uids": {"INBOX": 14}, "state": None,
+        "batch": 2, "fetched": 4, "failed": 0, "total": 4, "uids": {"INBOX": 14}, "uidvalidity": {"INBOX": 7}, "state": None,
     }  # where a restarted fetcher begins
     assert (await services.ledger.run(mining_id)).fetched == 4
     assert await flow.stop(mining_id)

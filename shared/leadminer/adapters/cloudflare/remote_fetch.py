@@ -9,8 +9,9 @@ Per mining, D1 keeps (``remote_fetches``, dropped with the mining's other rows):
   (:meth:`RemoteFetches.launch`), so a fetcher replaced by a restart is refused from then on;
 * how many fetchers were launched (a fetcher that keeps dying fails the mining after
   :data:`MAX_LAUNCHES`);
-* the cursor: the next batch number, the counters, the highest UID stored per folder and the
-  folder states the fetcher last reported. A restarted fetcher begins there: it skips what was
+* the cursor: the next batch number, the counters, the highest UID stored per folder (with the
+  folder's UIDVALIDITY: a new one starts the folder's count again) and the folder states the
+  fetcher last reported. A restarted fetcher begins there: it skips what was
   stored, and numbers its batches on, so nothing is doubled or lost.
 
 Answers (:class:`RemoteFetchError`): 401 a wrong token, 409 a batch out of order, 410 the
@@ -61,6 +62,7 @@ class Cursor:
     failed: int = 0
     total: int | None = None
     uids: dict[str, int] = field(default_factory=dict)  # folder → highest UID stored
+    uidvalidity: dict[str, int] = field(default_factory=dict)  # folder → the UIDVALIDITY of its stored UIDs
     state: list[list] = field(default_factory=list)  # the fetcher's folder states, as it last reported them
 
     @classmethod
@@ -149,6 +151,11 @@ class RemoteFetch:
         cursor.failed += len(counted)
         if isinstance(body.get("total"), int):
             cursor.total = body["total"]
+        validities = body.get("uidvalidity")
+        for folder, validity in (validities.items() if isinstance(validities, dict) else ()):
+            if isinstance(validity, int) and cursor.uidvalidity.get(folder) != validity:
+                cursor.uidvalidity[folder] = validity  # a new numbering: the old highest UID means nothing now
+                cursor.uids.pop(folder, None)
         for item in [*raws, *failures]:
             if item.uid.isdigit():
                 cursor.uids[item.folder] = max(cursor.uids.get(item.folder, 0), int(item.uid))
