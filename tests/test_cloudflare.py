@@ -475,6 +475,28 @@ async def test_a_fetcher_restarted_after_a_uidvalidity_change_reads_the_folder_a
     assert _exported(api) == await _embedded(account, tmp_path) != []
 
 
+async def test_a_fetch_message_delivered_again_while_its_fetcher_runs_replaces_it_once(stack, dovecot_server, tmp_path):
+    """Queues deliver at least once: a second delivery of the fetch launches a new fetcher in
+    place of the running one (new token, the old container destroyed). The destroyed one is no
+    crash: its watcher must not queue the fetch again (each launch would replace the last one,
+    until the mining fails after MAX_LAUNCHES)."""
+    files = _lkml(60)
+    api, user, account = _stored_mailbox(stack, dovecot_server, files)
+    mining_id = _mine(api, user, account.user)
+    deadline = time.monotonic() + 120
+    while not (first := _fetchers(stack, mining_id)) or "batch handed over" not in first[0]["output"]:
+        assert time.monotonic() < deadline, "the fetcher handed nothing over"
+        await asyncio.sleep(0.02)
+    fetch_queue = cloudflare_local.services(stack).queues["fetch"]
+    await fetch_queue.send({"mining_id": mining_id, "source": {"kind": "imap", "email": account.user}})
+    mining = await _until_ended(cloudflare_local.services(stack), mining_id, timeout=300)
+    assert mining["status"] == "done", mining
+    fetchers = await _exited(stack, mining_id)
+    assert len(fetchers) == 2, [f["exit"] for f in fetchers]  # the first one replaced, once
+    assert mining["stats"]["fetched"] == len(files)
+    assert _exported(api) == await _embedded(account, tmp_path)
+
+
 async def test_stopping_a_mining_makes_its_fetcher_quit_at_once(stack, dovecot_server):
     files = _lkml(60)
     api, user, account = _stored_mailbox(stack, dovecot_server, files)
