@@ -497,6 +497,19 @@ async def test_a_fetch_message_delivered_again_while_its_fetcher_runs_replaces_i
     assert _exported(api) == await _embedded(account, tmp_path)
 
 
+def test_the_folder_tree_answers_like_the_self_host_api_a_404_for_an_unknown_mailbox(stack):
+    """POST /api/imap/boxes: an address the user never stored is a 404 as on the self-host API;
+    only a stored one gets the 501 of this mode (no IMAP client in a Worker)."""
+    user = f"boxes-{uuid.uuid4().hex[:8]}"
+    api = _Api(stack.url, _token(user))
+    status, answer = api.call("POST", "/api/imap/boxes", json.dumps({"email": "nobody@example.com"}).encode(), "application/json")
+    assert status == 404 and answer["error"]["code"] == "not_found", answer
+    body = {"email": "ann@example.com", "host": "imap.example.com", "port": 993, "secure": True, "password": "pw"}
+    assert api.call("POST", "/api/imap/mine/sources/imap", json.dumps(body).encode(), "application/json")[0] == 201
+    status, answer = api.call("POST", "/api/imap/boxes", json.dumps({"email": "Ann@example.com"}).encode(), "application/json")
+    assert status == 501 and answer["error"]["code"] == "not_available", answer
+
+
 async def test_stopping_a_mining_makes_its_fetcher_quit_at_once(stack, dovecot_server):
     files = _lkml(60)
     api, user, account = _stored_mailbox(stack, dovecot_server, files)
