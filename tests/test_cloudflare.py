@@ -564,10 +564,12 @@ async def test_the_fetcher_routes_refuse_a_wrong_token_a_batch_out_of_order_and_
     batch = {"batch": 0, "messages": encode_messages(raws[:2]), "failures": [], "state": [], "total": 4, "uidvalidity": {"INBOX": 7}}
     assert api.post("batch", batch) == {"next": 1}
     assert api.post("batch", batch) == {"next": 1}  # a retried request: answered again
-    assert api.post("batch", {**batch, "batch": 1, "messages": encode_messages(raws[2:])}) == {"next": 2}
-    assert api.post("begin", {})["cursor"] | {"state": None} == {
-        "batch": 2, "fetched": 4, "failed": 0, "total": 4, "uids": {"INBOX": 14}, "uidvalidity": {"INBOX": 7}, "state": None,
-    }  # where a restarted fetcher begins
+    own = ["routes", "imap://routes@example.com:993", "INBOX", 7, 14]
+    states = [own, ["someone-else", "imap://routes@example.com:993", "INBOX", 7, 10**9], ["routes", "imap://other", "INBOX", 7, 1], ["bad"]]
+    assert api.post("batch", {**batch, "batch": 1, "messages": encode_messages(raws[2:]), "state": states}) == {"next": 2}
+    assert api.post("begin", {})["cursor"] == {
+        "batch": 2, "fetched": 4, "failed": 0, "total": 4, "uids": {"INBOX": 14}, "uidvalidity": {"INBOX": 7}, "state": [own],
+    }  # where a restarted fetcher begins; only the folder states of the token's own mining
     assert (await services.ledger.run(mining_id)).fetched == 4
     assert await flow.stop(mining_id)
     with pytest.raises(Ended, match="ended"):

@@ -136,7 +136,7 @@ class RemoteFetch:
     async def batch(self, mining_id: str, token: str, body: dict) -> dict:
         """Batch ``body["batch"]``: messages (R2 JSON), failures, the fetcher's folder states and
         total. A batch stored already (a retried request) is answered again, never stored twice."""
-        _run, cursor = await self._running(mining_id, token)
+        run, cursor = await self._running(mining_id, token)
         number = body.get("batch")
         if not isinstance(number, int) or number > cursor.batch:
             raise RemoteFetchError(409, f"batch {number!r} out of order: the next batch is {cursor.batch}")
@@ -160,7 +160,7 @@ class RemoteFetch:
             if item.uid.isdigit():
                 cursor.uids[item.folder] = max(cursor.uids.get(item.folder, 0), int(item.uid))
         if isinstance(body.get("state"), list):
-            cursor.state = body["state"]
+            cursor.state = _own_states(run, body["state"])
         # stored even without messages (only failures): every number is a batch extract records
         await self.flow.store_batch(mining_id, number, raws, fetched=cursor.fetched, failed=cursor.failed, total=cursor.total)
         cursor.batch += 1
@@ -179,6 +179,19 @@ class RemoteFetch:
         if body.get("error"):
             await self.flow.end(mining_id, "failed", f"fetch: {body['error']}")
             return {"failed": True}
-        state = body.get("state") if isinstance(body.get("state"), list) else cursor.state
+        state = _own_states(run, body["state"]) if isinstance(body.get("state"), list) else cursor.state
         await self.flow.end_fetch(mining_id, batches=cursor.batch, fetched=cursor.fetched, failed=cursor.failed, fetch_state=state)
         return {"batches": cursor.batch}
+
+
+def _own_states(run: Any, rows: list) -> list[list]:
+    """The fetcher's folder states ``[user_id, source, folder, uidvalidity, highest_uid]`` that
+    belong to its mining's user and source: the token is good for its own mining only, so it
+    never writes another user's (or another source's) folder states; malformed rows are dropped."""
+    return [
+        [user_id, source, folder, uidvalidity, highest]
+        for row in rows if isinstance(row, list) and len(row) == 5
+        for user_id, source, folder, uidvalidity, highest in [row]
+        if (user_id, source) == (run.user_id, run.source) and isinstance(folder, str)
+        and isinstance(uidvalidity, int) and isinstance(highest, int)
+    ]  # fmt: skip
