@@ -332,10 +332,10 @@ def _lkml(count: int) -> list[Path]:
     return sorted(p for p in corpus_dir("lkml").rglob("*") if p.is_file())[:count]
 
 
-def _stored_mailbox(stack, dovecot_server, files: list[Path]) -> tuple[_Api, str, object]:
-    """A Dovecot account holding ``files``, stored through the API of fetch-dispatch."""
+def _stored_mailbox(stack, dovecot_server, files: list[Path], folder: str = "INBOX") -> tuple[_Api, str, object]:
+    """A Dovecot account holding ``files`` in ``folder``, stored through the API of fetch-dispatch."""
     account = dovecot_server.add_account(user=f"cf{uuid.uuid4().hex[:8]}@example.com")
-    dovecot_server.fill_folder(account, "INBOX", files)
+    dovecot_server.fill_folder(account, folder, files)
     user = f"imap-{uuid.uuid4().hex[:8]}"
     api = _Api(stack.url, _token(user))
     body = {"email": account.user, "host": account.host, "port": account.port, "secure": "plain", "password": account.password}
@@ -353,6 +353,15 @@ def _mine(api: _Api, user: str, email: str) -> str:
 
 def _fetchers(stack, mining_id: str) -> list[dict]:
     return [f for f in stack.call("fetchers", {})["fetchers"] if f["name"] == mining_id]
+
+
+async def _handed_over(stack, mining_id: str, batches: int = 1) -> dict:
+    """The mining's first fetcher process once it has handed ``batches`` batches over."""
+    deadline = time.monotonic() + 120
+    while not (found := _fetchers(stack, mining_id)) or found[0]["output"].count("batch handed over") < batches:
+        assert time.monotonic() < deadline, "the fetcher handed nothing over"
+        await asyncio.sleep(0.02)
+    return found[0]
 
 
 async def _exited(stack, mining_id: str, timeout: float = 15) -> list[dict]:
@@ -425,11 +434,7 @@ async def test_a_fetcher_killed_mid_fetch_is_started_again_and_resumes_without_d
     files = _lkml(60)
     api, user, account = _stored_mailbox(stack, dovecot_server, files)
     mining_id = _mine(api, user, account.user)
-    deadline = time.monotonic() + 120
-    while not (first := _fetchers(stack, mining_id)) or first[0]["output"].count("batch handed over") < 2:
-        assert time.monotonic() < deadline, "the fetcher handed nothing over"
-        await asyncio.sleep(0.02)
-    os.kill(first[0]["pid"], signal.SIGKILL)  # as a container that dies
+    os.kill((await _handed_over(stack, mining_id, 2))["pid"], signal.SIGKILL)  # as a container that dies
     mining = await _until_ended(cloudflare_local.services(stack), mining_id, timeout=300)
     assert mining["status"] == "done", mining
     first, second = await _exited(stack, mining_id)
@@ -449,24 +454,16 @@ async def test_a_fetcher_restarted_after_a_uidvalidity_change_reads_the_folder_a
     1 to other messages): the UIDs the first fetcher stored belong to the old numbering, so the
     restarted one must not skip the new UIDs under them (message ids keep the re-read from doubling)."""
     files = _lkml(60)
-    account = dovecot_server.add_account(user=f"cf{uuid.uuid4().hex[:8]}@example.com")
-    dovecot_server.fill_folder(account, "Archive", files)
-    user = f"imap-{uuid.uuid4().hex[:8]}"
-    api = _Api(stack.url, _token(user))
-    body = {"email": account.user, "host": account.host, "port": account.port, "secure": "plain", "password": account.password}
-    assert api.call("POST", "/api/imap/mine/sources/imap", json.dumps(body).encode(), "application/json")[0] == 201
+    api, user, account = _stored_mailbox(stack, dovecot_server, files, "Archive")
     old_validity = account.uidvalidity("Archive")
     mining_id = _mine(api, user, account.user)
-    deadline = time.monotonic() + 120
-    while not (first := _fetchers(stack, mining_id)) or first[0]["output"].count("batch handed over") < 2:
-        assert time.monotonic() < deadline, "the fetcher handed nothing over"
-        await asyncio.sleep(0.02)
-    os.kill(first[0]["pid"], signal.SIGSTOP)  # the container hangs, then dies
+    first = await _handed_over(stack, mining_id, 2)
+    os.kill(first["pid"], signal.SIGSTOP)  # the container hangs, then dies
     account.delete_folder("Archive")
     for path in reversed(files):  # the first UIDs now name the messages not yet stored
         account.append("Archive", path.read_bytes(), ("\\Seen",))
     assert account.uidvalidity("Archive") != old_validity
-    os.kill(first[0]["pid"], signal.SIGKILL)
+    os.kill(first["pid"], signal.SIGKILL)
     mining = await _until_ended(cloudflare_local.services(stack), mining_id, timeout=300)
     assert mining["status"] == "done", mining
     first, second = await _exited(stack, mining_id)
@@ -483,10 +480,7 @@ async def test_a_fetch_message_delivered_again_while_its_fetcher_runs_replaces_i
     files = _lkml(60)
     api, user, account = _stored_mailbox(stack, dovecot_server, files)
     mining_id = _mine(api, user, account.user)
-    deadline = time.monotonic() + 120
-    while not (first := _fetchers(stack, mining_id)) or "batch handed over" not in first[0]["output"]:
-        assert time.monotonic() < deadline, "the fetcher handed nothing over"
-        await asyncio.sleep(0.02)
+    await _handed_over(stack, mining_id)
     fetch_queue = cloudflare_local.services(stack).queues["fetch"]
     await fetch_queue.send({"mining_id": mining_id, "source": {"kind": "imap", "email": account.user}})
     mining = await _until_ended(cloudflare_local.services(stack), mining_id, timeout=300)
@@ -514,10 +508,7 @@ async def test_stopping_a_mining_makes_its_fetcher_quit_at_once(stack, dovecot_s
     files = _lkml(60)
     api, user, account = _stored_mailbox(stack, dovecot_server, files)
     mining_id = _mine(api, user, account.user)
-    deadline = time.monotonic() + 120
-    while not (found := _fetchers(stack, mining_id)) or "batch handed over" not in found[0]["output"]:
-        assert time.monotonic() < deadline, "the fetcher handed nothing over"
-        await asyncio.sleep(0.02)
+    await _handed_over(stack, mining_id)
     status, stopped = api.call("POST", f"/api/imap/mine/email/{user}/{mining_id}", b"{}", "application/json")
     assert status == 200 and stopped["data"]["status"] == "canceled", stopped
     stop_time = time.monotonic()
