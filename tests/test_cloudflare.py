@@ -552,6 +552,12 @@ async def test_the_fetcher_routes_refuse_a_wrong_token_a_batch_out_of_order_and_
     assert begin["user_id"] == "routes" and begin["cursor"]["batch"] == 0
     with pytest.raises(RuntimeError, match="409.*out of order"):
         api.post("batch", {"batch": 1, "messages": encode_messages(raws[:2])})
+    with pytest.raises(RuntimeError, match="400.*malformed"):
+        api.post("batch", {"batch": 0, "messages": [{"folder": "INBOX"}]})
+    request = urllib.request.Request(f"{api.url}/batch", data=b"{not json", method="POST", headers={"Authorization": f"Bearer {token}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)  # noqa: S310 - the local stack
+    assert refused.value.code == 400 and json.loads(refused.value.read())["error"]["code"] == "bad_request"
     batch = {"batch": 0, "messages": encode_messages(raws[:2]), "failures": [], "state": [], "total": 4, "uidvalidity": {"INBOX": 7}}
     assert api.post("batch", batch) == {"next": 1}
     assert api.post("batch", batch) == {"next": 1}  # a retried request: answered again

@@ -14,8 +14,8 @@ Per mining, D1 keeps (``remote_fetches``, dropped with the mining's other rows):
   fetcher last reported. A restarted fetcher begins there: it skips what was
   stored, and numbers its batches on, so nothing is doubled or lost.
 
-Answers (:class:`RemoteFetchError`): 401 a wrong token, 409 a batch out of order, 410 the
-mining has ended (stopped, failed): the fetcher quits.
+Answers (:class:`RemoteFetchError`): 400 a malformed batch, 401 a wrong token, 409 a batch out
+of order, 410 the mining has ended (stopped, failed): the fetcher quits.
 """
 
 from __future__ import annotations
@@ -142,8 +142,11 @@ class RemoteFetch:
             raise RemoteFetchError(409, f"batch {number!r} out of order: the next batch is {cursor.batch}")
         if number < cursor.batch:
             return {"next": cursor.batch}
-        raws = decode_messages(mining_id, body.get("messages") or [])
-        failures = [FailedMessage(mining_id, str(f["folder"]), str(f["uid"]), str(f["reason"])) for f in body.get("failures") or []]
+        try:
+            raws = decode_messages(mining_id, body.get("messages") or [])
+            failures = [FailedMessage(mining_id, str(f["folder"]), str(f["uid"]), str(f["reason"])) for f in body.get("failures") or []]
+        except (KeyError, TypeError, ValueError) as exc:  # a malformed batch: refused, nothing stored
+            raise RemoteFetchError(400, f"batch {number}: malformed messages or failures ({type(exc).__name__})") from None
         if failures:
             await self.flow.services.temp.add_failures(mining_id, failures)
         counted = [f for f in failures if not f.skipped]
