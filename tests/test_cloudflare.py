@@ -332,10 +332,10 @@ def _lkml(count: int) -> list[Path]:
     return sorted(p for p in corpus_dir("lkml").rglob("*") if p.is_file())[:count]
 
 
-def _stored_mailbox(stack, dovecot_server, files: list[Path]) -> tuple[_Api, str, object]:
-    """A Dovecot account holding ``files``, stored through the API of fetch-dispatch."""
+def _stored_mailbox(stack, dovecot_server, files: list[Path], folder: str = "INBOX") -> tuple[_Api, str, object]:
+    """A Dovecot account holding ``files`` in ``folder``, stored through the API of fetch-dispatch."""
     account = dovecot_server.add_account(user=f"cf{uuid.uuid4().hex[:8]}@example.com")
-    dovecot_server.fill_folder(account, "INBOX", files)
+    dovecot_server.fill_folder(account, folder, files)
     user = f"imap-{uuid.uuid4().hex[:8]}"
     api = _Api(stack.url, _token(user))
     body = {"email": account.user, "host": account.host, "port": account.port, "secure": "plain", "password": account.password}
@@ -353,6 +353,15 @@ def _mine(api: _Api, user: str, email: str) -> str:
 
 def _fetchers(stack, mining_id: str) -> list[dict]:
     return [f for f in stack.call("fetchers", {})["fetchers"] if f["name"] == mining_id]
+
+
+async def _handed_over(stack, mining_id: str, batches: int = 1) -> dict:
+    """The mining's first fetcher process once it has handed ``batches`` batches over."""
+    deadline = time.monotonic() + 120
+    while not (found := _fetchers(stack, mining_id)) or found[0]["output"].count("batch handed over") < batches:
+        assert time.monotonic() < deadline, "the fetcher handed nothing over"
+        await asyncio.sleep(0.02)
+    return found[0]
 
 
 async def _exited(stack, mining_id: str, timeout: float = 15) -> list[dict]:
@@ -425,11 +434,7 @@ async def test_a_fetcher_killed_mid_fetch_is_started_again_and_resumes_without_d
     files = _lkml(60)
     api, user, account = _stored_mailbox(stack, dovecot_server, files)
     mining_id = _mine(api, user, account.user)
-    deadline = time.monotonic() + 120
-    while not (first := _fetchers(stack, mining_id)) or first[0]["output"].count("batch handed over") < 2:
-        assert time.monotonic() < deadline, "the fetcher handed nothing over"
-        await asyncio.sleep(0.02)
-    os.kill(first[0]["pid"], signal.SIGKILL)  # as a container that dies
+    os.kill((await _handed_over(stack, mining_id, 2))["pid"], signal.SIGKILL)  # as a container that dies
     mining = await _until_ended(cloudflare_local.services(stack), mining_id, timeout=300)
     assert mining["status"] == "done", mining
     first, second = await _exited(stack, mining_id)
@@ -442,14 +447,68 @@ async def test_a_fetcher_killed_mid_fetch_is_started_again_and_resumes_without_d
         assert account.password not in fetcher["output"]
 
 
+async def test_a_fetcher_restarted_after_a_uidvalidity_change_reads_the_folder_again_and_loses_nothing(
+    stack, dovecot_server, tmp_path
+):
+    """The folder is rebuilt while the fetcher is down (new UIDVALIDITY, UIDs handed out again from
+    1 to other messages): the UIDs the first fetcher stored belong to the old numbering, so the
+    restarted one must not skip the new UIDs under them (message ids keep the re-read from doubling)."""
+    files = _lkml(60)
+    api, user, account = _stored_mailbox(stack, dovecot_server, files, "Archive")
+    old_validity = account.uidvalidity("Archive")
+    mining_id = _mine(api, user, account.user)
+    first = await _handed_over(stack, mining_id, 2)
+    os.kill(first["pid"], signal.SIGSTOP)  # the container hangs, then dies
+    account.delete_folder("Archive")
+    for path in reversed(files):  # the first UIDs now name the messages not yet stored
+        account.append("Archive", path.read_bytes(), ("\\Seen",))
+    assert account.uidvalidity("Archive") != old_validity
+    os.kill(first["pid"], signal.SIGKILL)
+    mining = await _until_ended(cloudflare_local.services(stack), mining_id, timeout=300)
+    assert mining["status"] == "done", mining
+    first, second = await _exited(stack, mining_id)
+    assert first["exit"] == "SIGKILL" and second["exit"] == 0
+    assert mining["stats"]["fetched"] >= len(files)
+    assert _exported(api) == await _embedded(account, tmp_path) != []
+
+
+async def test_a_fetch_message_delivered_again_while_its_fetcher_runs_replaces_it_once(stack, dovecot_server, tmp_path):
+    """Queues deliver at least once: a second delivery of the fetch launches a new fetcher in
+    place of the running one (new token, the old container destroyed). The destroyed one is no
+    crash: its watcher must not queue the fetch again (each launch would replace the last one,
+    until the mining fails after MAX_LAUNCHES)."""
+    files = _lkml(60)
+    api, user, account = _stored_mailbox(stack, dovecot_server, files)
+    mining_id = _mine(api, user, account.user)
+    await _handed_over(stack, mining_id)
+    fetch_queue = cloudflare_local.services(stack).queues["fetch"]
+    await fetch_queue.send({"mining_id": mining_id, "source": {"kind": "imap", "email": account.user}})
+    mining = await _until_ended(cloudflare_local.services(stack), mining_id, timeout=300)
+    assert mining["status"] == "done", mining
+    fetchers = await _exited(stack, mining_id)
+    assert len(fetchers) == 2, [f["exit"] for f in fetchers]  # the first one replaced, once
+    assert mining["stats"]["fetched"] == len(files)
+    assert _exported(api) == await _embedded(account, tmp_path)
+
+
+def test_the_folder_tree_answers_like_the_self_host_api_a_404_for_an_unknown_mailbox(stack):
+    """POST /api/imap/boxes: an address the user never stored is a 404 as on the self-host API;
+    only a stored one gets the 501 of this mode (no IMAP client in a Worker)."""
+    user = f"boxes-{uuid.uuid4().hex[:8]}"
+    api = _Api(stack.url, _token(user))
+    status, answer = api.call("POST", "/api/imap/boxes", json.dumps({"email": "nobody@example.com"}).encode(), "application/json")
+    assert status == 404 and answer["error"]["code"] == "not_found", answer
+    body = {"email": "ann@example.com", "host": "imap.example.com", "port": 993, "secure": True, "password": "pw"}
+    assert api.call("POST", "/api/imap/mine/sources/imap", json.dumps(body).encode(), "application/json")[0] == 201
+    status, answer = api.call("POST", "/api/imap/boxes", json.dumps({"email": "Ann@example.com"}).encode(), "application/json")
+    assert status == 501 and answer["error"]["code"] == "not_available", answer
+
+
 async def test_stopping_a_mining_makes_its_fetcher_quit_at_once(stack, dovecot_server):
     files = _lkml(60)
     api, user, account = _stored_mailbox(stack, dovecot_server, files)
     mining_id = _mine(api, user, account.user)
-    deadline = time.monotonic() + 120
-    while not (found := _fetchers(stack, mining_id)) or "batch handed over" not in found[0]["output"]:
-        assert time.monotonic() < deadline, "the fetcher handed nothing over"
-        await asyncio.sleep(0.02)
+    await _handed_over(stack, mining_id)
     status, stopped = api.call("POST", f"/api/imap/mine/email/{user}/{mining_id}", b"{}", "application/json")
     assert status == 200 and stopped["data"]["status"] == "canceled", stopped
     stop_time = time.monotonic()
@@ -493,13 +552,21 @@ async def test_the_fetcher_routes_refuse_a_wrong_token_a_batch_out_of_order_and_
     assert begin["user_id"] == "routes" and begin["cursor"]["batch"] == 0
     with pytest.raises(RuntimeError, match="409.*out of order"):
         api.post("batch", {"batch": 1, "messages": encode_messages(raws[:2])})
-    batch = {"batch": 0, "messages": encode_messages(raws[:2]), "failures": [], "state": [], "total": 4}
+    with pytest.raises(RuntimeError, match="400.*malformed"):
+        api.post("batch", {"batch": 0, "messages": [{"folder": "INBOX"}]})
+    request = urllib.request.Request(f"{api.url}/batch", data=b"{not json", method="POST", headers={"Authorization": f"Bearer {token}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)  # noqa: S310 - the local stack
+    assert refused.value.code == 400 and json.loads(refused.value.read())["error"]["code"] == "bad_request"
+    batch = {"batch": 0, "messages": encode_messages(raws[:2]), "failures": [], "state": [], "total": 4, "uidvalidity": {"INBOX": 7}}
     assert api.post("batch", batch) == {"next": 1}
     assert api.post("batch", batch) == {"next": 1}  # a retried request: answered again
-    assert api.post("batch", {**batch, "batch": 1, "messages": encode_messages(raws[2:])}) == {"next": 2}
-    assert api.post("begin", {})["cursor"] | {"state": None} == {
-        "batch": 2, "fetched": 4, "failed": 0, "total": 4, "uids": {"INBOX": 14}, "state": None,
-    }  # where a restarted fetcher begins
+    own = ["routes", "imap://routes@example.com:993", "INBOX", 7, 14]
+    states = [own, ["someone-else", "imap://routes@example.com:993", "INBOX", 7, 10**9], ["routes", "imap://other", "INBOX", 7, 1], ["bad"]]
+    assert api.post("batch", {**batch, "batch": 1, "messages": encode_messages(raws[2:]), "state": states}) == {"next": 2}
+    assert api.post("begin", {})["cursor"] == {
+        "batch": 2, "fetched": 4, "failed": 0, "total": 4, "uids": {"INBOX": 14}, "uidvalidity": {"INBOX": 7}, "state": [own],
+    }  # where a restarted fetcher begins; only the folder states of the token's own mining
     assert (await services.ledger.run(mining_id)).fetched == 4
     assert await flow.stop(mining_id)
     with pytest.raises(Ended, match="ended"):

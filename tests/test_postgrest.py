@@ -112,3 +112,36 @@ async def test_the_same_persons_as_through_psycopg(postgres_dsn):
     finally:
         await direct.conn.close()
         await closing.close()
+
+
+async def test_a_user_token_never_reads_a_sealed_password_nor_another_users_mailboxes(stack, postgres_dsn):  # noqa: F811
+    """The stored mailboxes (main_api.sql's lm_mailboxes): a user lists their own, never another's,
+    and the sealed password leaves the database only for the service role, neither through the
+    function nor through the table (which Supabase's PostgREST serves to a user's token)."""
+    from leadminer.adapters.postgrest import PostgrestMailboxTable
+    from leadminer.mailboxes import MailboxSource
+
+    service, as_token = stack
+    for user in ("alice", "bob"):
+        source = MailboxSource(f"{user}@example.com", "imap.example.com", 993, "ssl", user)
+        await PostgrestMailboxTable(service).upsert(user, source, f"v1.sealed-{user}", "2026-01-01T00:00:00+00:00")
+    alice = PostgrestMailboxTable(as_token(jwt_for("authenticated", "alice")))
+    assert [row[0] for row in await alice.select("alice")] == ["alice@example.com"]
+    assert await alice.select("bob") == [] and await alice.select("bob", "bob@example.com") == []
+    with pytest.raises(PermissionError, match="permission denied"):
+        await alice.select("alice", secret=True)
+    assert (await PostgrestMailboxTable(service).select("alice", secret=True))[0][7] == "v1.sealed-alice"
+
+    conn = await postgres.connect(postgres_dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL ROLE authenticated")
+            await conn.execute("SELECT set_config('request.jwt.claim.sub', 'alice', true)")
+            cur = await conn.execute("SELECT email FROM mining_sources")
+            assert [row[0] for row in await cur.fetchall()] == ["alice@example.com"]
+        with pytest.raises(Exception, match="permission denied"):
+            async with conn.transaction():
+                await conn.execute("SET LOCAL ROLE authenticated")
+                await conn.execute("SELECT password_ciphertext FROM mining_sources")
+    finally:
+        await conn.close()

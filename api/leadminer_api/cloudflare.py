@@ -144,6 +144,8 @@ class CloudflareBackend:
         return [source.to_json() for source in await mailbox_store(self.env, services.main).list(user_id)]
 
     async def mailbox_tree(self, services: MiningServices, user_id: str, email: str) -> list[dict] | None:
+        if await self.mailbox_label(services, user_id, email) is None:
+            return None  # not stored: a 404, as on the self-host API
         raise MailboxError(501, NO_TREE)
 
     async def mailbox_label(self, services: MiningServices, user_id: str, email: str) -> str | None:

@@ -4,8 +4,9 @@ mining's fetcher token (``Authorization: Bearer``; only its sha256 is stored), n
 JWT. The handlers are :class:`leadminer.adapters.cloudflare.remote_fetch.RemoteFetch`: the
 flow's own fetch bookkeeping (R2 raw batch, extract message, ledger counters, fan-in).
 
-``POST /internal/fetcher/{mining_id}/begin | batch | end`` → 200 in the API envelope; 401 a wrong
-token, 409 a batch out of order, 410 the mining has ended (the fetcher quits).
+``POST /internal/fetcher/{mining_id}/begin | batch | end`` → 200 in the API envelope; 400 a body
+that is not the JSON the route reads, 401 a wrong token, 409 a batch out of order, 410 the
+mining has ended (the fetcher quits).
 """
 
 from typing import Annotated, Any
@@ -18,7 +19,7 @@ from leadminer.flow import MiningFlow
 
 from .envelope import ApiError, ok
 
-_CODES = {401: "unauthorized", 409: "conflict", 410: "gone"}
+_CODES = {400: "bad_request", 401: "unauthorized", 409: "conflict", 410: "gone"}
 
 
 def fetcher_router(backend: Any) -> APIRouter:
@@ -27,7 +28,10 @@ def fetcher_router(backend: Any) -> APIRouter:
 
     async def handle(step: str, mining_id: str, authorization: str | None, request: Request) -> Any:
         token = (authorization or "").removeprefix("Bearer ").strip()
-        body = await request.json() if step != "begin" else {}
+        try:
+            body = await request.json() if step != "begin" else {}
+        except ValueError:
+            body = None
         if not isinstance(body, dict):
             raise ApiError(400, "bad_request", "the body must be a JSON object")
         async with backend.services() as services:

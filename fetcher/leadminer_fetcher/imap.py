@@ -290,6 +290,7 @@ class ImapSource:
         self.since = since  # only messages the server received on or after this day (SEARCH SINCE)
         self._password = password
         self._oauth2_token = oauth2_token
+        self.uidvalidities: dict[str, int] = {}  # folder → its UIDVALIDITY, once opened (set before its messages come)
 
     @classmethod
     def from_url(
@@ -424,6 +425,7 @@ class ImapSource:
             yield [FailedMessage(mining_id, folder, "*", f"cannot open folder: {_server_text(exc)}")]
             return
         uidvalidity = self._uidvalidity(box, folder)
+        self.uidvalidities[folder] = uidvalidity
         state = store.get_folder_state(user_id, key, folder) if store else None
         first = 1
         if state is not None and state.uidvalidity == uidvalidity:

@@ -8,9 +8,12 @@ hands every batch to fetch-dispatch over HTTP (``POST <api>/internal/fetcher/<mi
 
 * ``begin``: the source's label (the folder-state key), the folder states of earlier minings,
   and the cursor of a fetcher of this mining that stopped: the next batch number and the
-  highest UID stored per folder. Messages at or under it are skipped, so a restarted fetcher
-  doubles nothing and loses nothing.
-* ``batch``: ``{"batch", "messages", "failures", "state", "total"}`` (messages as in R2);
+  highest UID stored per folder with the folder's UIDVALIDITY. Messages at or under it are
+  skipped, so a restarted fetcher doubles nothing and loses nothing; a folder whose UIDVALIDITY
+  changed meanwhile is read again (its old UIDs name other messages now; the message ids keep
+  the re-read from doubling anything).
+* ``batch``: ``{"batch", "messages", "failures", "state", "total", "uidvalidity"}`` (messages as
+  in R2; ``uidvalidity``: folder → UIDVALIDITY of the folders in the batch);
 * ``end``: ``{"state"}`` once the mailbox is read, or ``{"error"}`` when it cannot be (the
   mining fails with that sentence).
 
@@ -106,6 +109,7 @@ def fetch(api: FetchApi, mining_id: str, account: dict, password: str, batch_siz
     for user, source, folder, uidvalidity, highest in cursor.get("state") or []:
         state.save_folder_state(user, source, folder, FolderState(uidvalidity, highest))
     stored: dict[str, int] = cursor.get("uids") or {}
+    numbered: dict[str, int] = cursor.get("uidvalidity") or {}  # the UIDVALIDITY the stored UIDs belong to
     since = date.fromisoformat(account["since"]) if account.get("since") else None
     imap = ImapSource(
         account["host"], account["port"], account["login"], password, security=account["security"],
@@ -120,9 +124,11 @@ def fetch(api: FetchApi, mining_id: str, account: dict, password: str, batch_siz
 
         def send() -> None:
             nonlocal next_batch
+            folders = {item.folder for item in [*messages, *failures]}
             body = {
                 "batch": next_batch, "messages": encode_messages(messages), "state": state.rows(), "total": total,
                 "failures": [{"folder": f.folder, "uid": f.uid, "reason": f.reason} for f in failures],
+                "uidvalidity": {f: v for f, v in imap.uidvalidities.items() if f in folders},
             }  # fmt: skip
             next_batch = int(api.post("batch", body)["next"])
             log.info("mining %s: batch handed over (%d messages, %d failures)", mining_id, len(messages), len(failures))
@@ -130,8 +136,11 @@ def fetch(api: FetchApi, mining_id: str, account: dict, password: str, batch_siz
             failures.clear()
 
         for item in imap.iter_messages(mining_id, state, user_id, label):
-            if item.uid.isdigit() and int(item.uid) <= stored.get(item.folder, 0):
-                continue  # stored by a fetcher of this mining before a restart
+            if (
+                item.uid.isdigit() and int(item.uid) <= stored.get(item.folder, 0)
+                and numbered.get(item.folder, imap.uidvalidities.get(item.folder)) == imap.uidvalidities.get(item.folder)
+            ):  # fmt: skip
+                continue  # stored by a fetcher of this mining before a restart (a changed UIDVALIDITY: read again)
             (failures if isinstance(item, FailedMessage) else messages).append(item)
             if len(messages) >= batch_size:
                 send()

@@ -335,14 +335,29 @@ LANGUAGE sql SECURITY INVOKER AS $$
         password_ciphertext = excluded.password_ciphertext, updated_at = now()
 $$;
 
+-- p_secret adds the sealed password: only the service role may read that column (below), so a
+-- user's token gets "permission denied" for it. Two statements, not a CASE: a column named in a
+-- statement is checked even in a branch that is not taken.
 CREATE OR REPLACE FUNCTION lm_mailboxes(p_user_id text, p_email text DEFAULT NULL,
                                         p_secret boolean DEFAULT false) RETURNS jsonb
-LANGUAGE sql STABLE SECURITY INVOKER AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_array(email, host, port, security, login, lm_time(created_at),
-               lm_time(updated_at)) || CASE WHEN p_secret THEN jsonb_build_array(password_ciphertext)
-                                            ELSE '[]'::jsonb END ORDER BY email), '[]')
-    FROM mining_sources WHERE user_id = p_user_id AND (p_email IS NULL OR email = p_email)
+LANGUAGE plpgsql STABLE SECURITY INVOKER AS $$
+BEGIN
+    IF p_secret THEN
+        RETURN (SELECT coalesce(jsonb_agg(jsonb_build_array(email, host, port, security, login, lm_time(created_at),
+                       lm_time(updated_at), password_ciphertext) ORDER BY email), '[]')
+                FROM mining_sources WHERE user_id = p_user_id AND (p_email IS NULL OR email = p_email));
+    END IF;
+    RETURN (SELECT coalesce(jsonb_agg(jsonb_build_array(email, host, port, security, login, lm_time(created_at),
+                   lm_time(updated_at)) ORDER BY email), '[]')
+            FROM mining_sources WHERE user_id = p_user_id AND (p_email IS NULL OR email = p_email));
+END
 $$;
+
+-- The sealed passwords never leave the database towards a user's token: anon and authenticated
+-- (which Supabase grants every table of the schema, and PostgREST serves it) read every column of
+-- mining_sources but password_ciphertext.
+REVOKE SELECT ON mining_sources FROM anon, authenticated;
+GRANT SELECT (user_id, email, host, port, security, login, created_at, updated_at) ON mining_sources TO authenticated;
 
 CREATE OR REPLACE FUNCTION lm_delete_mailboxes(p_user_id text, p_email text DEFAULT NULL) RETURNS integer
 LANGUAGE sql SECURITY INVOKER AS $$

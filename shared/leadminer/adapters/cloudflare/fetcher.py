@@ -34,6 +34,7 @@ log = logging.getLogger("leadminer.cloudflare")
 
 CONTAINER_COMMAND = ["python", "-m", "leadminer_fetcher.remote"]
 _watching: set = set()  # the containers watched (a task needs a reference until it is done)
+_starts: dict[str, int] = {}  # mining id → how many times its Durable Object started a container (the latest)
 
 
 class D1Rows:
@@ -128,6 +129,8 @@ async def start_container(ctx: Any, env: Any, body: dict) -> None:
     from pyodide.ffi import create_proxy, to_js  # noqa: PLC0415
     from workers import wait_until  # noqa: PLC0415
 
+    mining_id = body["env"]["LEADMINER_MINING_ID"]
+    start = _starts[mining_id] = _starts.get(mining_id, 0) + 1  # before the destroy: the old watcher sees it
     container = ctx.container
     if container.running:
         await container.destroy()
@@ -139,8 +142,14 @@ async def start_container(ctx: Any, env: Any, body: dict) -> None:
         try:
             await container.monitor()  # resolves when the fetcher exits with 0, rejects otherwise
         except Exception as exc:  # noqa: BLE001 - the container died: the fetch goes again
-            log.warning("the fetcher of mining %s stopped (%s): fetch queued again", requeue["mining_id"], exc)
+            if _starts.get(mining_id) != start:  # destroyed by a newer start (a fetch delivered again): no crash
+                log.info("the fetcher of mining %s was replaced by a newer one", mining_id)
+                return
+            log.warning("the fetcher of mining %s stopped (%s): fetch queued again", mining_id, exc)
             await ProducerQueue("fetch", env.FETCH_QUEUE).send(requeue)
+        finally:
+            if _starts.get(mining_id) == start:
+                del _starts[mining_id]
 
     if requeue:  # watched past this request (a JS promise of the task, freed once it settles)
         task = asyncio.ensure_future(watch())

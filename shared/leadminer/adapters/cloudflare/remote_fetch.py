@@ -9,12 +9,13 @@ Per mining, D1 keeps (``remote_fetches``, dropped with the mining's other rows):
   (:meth:`RemoteFetches.launch`), so a fetcher replaced by a restart is refused from then on;
 * how many fetchers were launched (a fetcher that keeps dying fails the mining after
   :data:`MAX_LAUNCHES`);
-* the cursor: the next batch number, the counters, the highest UID stored per folder and the
-  folder states the fetcher last reported. A restarted fetcher begins there: it skips what was
+* the cursor: the next batch number, the counters, the highest UID stored per folder (with the
+  folder's UIDVALIDITY: a new one starts the folder's count again) and the folder states the
+  fetcher last reported. A restarted fetcher begins there: it skips what was
   stored, and numbers its batches on, so nothing is doubled or lost.
 
-Answers (:class:`RemoteFetchError`): 401 a wrong token, 409 a batch out of order, 410 the
-mining has ended (stopped, failed): the fetcher quits.
+Answers (:class:`RemoteFetchError`): 400 a malformed batch, 401 a wrong token, 409 a batch out
+of order, 410 the mining has ended (stopped, failed): the fetcher quits.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Cursor:
     failed: int = 0
     total: int | None = None
     uids: dict[str, int] = field(default_factory=dict)  # folder → highest UID stored
+    uidvalidity: dict[str, int] = field(default_factory=dict)  # folder → the UIDVALIDITY of its stored UIDs
     state: list[list] = field(default_factory=list)  # the fetcher's folder states, as it last reported them
 
     @classmethod
@@ -134,14 +136,17 @@ class RemoteFetch:
     async def batch(self, mining_id: str, token: str, body: dict) -> dict:
         """Batch ``body["batch"]``: messages (R2 JSON), failures, the fetcher's folder states and
         total. A batch stored already (a retried request) is answered again, never stored twice."""
-        _run, cursor = await self._running(mining_id, token)
+        run, cursor = await self._running(mining_id, token)
         number = body.get("batch")
         if not isinstance(number, int) or number > cursor.batch:
             raise RemoteFetchError(409, f"batch {number!r} out of order: the next batch is {cursor.batch}")
         if number < cursor.batch:
             return {"next": cursor.batch}
-        raws = decode_messages(mining_id, body.get("messages") or [])
-        failures = [FailedMessage(mining_id, str(f["folder"]), str(f["uid"]), str(f["reason"])) for f in body.get("failures") or []]
+        try:
+            raws = decode_messages(mining_id, body.get("messages") or [])
+            failures = [FailedMessage(mining_id, str(f["folder"]), str(f["uid"]), str(f["reason"])) for f in body.get("failures") or []]
+        except (KeyError, TypeError, ValueError) as exc:  # a malformed batch: refused, nothing stored
+            raise RemoteFetchError(400, f"batch {number}: malformed messages or failures ({type(exc).__name__})") from None
         if failures:
             await self.flow.services.temp.add_failures(mining_id, failures)
         counted = [f for f in failures if not f.skipped]
@@ -149,11 +154,16 @@ class RemoteFetch:
         cursor.failed += len(counted)
         if isinstance(body.get("total"), int):
             cursor.total = body["total"]
+        validities = body.get("uidvalidity")
+        for folder, validity in (validities.items() if isinstance(validities, dict) else ()):
+            if isinstance(validity, int) and cursor.uidvalidity.get(folder) != validity:
+                cursor.uidvalidity[folder] = validity  # a new numbering: the old highest UID means nothing now
+                cursor.uids.pop(folder, None)
         for item in [*raws, *failures]:
             if item.uid.isdigit():
                 cursor.uids[item.folder] = max(cursor.uids.get(item.folder, 0), int(item.uid))
         if isinstance(body.get("state"), list):
-            cursor.state = body["state"]
+            cursor.state = _own_states(run, body["state"])
         # stored even without messages (only failures): every number is a batch extract records
         await self.flow.store_batch(mining_id, number, raws, fetched=cursor.fetched, failed=cursor.failed, total=cursor.total)
         cursor.batch += 1
@@ -172,6 +182,19 @@ class RemoteFetch:
         if body.get("error"):
             await self.flow.end(mining_id, "failed", f"fetch: {body['error']}")
             return {"failed": True}
-        state = body.get("state") if isinstance(body.get("state"), list) else cursor.state
+        state = _own_states(run, body["state"]) if isinstance(body.get("state"), list) else cursor.state
         await self.flow.end_fetch(mining_id, batches=cursor.batch, fetched=cursor.fetched, failed=cursor.failed, fetch_state=state)
         return {"batches": cursor.batch}
+
+
+def _own_states(run: Any, rows: list) -> list[list]:
+    """The fetcher's folder states ``[user_id, source, folder, uidvalidity, highest_uid]`` that
+    belong to its mining's user and source: the token is good for its own mining only, so it
+    never writes another user's (or another source's) folder states; malformed rows are dropped."""
+    return [
+        [user_id, source, folder, uidvalidity, highest]
+        for row in rows if isinstance(row, list) and len(row) == 5
+        for user_id, source, folder, uidvalidity, highest in [row]
+        if (user_id, source) == (run.user_id, run.source) and isinstance(folder, str)
+        and isinstance(uidvalidity, int) and isinstance(highest, int)
+    ]  # fmt: skip
