@@ -63,3 +63,33 @@ def test_fetch_dispatch_binds_the_fetcher_container_in_every_environment(env):
     assert section["vars"]["LEADMINER_FETCH_API"].startswith("https://")  # where the container posts
     producers = {p["binding"] for p in section["queues"]["producers"]}
     assert {"FETCH_QUEUE", "EXTRACT_QUEUE", "CLEAN_QUEUE"} <= producers  # a dead fetcher's fetch is queued again
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "localhost", "10.1.2.3", "192.168.0.10", "169.254.169.254", "100.64.0.1", "::1", "::ffff:10.0.0.1"]
+)
+def test_the_hosted_fetcher_refuses_an_imap_host_on_a_non_public_address(host):
+    from leadminer_fetcher.imap import ImapError
+    from leadminer_fetcher.remote import refuse_non_public_host
+
+    with pytest.raises(ImapError, match="private or reserved"):
+        refuse_non_public_host(host, 993)
+    refuse_non_public_host("93.184.216.34", 993)  # a public address (a literal: no DNS needed)
+
+
+def test_a_refused_host_ends_the_mining_with_its_reason_before_any_connection_and_the_image_asks_for_it():
+    from leadminer_fetcher.remote import FetchApi, fetch
+
+    class RecordingApi(FetchApi):  # what the fetcher would post to fetch-dispatch
+        posts: list = []
+
+        def post(self, step: str, body: dict) -> dict:
+            self.posts.append((step, body))
+            return {}
+
+    api = RecordingApi("http://fetch-dispatch.invalid", "m1", "token")
+    account = {"host": "127.0.0.1", "port": 993, "login": "ann@example.com", "security": "tls"}
+    fetch(api, "m1", account, "secret password", public_only=True)
+    assert [step for step, _ in api.posts] == ["end"]
+    assert "127.0.0.1" in api.posts[0][1]["error"] and "secret password" not in str(api.posts)
+    assert "LEADMINER_FETCH_PUBLIC_ONLY=1" in (ROOT / "fetcher" / "Dockerfile").read_text()

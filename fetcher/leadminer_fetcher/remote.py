@@ -24,14 +24,19 @@ read once, taken out of the environment, and never logged.
 
 Environment: ``LEADMINER_FETCH_API``, ``LEADMINER_MINING_ID``, ``LEADMINER_FETCH_TOKEN``,
 ``LEADMINER_IMAP`` (JSON: host, port, security, login, folders, since),
-``LEADMINER_IMAP_PASSWORD``, optional ``LEADMINER_FETCH_BATCH`` (messages per batch, 500).
+``LEADMINER_IMAP_PASSWORD``, optional ``LEADMINER_FETCH_BATCH`` (messages per batch, 500) and
+``LEADMINER_FETCH_PUBLIC_ONLY`` (``1`` in the container image: an IMAP host that resolves to a
+loopback, private, link-local or otherwise non-public address is refused, so a user's mailbox
+settings cannot make the hosted fetcher reach into its own network; the mining fails saying so).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
+import socket
 import sys
 import time
 import urllib.error
@@ -101,8 +106,34 @@ def _message(exc: urllib.error.HTTPError) -> str:
     return str(error.get("message") if isinstance(error, dict) else error or body.get("detail") or exc.reason)
 
 
-def fetch(api: FetchApi, mining_id: str, account: dict, password: str, batch_size: int = DEFAULT_BATCH) -> dict:
-    """Read the mailbox into fetch-dispatch (see the module); returns the end's answer."""
+def refuse_non_public_host(host: str, port: int) -> None:
+    """ImapError unless every address ``host`` resolves to is a public one (checked before the
+    connection; a name that resolves differently a moment later is not caught)."""
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+    except (OSError, UnicodeError) as exc:
+        raise ImapError(f"The IMAP server {host} cannot be found ({exc}).") from None
+    for text in sorted(found):
+        address = ipaddress.ip_address(text.split("%")[0])
+        mapped = getattr(address, "ipv4_mapped", None)
+        if not (mapped or address).is_global:
+            raise ImapError(
+                f"The IMAP server {host} resolves to {text}, a private or reserved address: "
+                "the hosted fetcher only connects to public servers."
+            )
+
+
+def fetch(
+    api: FetchApi, mining_id: str, account: dict, password: str, batch_size: int = DEFAULT_BATCH, *, public_only: bool = False
+) -> dict:
+    """Read the mailbox into fetch-dispatch (see the module); returns the end's answer.
+    ``public_only``: refuse a host that is not on a public address (:func:`refuse_non_public_host`)."""
+    if public_only:
+        try:
+            refuse_non_public_host(account["host"], int(account["port"]))
+        except ImapError as exc:
+            log.error("mining %s: %s", mining_id, exc)
+            return api.post("end", {"error": str(exc)})
     begin = api.post("begin", {})
     user_id, label, cursor = begin["user_id"], begin["source"], begin["cursor"]
     state = FetchState(user_id, label, {folder: FolderState(v, h) for folder, v, h in begin["known"]})
@@ -165,7 +196,8 @@ def main(environ: MutableMapping[str, str] | None = None) -> int:
         log.error("the fetcher's job is incomplete: %s", f"no {exc}" if isinstance(exc, KeyError) else "LEADMINER_IMAP or LEADMINER_FETCH_BATCH is malformed")
         return 2
     try:
-        answer = fetch(api, mining_id, account, password, batch_size)
+        public_only = environ.get("LEADMINER_FETCH_PUBLIC_ONLY", "") not in ("", "0")
+        answer = fetch(api, mining_id, account, password, batch_size, public_only=public_only)
     except Ended as exc:
         log.info("mining %s: fetch-dispatch ends this fetcher (%s)", mining_id, exc)
         return 0
