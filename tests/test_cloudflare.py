@@ -565,7 +565,7 @@ async def test_the_fetcher_routes_refuse_a_wrong_token_a_batch_out_of_order_and_
     states = [own, ["someone-else", "imap://routes@example.com:993", "INBOX", 7, 10**9], ["routes", "imap://other", "INBOX", 7, 1], ["bad"]]
     assert api.post("batch", {**batch, "batch": 1, "messages": encode_messages(raws[2:]), "state": states}) == {"next": 2}
     assert api.post("begin", {})["cursor"] == {
-        "batch": 2, "fetched": 4, "failed": 0, "total": 4, "uids": {"INBOX": 14}, "uidvalidity": {"INBOX": 7}, "state": [own],
+        "batch": 2, "fetched": 4, "failed": 0, "total": 4, "uids": {"INBOX": 14}, "uidvalidity": {"INBOX": 7}, "state": [own], "pending": None,
     }  # where a restarted fetcher begins; only the folder states of the token's own mining
     assert (await services.ledger.run(mining_id)).fetched == 4
     assert await flow.stop(mining_id)
@@ -621,3 +621,47 @@ def test_the_fetcher_process_logs_neither_its_password_nor_its_token(stack, capl
     logged = caplog.text + out.out + out.err
     assert "ends this fetcher" in logged
     assert "never-logged" not in logged
+
+
+@pytest.mark.parametrize("dies", ["after its R2 copy", "before its R2 copy"])
+async def test_a_batch_whose_storing_was_cut_short_is_settled_by_the_next_fetcher(stack, mailbox, dies):
+    """The fetcher route records a batch as pending before storing it: a Worker dying in between
+    leaves the next fetcher's begin to move the cursor past exactly the copy R2 kept (its extract
+    message sent again), or to leave it where it was when no copy was kept; either way the mining
+    ends with every message once."""
+    from leadminer.adapters.cloudflare.d1 import D1Driver
+    from leadminer.adapters.cloudflare.r2 import encode_messages
+    from leadminer.adapters.cloudflare.remote_fetch import RemoteFetch, RemoteFetches
+
+    services = cloudflare_local.services(stack)
+    flow = MiningFlow(services)
+    user = f"settle-{dies.split()[0]}"
+    mining_id = await flow.start(user_id=user, source=f"imap:{user}")
+    fetches = RemoteFetches(D1Driver(cloudflare_local.BridgeD1Database(stack, "DB")))
+    files = sorted((mailbox / "cur").iterdir())[:5]
+    raws = [RawMessage(mining_id, "INBOX", str(n), path.read_bytes()) for n, path in enumerate(files, 1)]
+    body = {"batch": 0, "messages": encode_messages(raws), "uidvalidity": {"INBOX": 7}}
+
+    async def dying_store(mining_id, batch_no, batch, **counters):
+        if dies == "after its R2 copy":
+            await services.raw.add_raw_batch(mining_id, batch_no, batch)
+        raise RuntimeError("the Worker died")
+
+    dying = RemoteFetch(flow, fetches)
+    dying.flow = MiningFlow(services)
+    dying.flow.store_batch = dying_store
+    with pytest.raises(RuntimeError, match="died"):
+        await dying.batch(mining_id, await fetches.launch(mining_id), body)
+
+    remote, token = RemoteFetch(flow, fetches), await fetches.launch(mining_id)
+    cursor = (await remote.begin(mining_id, token))["cursor"]
+    assert cursor.get("pending") is None
+    if dies == "after its R2 copy":
+        assert cursor["batch"] == 1 and cursor["uids"] == {"INBOX": 5} and cursor["fetched"] == 5
+    else:
+        assert cursor["batch"] == 0 and cursor["uids"] == {}
+        await remote.batch(mining_id, token, body)
+    await remote.end(mining_id, token, {"state": []})
+    mining = await _until_ended(services, mining_id)
+    assert mining["status"] == "done" and mining["stats"]["fetched"] == 5
+    assert await services.main.persons(user)

@@ -30,7 +30,7 @@ from typing import Any
 from ...contracts import FailedMessage
 from ...flow import MiningFlow
 from .d1 import D1Driver
-from .r2 import decode_messages
+from .r2 import batch_key, decode_messages
 
 MAX_LAUNCHES = 5
 """Fetchers launched for one mining (restarts included) before it fails."""
@@ -64,6 +64,7 @@ class Cursor:
     uids: dict[str, int] = field(default_factory=dict)  # folder → highest UID stored
     uidvalidity: dict[str, int] = field(default_factory=dict)  # folder → the UIDVALIDITY of its stored UIDs
     state: list[list] = field(default_factory=list)  # the fetcher's folder states, as it last reported them
+    pending: dict | None = None  # {"batch": n, "after": cursor JSON}: batch n being stored (see RemoteFetch.batch)
 
     @classmethod
     def from_json(cls, text: str) -> Cursor:
@@ -120,7 +121,29 @@ class RemoteFetch:
         run = await self.flow.services.ledger.run(mining_id)
         if run is None:
             raise RemoteFetchError(410, "the mining has ended")
+        if cursor.pending is not None:
+            cursor = await self._settle(mining_id, token, cursor)
         return run, cursor
+
+    async def _settle(self, mining_id: str, token: str, cursor: Cursor) -> Cursor:
+        """A batch whose storing was cut short (the Worker died between recording it as pending
+        and advancing the cursor): when its first copy reached R2 (or was extracted already) it is
+        what extract reads, so the cursor moves past exactly that copy's messages and its extract
+        message is sent again (extract does a batch once); otherwise it never was, and the cursor
+        stays. Without this, a fetcher restarted on a changed mailbox could send a different batch
+        under the same number: R2 would keep the first copy and the cursor would skip the second's."""
+        s = self.flow.services
+        number = cursor.pending["batch"]
+        stored = await s.ledger.batch_done(mining_id, number) or bool(await s.raw.keys(batch_key(mining_id, number)))
+        if stored:
+            after = Cursor.from_json(json.dumps(cursor.pending["after"]))
+            await s.queues["extract"].send({"mining_id": mining_id, "batch": number})
+            await s.ledger.fetch_progress(mining_id, fetched=after.fetched, failed=after.failed, total=after.total)
+        else:
+            after = cursor
+            after.pending = None
+        await self.fetches.advance(mining_id, token, after)
+        return after
 
     async def begin(self, mining_id: str, token: str) -> dict:
         """Where to start: the source's label and user (the folder-state key), the folder states
@@ -147,6 +170,7 @@ class RemoteFetch:
             failures = [FailedMessage(mining_id, str(f["folder"]), str(f["uid"]), str(f["reason"])) for f in body.get("failures") or []]
         except (KeyError, TypeError, ValueError) as exc:  # a malformed batch: refused, nothing stored
             raise RemoteFetchError(400, f"batch {number}: malformed messages or failures ({type(exc).__name__})") from None
+        before = cursor.to_json()
         if failures:
             await self.flow.services.temp.add_failures(mining_id, failures)
         counted = [f for f in failures if not f.skipped]
@@ -164,9 +188,14 @@ class RemoteFetch:
                 cursor.uids[item.folder] = max(cursor.uids.get(item.folder, 0), int(item.uid))
         if isinstance(body.get("state"), list):
             cursor.state = _own_states(run, body["state"])
+        cursor.batch += 1
+        # recorded as pending first, with the cursor it leads to: a Worker dying while it stores the
+        # batch leaves the next request to settle it (_settle), whatever a restarted fetcher sends
+        pending = Cursor.from_json(before)
+        pending.pending = {"batch": number, "after": json.loads(cursor.to_json())}
+        await self.fetches.advance(mining_id, token, pending)
         # stored even without messages (only failures): every number is a batch extract records
         await self.flow.store_batch(mining_id, number, raws, fetched=cursor.fetched, failed=cursor.failed, total=cursor.total)
-        cursor.batch += 1
         await self.fetches.advance(mining_id, token, cursor)
         if await self.flow.services.ledger.run(mining_id) is None:  # stopped meanwhile: what it added goes
             await self.flow.abandon_fetch(mining_id)
