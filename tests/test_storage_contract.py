@@ -242,6 +242,36 @@ async def test_history_keeps_the_occurrences_asked_for(main_store):
     assert (await main_store.history("u", ["a@x"], occurrences_of=[]))[1] == []
 
 
+async def test_history_pages_in_message_id_order(main_store):
+    # ids whose order differs between code points and a locale's collation (case, accents, punctuation)
+    ids = ["B-1", "a-2", "a.1", "é-3", "Z", "b_4", "a-10", "e-5"]
+    msgs = [IndexedMessage(m, m, f"2024-01-0{n % 9 + 1}T00:00:00+00:00", "a@x", False, None, []) for n, m in enumerate(ids)]
+    occ = [Occurrence(m, "a@x", "a@x", "from", None) for m in ids[:-1]]
+    occ += [Occurrence(m, "me@x", "me@x", "to", None) for m in ids] + [Occurrence("e-5", "c@x", "c@x", "to", None)]
+    occ += [Occurrence(m, "b@x", "b@x", "cc", None) for m in ids[::2]]
+    keys = ["a@x", "c@x", *(f"k{i}@x" for i in range(1200))]  # more than one parameter chunk of keys
+    await main_store.start_mining("m1", "u", "src")
+    await main_store.index_messages("u", "m1", msgs, occ)
+    pages, after = [], None
+    while True:
+        messages, occurrences = await main_store.history_page(
+            "u", keys, after=after, limit=3, occurrences_of=["a@x", "c@x", "me@x"]
+        )
+        pages.append([m.message_id for m in messages])
+        assert {o.message_id for o in occurrences} == set(pages[-1])
+        assert {o.key for o in occurrences} <= {"a@x", "c@x", "me@x"}  # b@x left out
+        assert len(occurrences) == len(messages) * 2
+        if len(messages) < 3:
+            break
+        after = messages[-1].message_id
+    assert pages == [sorted(ids)[:3], sorted(ids)[3:6], sorted(ids)[6:]]  # code-point order, each message once
+    assert (await main_store.history_page("u", ["b@x"], after="a.1", limit=10, occurrences_of=[]))[1] == []
+    assert [m.message_id for m in (await main_store.history_page("u", ["b@x"], after="a.1", limit=10, occurrences_of=[]))[0]] == [
+        m for m in sorted(ids[::2]) if m > "a.1"
+    ]
+    assert await main_store.history_page("v", keys, after=None, limit=3, occurrences_of=keys) == ([], [])
+
+
 async def test_a_crashed_mining_does_not_count_as_mined_until_reclaimed(main_store):
     msg = IndexedMessage("1", "1", "2024-01-01T00:00:00+00:00", "a@x", False, None, [])
     await main_store.start_mining("dead", "u", "src")

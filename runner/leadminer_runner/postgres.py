@@ -620,6 +620,35 @@ class PostgresMainStore(queries.PersonReads, _Store):
         )
         return messages, [Occurrence(*row) for row in found]
 
+    async def history_page(
+        self, user_id: str, keys: Iterable[str], *, after: str | None, limit: int, occurrences_of: Iterable[str]
+    ) -> tuple[list[IndexedMessage], list[Occurrence]]:
+        params = {
+            "u": user_id, "keys": _ids(keys)[0], "wanted": _ids(occurrences_of)[0],
+            "after": "" if after is None else _text(after), "limit": limit,
+        }  # fmt: skip
+        page = sql.SQL(
+            'SELECT DISTINCT message_id COLLATE "C" AS message_id FROM occurrences WHERE user_id = %(u)s '
+            'AND key = ANY(%(keys)s) AND message_id COLLATE "C" > %(after)s ORDER BY 1 LIMIT %(limit)s'
+        )
+        found = await _all(
+            self.conn,
+            sql.SQL('SELECT {} FROM message_index WHERE user_id = %(u)s AND message_id IN ({}) ORDER BY message_id COLLATE "C"').format(
+                _INDEX, page
+            ),
+            params,
+        )
+        messages = [rows.indexed_from_row(row, PG) for row in found]
+        found = await _all(
+            self.conn,
+            sql.SQL(
+                "SELECT {} FROM occurrences WHERE user_id = %(u)s AND message_id IN ({}) AND key = ANY(%(wanted)s) "
+                'ORDER BY message_id COLLATE "C", key, field'
+            ).format(_select(rows.OCCURRENCE_COLUMNS), page),
+            params,
+        )
+        return messages, [Occurrence(*row) for row in found]
+
     async def reference_date(self, user_id: str) -> str | None:
         """See :func:`leadminer.scoring.reference_date` (same rule, in SQL)."""
         (count,) = await _one(self.conn, "SELECT count(date) FROM message_index WHERE user_id = %s", (user_id,))

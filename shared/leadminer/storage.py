@@ -285,6 +285,17 @@ class MainStore(Protocol):
         refines and of the user's own addresses, not the other recipients of a list's mail)."""
         ...
 
+    async def history_page(
+        self, user_id: str, keys: Iterable[str], *, after: str | None, limit: int, occurrences_of: Iterable[str]
+    ) -> tuple[list[IndexedMessage], list[Occurrence]]:
+        """One page of :meth:`history`: the first ``limit`` indexed messages (by Message-ID, in
+        code-point order) after ``after`` (None: from the first) in which one of ``keys``
+        appears, and their occurrences of the keys ``occurrences_of``. Refine folds a person's
+        history a page at a time, so a list address on most of the mailbox never sits in memory
+        whole; the next page starts after the last Message-ID of this one, and a page shorter
+        than ``limit`` is the last."""
+        ...
+
     async def reference_date(self, user_id: str) -> str | None:
         """"Now" for recency scores: :func:`leadminer.scoring.reference_date`."""
         ...

@@ -161,6 +161,17 @@ class PostgrestMainStore(queries.PersonReads):
         ]
         return [_indexed(m) for m in found["messages"]], occurrences
 
+    async def history_page(
+        self, user_id: str, keys: Iterable[str], *, after: str | None, limit: int, occurrences_of: Iterable[str]
+    ) -> tuple[list[IndexedMessage], list[Occurrence]]:
+        found = await self._call(
+            "history_page", user_id=user_id, keys=list({_nul_free(k) for k in keys}),
+            after=None if after is None else _nul_free(after), limit=limit,
+            wanted=list({_nul_free(k) for k in occurrences_of}),
+        )  # fmt: skip
+        occurrences = [Occurrence(*(o[name] for name in _OCCURRENCE_NAMES)) for o in found["occurrences"]]
+        return [_indexed(m) for m in found["messages"]], occurrences
+
     async def reference_date(self, user_id: str) -> str | None:
         """See :func:`leadminer.scoring.reference_date` (its outlier rule, applied in two calls)."""
         dated = await self._call("dated_count", user_id=user_id)
