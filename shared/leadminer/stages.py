@@ -35,7 +35,7 @@ from .storage import MainStore, TempStore
 _REFINE_CHUNK = 1_000
 _PERSONS_CHUNK = 2_000  # persons refined from one reading of their history, at the most
 _HISTORY_BUDGET = 50_000  # occurrences (this mining's) of the persons of one chunk, at the most
-_HISTORY_PAGE = 5_000  # messages of a chunk's history folded at a time
+_HISTORY_PAGE = 10_000  # messages of a chunk's history folded at a time (each page reads the key index again)
 _CLEAN_CHUNK = 1_000
 _SIGNATURE_ROUND = 1_000  # senders (at least) per round of the signature stage
 _PARALLEL_MIN = 16  # messages (or senders) below which splitting the work across cores costs more than it saves

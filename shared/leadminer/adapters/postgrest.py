@@ -149,18 +149,6 @@ class PostgrestMainStore(queries.PersonReads):
         found = await self._call("thread_sizes", user_id=user_id, thread_ids=list(original))
         return {original.get(t, t): n for t, n in found.items()}
 
-    async def history(
-        self, user_id: str, keys: Iterable[str], *, occurrences_of: Iterable[str] | None = None
-    ) -> tuple[list[IndexedMessage], list[Occurrence]]:
-        found = await self._call("history", user_id=user_id, keys=list({_nul_free(k) for k in keys}))
-        wanted = None if occurrences_of is None else {_nul_free(k) for k in occurrences_of}
-        occurrences = [
-            Occurrence(*(o[name] for name in _OCCURRENCE_NAMES))
-            for o in found["occurrences"]
-            if wanted is None or o["key"] in wanted
-        ]
-        return [_indexed(m) for m in found["messages"]], occurrences
-
     async def history_page(
         self, user_id: str, keys: Iterable[str], *, after: str | None, limit: int, occurrences_of: Iterable[str]
     ) -> tuple[list[IndexedMessage], list[Occurrence]]:
