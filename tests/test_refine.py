@@ -277,7 +277,9 @@ def _fold_in_pages(records, keys, page):
     by_id = {m.message_id: m for m in indexed}
     sizes = Counter(m.thread_id for m in indexed)
     persons = {o.key for o in occ}
-    signatures = {r.sender.email: Signature(r.sender.email, r.message_id, "Sig Name", job_title="Boss") for r in records[::7] if r.sender}
+    signatures = {
+        r.sender.email: Signature(r.sender.email, r.message_id, "Sig Name", job_title="Boss") for r in records[::7] if r.sender
+    }
     options = {"cleaned": {}, "previous": {}, "as_of": datetime.fromisoformat("2024-03-06T10:00:00+00:00")}
     whole = refine_persons(
         "u", persons, messages=indexed, occurrences=occ, parents=by_id, thread_sizes=sizes, identity_keys=keys,

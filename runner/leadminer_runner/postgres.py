@@ -609,9 +609,9 @@ class PostgresMainStore(queries.PersonReads, _Store):
         )
         found = await _all(
             self.conn,
-            sql.SQL('SELECT {} FROM message_index WHERE user_id = %(u)s AND message_id IN ({}) ORDER BY message_id COLLATE "C"').format(
-                _INDEX, page
-            ),
+            sql.SQL(
+                'SELECT {} FROM message_index WHERE user_id = %(u)s AND message_id IN ({}) ORDER BY message_id COLLATE "C"'
+            ).format(_INDEX, page),
             params,
         )
         messages = [rows.indexed_from_row(row, PG) for row in found]

@@ -24,7 +24,8 @@ class SchemaVersionError(RuntimeError):
 SCHEMA_VERSIONS = {
     "sqlite/main.sql": 2,  # kept in PRAGMA user_version; 2: mining_sources
     "sqlite/temp.sql": 5,  # 3: mining_points.position, mining_runs.total; 4: mining_runs.ended; 5: mining_runs.options_json
-    "postgres/main.sql": 5,  # kept in leadminer_schema_version ('main'); 2: mining_sources; 3: main_api.sql functions; 4: its mailbox functions; 5: lm_history_page
+    "postgres/main.sql": 5,  # kept in leadminer_schema_version ('main'); 2: mining_sources; 3: main_api.sql functions;
+    # 4: its mailbox functions; 5: lm_history_page for lm_history
     "postgres/temp.sql": 5,  # ('temp'); 3: mining_runs.total; 4: mining_runs.ended; 5: mining_runs.options_json
 }
 """The schema version of each file of ``schemas/``: bumped whenever the file changes incompatibly.

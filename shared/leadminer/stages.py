@@ -239,7 +239,8 @@ async def _refine_chunk(
             break
         after = messages[-1].message_id
         del messages, occurrences
-    return fold.persons(ctx.user_id, cleaned=cleaned, previous=await main.persons_by_email(ctx.user_id, chunk), as_of=as_of)
+    previous = await main.persons_by_email(ctx.user_id, chunk)
+    return fold.persons(ctx.user_id, cleaned=cleaned, previous=previous, as_of=as_of)
 
 
 def _history_chunks(weights: dict[str, int]) -> list[list[str]]:

@@ -94,6 +94,8 @@ class PostgrestMainStore(queries.PersonReads):
 
     async def check_schema(self) -> None:
         await self._call("dated_count", user_id="")  # fails (404: unknown function) before main_api.sql
+        # and before main schema 5 (refine would fail on its first page)
+        await self._call("history_page", user_id="", keys=[], after=None, limit=1, wanted=[])
 
     # minings -----------------------------------------------------------------
     async def start_mining(self, mining_id: str, user_id: str, source: str) -> None:
