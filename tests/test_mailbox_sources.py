@@ -159,12 +159,16 @@ async def test_a_version_1_postgres_database_is_upgraded_and_keeps_its_rows(post
         await main.migrate()
         await main.start_mining("m1", "u1", "old.mbox")
         await conn.execute("DROP TABLE mining_sources")
+        await conn.execute("DROP FUNCTION lm_history_page")  # and the whole-history read of versions 3 and 4
+        await conn.execute("CREATE FUNCTION lm_history(p_user_id text, p_keys jsonb) RETURNS jsonb LANGUAGE sql AS 'SELECT null::jsonb'")
         await conn.execute("UPDATE leadminer_schema_version SET version = 1 WHERE component = 'main'")
         with pytest.raises(SchemaVersionError, match="leadminer db migrate"):
             await main.check_schema()
         await PostgresMainStore(conn).migrate()
         cur = await conn.execute("SELECT version FROM leadminer_schema_version WHERE component = 'main'")
-        assert (await cur.fetchone())[0] == SCHEMA_VERSIONS["postgres/main.sql"] == 4
+        assert (await cur.fetchone())[0] == SCHEMA_VERSIONS["postgres/main.sql"] == 5
+        cur = await conn.execute("SELECT array_agg(proname ORDER BY proname) FROM pg_proc WHERE proname LIKE 'lm_history%'")
+        assert (await cur.fetchone())[0] == ["lm_history_page"]
         assert (await main.mining("m1"))["source"] == "old.mbox"
         cur = await conn.execute("SELECT relrowsecurity FROM pg_class WHERE oid = 'mining_sources'::regclass")
         assert (await cur.fetchone())[0] is True

@@ -266,3 +266,58 @@ def test_refine_chunks_give_the_busiest_addresses_chunks_of_their_own_and_keep_e
         assert len(chunk) <= stages._PERSONS_CHUNK
         assert len(chunk) == 1 or sum(weights[k] for k in chunk) <= stages._HISTORY_BUDGET
     assert stages._history_chunks({}) == []
+
+
+def _fold_in_pages(records, keys, page):
+    """refine_persons over the whole history, and a HistoryFold of the same history in pages of
+    ``page`` messages (Message-ID order, as MainStore.history_page gives them)."""
+    from leadminer.refine import HistoryFold
+
+    indexed, occ = index_messages(records, keys, {})
+    by_id = {m.message_id: m for m in indexed}
+    sizes = Counter(m.thread_id for m in indexed)
+    persons = {o.key for o in occ}
+    signatures = {
+        r.sender.email: Signature(r.sender.email, r.message_id, "Sig Name", job_title="Boss") for r in records[::7] if r.sender
+    }
+    options = {"cleaned": {}, "previous": {}, "as_of": datetime.fromisoformat("2024-03-06T10:00:00+00:00")}
+    whole = refine_persons(
+        "u", persons, messages=indexed, occurrences=occ, parents=by_id, thread_sizes=sizes, identity_keys=keys,
+        signatures=signatures, **options,
+    )  # fmt: skip
+    fold = HistoryFold(persons, keys, signatures)
+    ordered = sorted(indexed, key=lambda m: m.message_id)
+    for start in range(0, len(ordered), page):
+        ids = {m.message_id for m in ordered[start : start + page]}
+        fold.add(ordered[start : start + page], [o for o in occ if o.message_id in ids], by_id, sizes)
+    return whole, fold.persons("u", **options)
+
+
+@pytest.mark.parametrize("corpus", ["spamassassin", "lkml"])
+def test_a_history_folded_in_pages_gives_the_persons_of_the_whole_history(corpus):
+    from corpora import corpus_dir
+
+    from leadminer.contracts import RawMessage
+    from leadminer.pipeline import extract_batch
+
+    raws = [RawMessage("t", corpus, p.name, p.read_bytes()) for p in sorted(corpus_dir(corpus).rglob("*")) if p.is_file()]
+    records, _ = extract_batch(raws)
+    records = list({r.message_id: r for r in records}.values())
+    busiest = Counter(p.key for r in records for p in r.points if p.field is Field.TO).most_common(1)[0][0]
+    whole, paged = _fold_in_pages(records, {busiest}, 37)
+    assert len(whole) > 100 and sum(p.conversations for p in whole) > 0 and any(p.name for p in whole)
+    assert paged == whole
+
+
+def test_equal_instants_in_other_offsets_keep_the_first_and_last_seen_of_the_whole_history():
+    sent = msg("m2", "bob@corp.example", [ME], date="01-10")  # 10:00 UTC
+    received = msg("m1", ME, ["bob@corp.example"], date="01-10")
+    received.date = "2024-01-10T11:00:00+01:00"  # the same instant, written in another offset
+    for page in (1, 2):
+        whole, paged = _fold_in_pages([sent, received], {ME}, page)
+        bob = {p.email: p for p in paged}["bob@corp.example"]
+        assert paged == whole
+        # as sorted() gives them: of equal dates the first seen first (m1 comes first), the last seen last
+        assert (bob.first_seen, bob.last_seen) == ("2024-01-10T11:00:00+01:00", "2024-01-10T10:00:00+00:00")
+        # direct mail: theirs, then the user's (sorted's order on the list sent + received)
+        assert (bob.direct_first, bob.direct_last) == ("2024-01-10T10:00:00+00:00", "2024-01-10T11:00:00+01:00")

@@ -216,8 +216,8 @@ async def test_index_history_threads(main_store):
     assert await main_store.known_message_ids("u", ["1", "3", *ids]) == {"1", "3"}
     assert await main_store.known_message_ids("v", ["1"]) == set()
     assert await main_store.thread_sizes("u", ["1", "3"]) == {"1": 2, "3": 1}
-    history, occurrences = await main_store.history("u", ["a@x"])
-    assert sorted(m.message_id for m in history) == ["1", "2"]
+    history, occurrences = await main_store.history_page("u", ["a@x"], after=None, limit=10, occurrences_of=["a@x"])
+    assert [m.message_id for m in history] == ["1", "2"]
     assert len(occurrences) == 2
     assert (await main_store.lookup_threads("u", ["2"]))["2"].from_user is True
 
@@ -233,13 +233,44 @@ async def test_history_keeps_the_occurrences_asked_for(main_store):
     ]  # fmt: skip
     await main_store.start_mining("m1", "u", "src")
     await main_store.index_messages("u", "m1", msgs, occ)
-    everything = await main_store.history("u", ["a@x"])
+    everyone = ["a@x", "b@x", "me@x"]
+    everything = await main_store.history_page("u", ["a@x"], after=None, limit=10, occurrences_of=everyone)
     assert [m.message_id for m in everything[0]] == ["1"]
     assert sorted((o.key, o.field) for o in everything[1]) == [("a@x", "from"), ("b@x", "to"), ("me@x", "cc")]
-    messages, some = await main_store.history("u", ["a@x"], occurrences_of=["a@x", "me@x"])
-    assert [m.message_id for m in messages] == ["1"]  # the messages do not change
+    messages, some = await main_store.history_page("u", ["a@x"], after=None, limit=10, occurrences_of=["a@x", "me@x"])
+    assert messages == everything[0]  # the messages do not change
     assert sorted((o.key, o.field) for o in some) == [("a@x", "from"), ("me@x", "cc")]
-    assert (await main_store.history("u", ["a@x"], occurrences_of=[]))[1] == []
+    assert (await main_store.history_page("u", ["a@x"], after=None, limit=10, occurrences_of=[]))[1] == []
+
+
+async def test_history_pages_in_message_id_order(main_store):
+    # ids whose order differs between code points and a locale's collation (case, accents, punctuation)
+    ids = ["B-1", "a-2", "a.1", "é-3", "Z", "b_4", "a-10", "e-5"]
+    msgs = [
+        IndexedMessage(m, m, f"2024-01-0{n % 9 + 1}T00:00:00+00:00", "a@x", False, None, []) for n, m in enumerate(ids)
+    ]
+    occ = [Occurrence(m, "a@x", "a@x", "from", None) for m in ids[:-1]]
+    occ += [Occurrence(m, "me@x", "me@x", "to", None) for m in ids] + [Occurrence("e-5", "c@x", "c@x", "to", None)]
+    occ += [Occurrence(m, "b@x", "b@x", "cc", None) for m in ids[::2]]
+    keys = ["a@x", "c@x", *(f"k{i}@x" for i in range(1200))]  # more than one parameter chunk of keys
+    await main_store.start_mining("m1", "u", "src")
+    await main_store.index_messages("u", "m1", msgs, occ)
+    pages, after = [], None
+    while True:
+        messages, occurrences = await main_store.history_page(
+            "u", keys, after=after, limit=3, occurrences_of=["a@x", "c@x", "me@x"]
+        )
+        pages.append([m.message_id for m in messages])
+        assert {o.message_id for o in occurrences} == set(pages[-1])
+        assert {o.key for o in occurrences} <= {"a@x", "c@x", "me@x"}  # b@x left out
+        assert len(occurrences) == len(messages) * 2
+        if len(messages) < 3:
+            break
+        after = messages[-1].message_id
+    assert pages == [sorted(ids)[:3], sorted(ids)[3:6], sorted(ids)[6:]]  # code-point order, each message once
+    messages, occurrences = await main_store.history_page("u", ["b@x"], after="a.1", limit=10, occurrences_of=[])
+    assert [m.message_id for m in messages] == [m for m in sorted(ids[::2]) if m > "a.1"] and occurrences == []
+    assert await main_store.history_page("v", keys, after=None, limit=3, occurrences_of=keys) == ([], [])
 
 
 async def test_a_crashed_mining_does_not_count_as_mined_until_reclaimed(main_store):
@@ -451,7 +482,8 @@ async def _fill_user(store, user: str) -> None:
 async def _user_rows(store, user: str) -> tuple:
     return (
         await store.minings(user_id=user), await store.folder_states(user, "src"), await store.identities(user),
-        await store.lookup_threads(user, [f"{user}-1"]), await store.history(user, ["a@x"]),
+        await store.lookup_threads(user, [f"{user}-1"]),
+        await store.history_page(user, ["a@x"], after=None, limit=10, occurrences_of=["a@x"]),
         await store.failures(f"{user}-m"), await store.persons(user),
     )  # fmt: skip
 

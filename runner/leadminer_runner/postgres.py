@@ -596,26 +596,31 @@ class PostgresMainStore(queries.PersonReads, _Store):
         )
         return {original.get(t, t): n for t, n in found}
 
-    async def history(
-        self, user_id: str, keys: Iterable[str], *, occurrences_of: Iterable[str] | None = None
+    async def history_page(
+        self, user_id: str, keys: Iterable[str], *, after: str | None, limit: int, occurrences_of: Iterable[str]
     ) -> tuple[list[IndexedMessage], list[Occurrence]]:
-        stored, _ = _ids(keys)
-        touched = sql.SQL("SELECT message_id FROM occurrences WHERE user_id = %(u)s AND key = ANY(%(keys)s)")
-        params = {"u": user_id, "keys": stored, "wanted": None if occurrences_of is None else _ids(occurrences_of)[0]}
+        params = {
+            "u": user_id, "keys": _ids(keys)[0], "wanted": _ids(occurrences_of)[0],
+            "after": "" if after is None else _text(after), "limit": limit,
+        }  # fmt: skip
+        page = sql.SQL(
+            'SELECT DISTINCT message_id COLLATE "C" AS message_id FROM occurrences WHERE user_id = %(u)s '
+            'AND key = ANY(%(keys)s) AND message_id COLLATE "C" > %(after)s ORDER BY 1 LIMIT %(limit)s'
+        )
         found = await _all(
             self.conn,
-            sql.SQL("SELECT {} FROM message_index WHERE user_id = %(u)s AND message_id IN ({}) ORDER BY message_id").format(
-                _INDEX, touched
-            ),
+            sql.SQL(
+                'SELECT {} FROM message_index WHERE user_id = %(u)s AND message_id IN ({}) ORDER BY message_id COLLATE "C"'
+            ).format(_INDEX, page),
             params,
         )
         messages = [rows.indexed_from_row(row, PG) for row in found]
         found = await _all(
             self.conn,
             sql.SQL(
-                "SELECT {} FROM occurrences WHERE user_id = %(u)s AND message_id IN ({}) "
-                "AND (%(wanted)s::text[] IS NULL OR key = ANY(%(wanted)s)) ORDER BY message_id, key, field"
-            ).format(_select(rows.OCCURRENCE_COLUMNS), touched),
+                "SELECT {} FROM occurrences WHERE user_id = %(u)s AND message_id IN ({}) AND key = ANY(%(wanted)s) "
+                'ORDER BY message_id COLLATE "C", key, field'
+            ).format(_select(rows.OCCURRENCE_COLUMNS), page),
             params,
         )
         return messages, [Occurrence(*row) for row in found]

@@ -147,21 +147,30 @@ LANGUAGE sql STABLE SECURITY INVOKER AS $$
           GROUP BY thread_id) AS sizes
 $$;
 
-CREATE OR REPLACE FUNCTION lm_history(p_user_id text, p_keys jsonb) RETURNS jsonb
+DROP FUNCTION IF EXISTS lm_history(text, jsonb);  -- the whole history at once, until main schema 5
+
+-- one page of a person's history (MainStore.history_page): the first p_limit messages after
+-- p_after (Message-ID order, code points) in which one of p_keys appears, and their occurrences
+-- of p_wanted (main schema 5)
+CREATE OR REPLACE FUNCTION lm_history_page(p_user_id text, p_keys jsonb, p_after text, p_limit integer, p_wanted jsonb)
+RETURNS jsonb
 LANGUAGE sql STABLE SECURITY INVOKER AS $$
-    WITH touched AS (
-        SELECT message_id FROM occurrences
+    WITH page AS (
+        SELECT DISTINCT message_id COLLATE "C" AS message_id FROM occurrences
         WHERE user_id = p_user_id AND key IN (SELECT jsonb_array_elements_text(p_keys))
+          AND message_id COLLATE "C" > coalesce(p_after, '')
+        ORDER BY 1 LIMIT p_limit
     )
     SELECT jsonb_build_object(
         'messages', (SELECT coalesce(jsonb_agg(jsonb_build_object('message_id', message_id, 'thread_id', thread_id,
                          'date', date, 'from_key', from_key, 'from_user', from_user, 'in_reply_to', in_reply_to,
                          'tags_json', tags_json) ORDER BY message_id COLLATE "C"), '[]')
-                     FROM message_index WHERE user_id = p_user_id AND message_id IN (SELECT message_id FROM touched)),
+                     FROM message_index WHERE user_id = p_user_id AND message_id IN (SELECT message_id FROM page)),
         'occurrences', (SELECT coalesce(jsonb_agg(jsonb_build_object('message_id', message_id, 'key', key,
                             'email', email, 'field', field, 'name', name)
                             ORDER BY message_id COLLATE "C", key COLLATE "C", field COLLATE "C"), '[]')
-                        FROM occurrences WHERE user_id = p_user_id AND message_id IN (SELECT message_id FROM touched)))
+                        FROM occurrences WHERE user_id = p_user_id AND message_id IN (SELECT message_id FROM page)
+                          AND key IN (SELECT jsonb_array_elements_text(p_wanted))))
 $$;
 
 -- reference_date's two steps: how many dates, then the one after the outliers

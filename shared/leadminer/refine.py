@@ -147,18 +147,21 @@ def _parse_date(value: str | None) -> datetime | None:
         return None
 
 
-def _best_name(uses: list[tuple[str, str, bool]], key: str) -> tuple[str | None, list[str]]:
-    """Most frequent name from their own From header, else from how others
-    address them; ties go to the most recently used, then alphabetical order
-    (so the result does not depend on storage order). ``uses``: (name, date, own)."""
+def _add_names(stats: dict[tuple[bool, str], list], uses: Iterable[tuple[str | None, str, bool]], key: str) -> None:
+    """Count ``uses`` ((name, date, own)) into ``stats``: (own, name) → [uses, latest date]."""
     local = key.split("@")[0]
-    stats: dict[tuple[bool, str], list] = {}
     for name, date, own in uses:
         if not name or "@" in name or name.lower() == local:
             continue
         entry = stats.setdefault((own, name), [0, ""])
         entry[0] += 1
         entry[1] = max(entry[1], date)
+
+
+def _best_name(stats: Mapping[tuple[bool, str], list]) -> tuple[str | None, list[str]]:
+    """Most frequent name from their own From header, else from how others
+    address them; ties go to the most recently used, then alphabetical order
+    (so the result does not depend on storage order). ``stats`` from :func:`_add_names`."""
     ranked = sorted(stats.items(), key=lambda item: (not item[0][0], -item[1][0], _negated(item[1][1]), item[0][1]))
     names = list(dict.fromkeys(name for (_own, name), _ in ranked))
     return (names[0], names[1 : 1 + _MAX_ALTERNATES]) if names else (None, [])
@@ -275,52 +278,180 @@ def refine_persons(
     previous: Mapping[str, RefinedPerson],
     as_of: datetime | None,
 ) -> list[RefinedPerson]:
-    """Recompute the persons ``keys`` from their whole indexed history. Of the occurrences on
-    their messages only those of ``keys`` and of ``identity_keys`` are read (whether the user
-    was a recipient): the others may be left out."""
-    by_id = {m.message_id: m for m in messages}
-    by_key: dict[str, list[Occurrence]] = defaultdict(list)
-    recipients: dict[str, set[str]] = defaultdict(set)
-    to_only: dict[str, set[str]] = defaultdict(set)
-    for o in occurrences:
-        by_key[o.key].append(o)
-        if o.field in _RECIPIENT_VALUES:
-            recipients[o.message_id].add(o.key)
-            if o.field == Field.TO.value:
-                to_only[o.message_id].add(o.key)
-    cleaned_by_key: dict[str, CleanedAddress] = {}
-    for email, verdict in cleaned.items():
-        cleaned_by_key.setdefault(canonical_key(email), verdict)
-    signature_by_key = {canonical_key(email): sig for email, sig in signatures.items()}
+    """Recompute the persons ``keys`` from their whole indexed history, given at once (a
+    :class:`HistoryFold` of one page). Of the occurrences on their messages only those of
+    ``keys`` and of ``identity_keys`` are read (whether the user was a recipient): the others
+    may be left out."""
+    fold = HistoryFold(keys, identity_keys, signatures)
+    fold.add(messages, occurrences, parents, thread_sizes)
+    return fold.persons(user_id, cleaned=cleaned, previous=previous, as_of=as_of)
 
-    persons = []
-    for key in sorted(set(keys) - identity_keys):
-        occ = by_key.get(key)
-        if not occ:
-            continue
+
+class _Span:
+    """The first and last of dates seen in order, as ``sorted(dates)[0]`` and ``[-1]`` give
+    them (stable: of equal instants, the first seen is the first, the last seen the last)."""
+
+    __slots__ = ("first", "last")
+
+    def __init__(self) -> None:
+        self.first: datetime | None = None
+        self.last: datetime | None = None
+
+    def add(self, date: datetime | None) -> None:
+        if date is None:
+            return
+        if self.first is None or date < self.first:
+            self.first = date
+        if self.last is None or date >= self.last:
+            self.last = date
+
+    def then(self, later: _Span) -> _Span:
+        """The span of this one's dates followed by ``later``'s."""
+        both = _Span()
+        for span in (self, later):
+            both.add(span.first)
+            if span.last is not span.first:
+                both.add(span.last)
+        return both
+
+
+class _History:
+    """What refine keeps of one person's history as its pages go by: counts, dates, names,
+    the kinds of mail they sent, the threads (no message)."""
+
+    __slots__ = (
+        "occurrence", "sent", "received", "dates", "sent_tags", "human_sent", "human_sent_dates",
+        "received_dates", "conversations", "replied", "names", "emails", "list_post",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.occurrence = self.sent = self.received = self.human_sent = 0
+        self.dates, self.human_sent_dates, self.received_dates = _Span(), _Span(), _Span()
+        self.sent_tags: set[frozenset[str]] = set()  # person_tags reads only all/any over them
+        self.conversations: set[str] = set()
+        self.replied: set[str] = set()
+        self.names: dict[tuple[bool, str], list] = {}
+        self.emails: set[str] = set()
+        self.list_post = False
+
+
+class HistoryFold:
+    """Refine of the persons ``keys`` from their indexed history, given a page at a time
+    (:meth:`add`, pages in Message-ID order, each message in one page only, with the
+    occurrences of ``keys`` and of ``identity_keys`` on it), then :meth:`persons`. Memory
+    follows the persons and their threads, not their messages: the same persons as from the
+    whole history at once, field for field."""
+
+    def __init__(self, keys: Iterable[str], identity_keys: set[str], signatures: Mapping[str, Signature]) -> None:
+        self.keys = sorted(set(keys) - identity_keys)
+        self.identity_keys = identity_keys
+        self.signatures = signatures
+        self.signature_by_key = {canonical_key(email): sig for email, sig in signatures.items()}
+        wanted = set(self.keys)
+        self._signature_ids = {s.message_id for k, s in self.signature_by_key.items() if k in wanted}
+        self._signature_dates: dict[str, str | None] = {}
+        self._histories: dict[str, _History] = {}
+
+    def add(
+        self,
+        messages: Iterable[IndexedMessage],
+        occurrences: Iterable[Occurrence],
+        parents: Mapping[str, IndexedMessage],
+        thread_sizes: Mapping[str, int],
+    ) -> None:
+        """Fold one page: ``parents`` holds the indexed messages its In-Reply-To name,
+        ``thread_sizes`` the size of its threads."""
+        by_id = {m.message_id: m for m in messages}
+        for mid in self._signature_ids & by_id.keys():
+            self._signature_dates[mid] = by_id[mid].date
+        by_key: dict[str, list[Occurrence]] = defaultdict(list)
+        recipients: dict[str, set[str]] = defaultdict(set)
+        to_only: dict[str, set[str]] = defaultdict(set)
+        for o in occurrences:
+            by_key[o.key].append(o)
+            if o.field in _RECIPIENT_VALUES:
+                recipients[o.message_id].add(o.key)
+                if o.field == Field.TO.value:
+                    to_only[o.message_id].add(o.key)
+        for key in self.keys:
+            occ = by_key.get(key)
+            if occ:
+                self._add_person(key, occ, by_id, recipients, to_only, parents, thread_sizes)
+
+    def _add_person(
+        self,
+        key: str,
+        occ: list[Occurrence],
+        by_id: Mapping[str, IndexedMessage],
+        recipients: Mapping[str, set[str]],
+        to_only: Mapping[str, set[str]],
+        parents: Mapping[str, IndexedMessage],
+        thread_sizes: Mapping[str, int],
+    ) -> None:
+        h = self._histories.get(key)
+        if h is None:
+            h = self._histories[key] = _History()
         mine = [by_id[mid] for mid in sorted({o.message_id for o in occ}) if mid in by_id]
-        sent = [m for m in mine if m.from_key == key]
-        received = [m for m in mine if m.from_user and key in recipients.get(m.message_id, ())]
-        dates = sorted(d for d in (_parse_date(m.date) for m in mine) if d is not None)
-        conversations = {m.thread_id for m in mine if thread_sizes.get(m.thread_id, 1) > 1}
-        replied = _replied_threads(key, mine, recipients, to_only, parents, identity_keys)
-
+        h.occurrence += len(mine)
+        for m in mine:
+            date = _parse_date(m.date)
+            h.dates.add(date)
+            if m.from_key == key:
+                h.sent += 1
+                tags = frozenset(m.tags)
+                h.sent_tags.add(tags)
+                if not tags & _AUTOMATED:
+                    h.human_sent += 1
+                    h.human_sent_dates.add(date)
+            if m.from_user and key in recipients.get(m.message_id, ()):
+                h.received += 1
+                h.received_dates.add(date)
+            if thread_sizes.get(m.thread_id, 1) > 1:
+                h.conversations.add(m.thread_id)
+        h.replied |= _replied_threads(key, mine, recipients, to_only, parents, self.identity_keys)
         uses = [(o.name, by_id[o.message_id].date or "", o.field == Field.FROM.value) for o in occ if o.message_id in by_id]
-        prev = previous.get(key)
-        signature = signature_by_key.get(key)
-        name, alternates = _best_name(uses, key)
+        _add_names(h.names, uses, key)
+        h.emails.update(o.email for o in occ)
+        h.list_post = h.list_post or any(o.field == Field.LIST_POST.value for o in occ)
+
+    def persons(
+        self,
+        user_id: str,
+        *,
+        cleaned: Mapping[str, CleanedAddress],
+        previous: Mapping[str, RefinedPerson],
+        as_of: datetime | None,
+    ) -> list[RefinedPerson]:
+        """The persons of every key seen in a page, in key order."""
+        cleaned_by_key: dict[str, CleanedAddress] = {}
+        for email, verdict in cleaned.items():
+            cleaned_by_key.setdefault(canonical_key(email), verdict)
+        return [
+            self._person(user_id, key, h, cleaned_by_key.get(key), previous.get(key), as_of)
+            for key in self.keys
+            if (h := self._histories.get(key)) is not None
+        ]
+
+    def _person(
+        self,
+        user_id: str,
+        key: str,
+        h: _History,
+        verdict: CleanedAddress | None,
+        prev: RefinedPerson | None,
+        as_of: datetime | None,
+    ) -> RefinedPerson:
+        signature = self.signature_by_key.get(key)
+        name, alternates = _best_name(h.names)
         if name is None and signature and signature.name:
             name = signature.name
         given, family = _split_name(name)
         name = _natural_order(name, given, family)
 
-        verdict = cleaned_by_key.get(key)
         address_tags = list(verdict.tags) if verdict else [t for t in (prev.tags if prev else []) if t in _ADDRESS_TAGS]
-        if any(o.field == Field.LIST_POST.value for o in occ):
+        if h.list_post:
             address_tags.append(Tag.GROUP.value)
-        sent_tags = [m.tags for m in sent]
-        wrote_personally = any(not (set(t) & _AUTOMATED) for t in sent_tags)
-        tags = person_tags(sent_tags, address_tags, wrote_personally=wrote_personally, email=key)
+        tags = person_tags(list(h.sent_tags), address_tags, wrote_personally=h.human_sent > 0, email=key)
 
         person = RefinedPerson(
             user_id=user_id,
@@ -329,36 +460,28 @@ def refine_persons(
             given_name=given,
             family_name=family,
             alternate_names=alternates,
-            alternate_emails=sorted({o.email for o in occ} - {key}),
-            occurrence=len(mine),
-            sender=len(sent),
-            recipient=len(received),
-            conversations=len(conversations),
-            replied_conversations=len(replied),
-            first_seen=dates[0].isoformat() if dates else None,
-            last_seen=dates[-1].isoformat() if dates else None,
+            alternate_emails=sorted(h.emails - {key}),
+            occurrence=h.occurrence,
+            sender=h.sent,
+            recipient=h.received,
+            conversations=len(h.conversations),
+            replied_conversations=len(h.replied),
+            first_seen=h.dates.first.isoformat() if h.dates.first else None,
+            last_seen=h.dates.last.isoformat() if h.dates.last else None,
             tags=tags,
             status=(verdict.status.value if verdict else prev.status if prev else Status.UNKNOWN.value),
         )
-        direct = _interactions(sent, received, replied)
+        # what the temperature is computed from: only mail written by a person counts —
+        # newsletters and notifications are not a relationship (their mail, then the user's)
+        span = h.human_sent_dates.then(h.received_dates)
+        direct = Interactions(h.human_sent + h.received, len(h.replied), span.first, span.last)
         person.direct_messages = direct.direct_messages
         person.direct_first = direct.first_seen.isoformat() if direct.first_seen else None
         person.direct_last = direct.last_seen.isoformat() if direct.last_seen else None
         person.temperature = temperature(direct, as_of)
-        signature_date = by_id[signature.message_id].date if signature and signature.message_id in by_id else None
+        signature_date = self._signature_dates.get(signature.message_id) if signature else None
         _merge_signature(person, signature, signature_date, prev)
-        persons.append(person)
-    return persons
-
-
-def _interactions(
-    sent: list[IndexedMessage], received: list[IndexedMessage], replied: set[str]
-) -> Interactions:
-    """What the temperature is computed from: only mail written by a person
-    counts — newsletters and notifications are not a relationship."""
-    human = [m for m in sent if not set(m.tags) & _AUTOMATED] + received
-    dates = sorted(d for d in (_parse_date(m.date) for m in human) if d is not None)
-    return Interactions(len(human), len(replied), dates[0] if dates else None, dates[-1] if dates else None)
+        return person
 
 
 _AUTOMATED = frozenset(AUTOMATED_KINDS)

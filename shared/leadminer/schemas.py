@@ -24,7 +24,8 @@ class SchemaVersionError(RuntimeError):
 SCHEMA_VERSIONS = {
     "sqlite/main.sql": 2,  # kept in PRAGMA user_version; 2: mining_sources
     "sqlite/temp.sql": 5,  # 3: mining_points.position, mining_runs.total; 4: mining_runs.ended; 5: mining_runs.options_json
-    "postgres/main.sql": 4,  # kept in leadminer_schema_version ('main'); 2: mining_sources; 3: main_api.sql functions; 4: its mailbox functions
+    "postgres/main.sql": 5,  # kept in leadminer_schema_version ('main'); 2: mining_sources; 3: main_api.sql functions;
+    # 4: its mailbox functions; 5: lm_history_page for lm_history
     "postgres/temp.sql": 5,  # ('temp'); 3: mining_runs.total; 4: mining_runs.ended; 5: mining_runs.options_json
 }
 """The schema version of each file of ``schemas/``: bumped whenever the file changes incompatibly.
@@ -32,13 +33,13 @@ The migration step records it in the database; the SQL files hold no version."""
 
 SCHEMA_UPGRADES = {
     "sqlite/main.sql": frozenset({1}),
-    "postgres/main.sql": frozenset({1, 2, 3}),
+    "postgres/main.sql": frozenset({1, 2, 3, 4}),
 }
 """The older versions of a permanent schema that ``migrate()`` upgrades in place, by applying
 its file again: every statement of the main files is idempotent (``IF NOT EXISTS``, policies
 dropped and created again) and each version since those only added tables (2: ``mining_sources``)
 or functions (PostgreSQL 3: ``postgres/main_api.sql``, applied after ``main.sql``, ``CREATE OR REPLACE``;
-4: its stored-mailbox functions).
+4: its stored-mailbox functions; 5: ``lm_history_page``).
 A version not listed here is refused. Temp schemas need none: their rows are disposable."""
 
 

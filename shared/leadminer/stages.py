@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import partial
 
 from .clean import AddressCleaner
-from .contracts import MessageRecord, RawMessage
+from .contracts import CleanedAddress, MessageRecord, RawMessage, RefinedPerson, Signature
 from .mx import MxChecker
 from .parallel import CpuPool, InProcess, split
 from .pipeline import (
@@ -28,13 +28,14 @@ from .pipeline import (
     identity_keys,
     signature_batch,
 )
-from .refine import index_messages, refine_persons
+from .refine import HistoryFold, index_messages
 from .scoring import person_temperature
 from .storage import MainStore, TempStore
 
 _REFINE_CHUNK = 1_000
 _PERSONS_CHUNK = 2_000  # persons refined from one reading of their history, at the most
 _HISTORY_BUDGET = 50_000  # occurrences (this mining's) of the persons of one chunk, at the most
+_HISTORY_PAGE = 10_000  # messages of a chunk's history folded at a time (each page reads the key index again)
 _CLEAN_CHUNK = 1_000
 _SIGNATURE_ROUND = 1_000  # senders (at least) per round of the signature stage
 _PARALLEL_MIN = 16  # messages (or senders) below which splitting the work across cores costs more than it saves
@@ -197,25 +198,10 @@ async def handle_refine(ctx: MiningContext) -> int:
     signatures = await ctx.temp.signatures(ctx.mining_id)
     todo = {key: n for key, n in touched.items() if key not in keys}  # the user's own addresses are no persons
     refined = started = 0
-    for chunk in _history_chunks(todo):  # memory bounded by a chunk's history, each history read once
+    for chunk in _history_chunks(todo):  # each history read once, a page at a time
         ctx.progress("refine", "persons", started, len(todo))
         started += len(chunk)
-        # only the occurrences refine_persons reads: the chunk's persons' and the user's own
-        messages, occurrences = await main.history(ctx.user_id, chunk, occurrences_of=keys.union(chunk))
-        persons = refine_persons(
-            ctx.user_id,
-            chunk,
-            messages=messages,
-            occurrences=occurrences,
-            parents=await main.lookup_threads(ctx.user_id, {m.in_reply_to for m in messages if m.in_reply_to}),
-            thread_sizes=await main.thread_sizes(ctx.user_id, {m.thread_id for m in messages}),
-            identity_keys=keys,
-            cleaned=cleaned,
-            signatures=signatures,
-            previous=await main.persons_by_email(ctx.user_id, chunk),
-            as_of=as_of,
-        )
-        del messages, occurrences
+        persons = await _refine_chunk(ctx, chunk, keys, cleaned, signatures, as_of)
         await main.upsert_persons(persons)
         refined += len(persons)
     ctx.progress("refine", "persons", len(todo), len(todo))
@@ -223,6 +209,38 @@ async def handle_refine(ctx: MiningContext) -> int:
     await main.add_identities(ctx.user_id, keys)
     await rescore(ctx, as_of)
     return refined
+
+
+async def _refine_chunk(
+    ctx: MiningContext,
+    chunk: list[str],
+    keys: set[str],
+    cleaned: dict[str, CleanedAddress],
+    signatures: dict[str, Signature],
+    as_of: datetime | None,
+) -> list[RefinedPerson]:
+    """The persons ``chunk`` from their history folded a page of messages at a time: memory
+    follows the page, not the history (a list address on a third of the mailbox included)."""
+    main = ctx.main
+    fold = HistoryFold(chunk, keys, signatures)
+    after: str | None = None
+    while True:
+        # only the occurrences the fold reads: the chunk's persons' and the user's own
+        messages, occurrences = await main.history_page(
+            ctx.user_id, chunk, after=after, limit=_HISTORY_PAGE, occurrences_of=keys.union(chunk)
+        )
+        fold.add(
+            messages,
+            occurrences,
+            parents=await main.lookup_threads(ctx.user_id, {m.in_reply_to for m in messages if m.in_reply_to}),
+            thread_sizes=await main.thread_sizes(ctx.user_id, {m.thread_id for m in messages}),
+        )
+        if len(messages) < _HISTORY_PAGE:
+            break
+        after = messages[-1].message_id
+        del messages, occurrences
+    previous = await main.persons_by_email(ctx.user_id, chunk)
+    return fold.persons(ctx.user_id, cleaned=cleaned, previous=previous, as_of=as_of)
 
 
 def _history_chunks(weights: dict[str, int]) -> list[list[str]]:

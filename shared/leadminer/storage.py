@@ -277,12 +277,15 @@ class MainStore(Protocol):
         """How many indexed messages each thread has."""
         ...
 
-    async def history(
-        self, user_id: str, keys: Iterable[str], *, occurrences_of: Iterable[str] | None = None
+    async def history_page(
+        self, user_id: str, keys: Iterable[str], *, after: str | None, limit: int, occurrences_of: Iterable[str]
     ) -> tuple[list[IndexedMessage], list[Occurrence]]:
-        """Every indexed message in which one of ``keys`` appears, and their occurrences: all of
-        them, or only those of the keys ``occurrences_of`` (refine needs those of the persons it
-        refines and of the user's own addresses, not the other recipients of a list's mail)."""
+        """One page of the history of persons ``keys``: the first ``limit`` indexed messages (by Message-ID, in
+        code-point order) after ``after`` (None: from the first) in which one of ``keys``
+        appears, and their occurrences of the keys ``occurrences_of``. Refine folds a person's
+        history a page at a time, so a list address on most of the mailbox never sits in memory
+        whole; the next page starts after the last Message-ID of this one, and a page shorter
+        than ``limit`` is the last."""
         ...
 
     async def reference_date(self, user_id: str) -> str | None:

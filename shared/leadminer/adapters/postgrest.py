@@ -94,6 +94,8 @@ class PostgrestMainStore(queries.PersonReads):
 
     async def check_schema(self) -> None:
         await self._call("dated_count", user_id="")  # fails (404: unknown function) before main_api.sql
+        # and before main schema 5 (refine would fail on its first page)
+        await self._call("history_page", user_id="", keys=[], after=None, limit=1, wanted=[])
 
     # minings -----------------------------------------------------------------
     async def start_mining(self, mining_id: str, user_id: str, source: str) -> None:
@@ -149,16 +151,15 @@ class PostgrestMainStore(queries.PersonReads):
         found = await self._call("thread_sizes", user_id=user_id, thread_ids=list(original))
         return {original.get(t, t): n for t, n in found.items()}
 
-    async def history(
-        self, user_id: str, keys: Iterable[str], *, occurrences_of: Iterable[str] | None = None
+    async def history_page(
+        self, user_id: str, keys: Iterable[str], *, after: str | None, limit: int, occurrences_of: Iterable[str]
     ) -> tuple[list[IndexedMessage], list[Occurrence]]:
-        found = await self._call("history", user_id=user_id, keys=list({_nul_free(k) for k in keys}))
-        wanted = None if occurrences_of is None else {_nul_free(k) for k in occurrences_of}
-        occurrences = [
-            Occurrence(*(o[name] for name in _OCCURRENCE_NAMES))
-            for o in found["occurrences"]
-            if wanted is None or o["key"] in wanted
-        ]
+        found = await self._call(
+            "history_page", user_id=user_id, keys=list({_nul_free(k) for k in keys}),
+            after=None if after is None else _nul_free(after), limit=limit,
+            wanted=list({_nul_free(k) for k in occurrences_of}),
+        )  # fmt: skip
+        occurrences = [Occurrence(*(o[name] for name in _OCCURRENCE_NAMES)) for o in found["occurrences"]]
         return [_indexed(m) for m in found["messages"]], occurrences
 
     async def reference_date(self, user_id: str) -> str | None:

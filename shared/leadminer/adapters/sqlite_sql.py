@@ -297,7 +297,10 @@ LOOKUP_THREADS = f"SELECT {_INDEX} FROM message_index WHERE user_id = ? AND mess
 THREAD_SIZES = (
     "SELECT thread_id, count(*) FROM message_index WHERE user_id = ? AND thread_id IN ({marks}) GROUP BY thread_id"
 )
-TOUCHED_MESSAGES = "SELECT DISTINCT message_id FROM occurrences WHERE user_id = ? AND key IN ({marks})"
+TOUCHED_PAGE = (  # by the key index: the primary key's order would walk every row of the user for rare keys
+    "SELECT DISTINCT message_id FROM occurrences INDEXED BY occurrences_key "
+    "WHERE user_id = ? AND key IN ({marks}) AND message_id > ? ORDER BY message_id LIMIT ?"
+)
 OCCURRENCES = f"SELECT {names(rows.OCCURRENCE_COLUMNS)} FROM occurrences WHERE user_id = ? AND message_id IN ({{marks}})"
 DATED_COUNT = "SELECT count(date) FROM message_index WHERE user_id = ?"
 REFERENCE_DATE = (
@@ -385,16 +388,18 @@ class SqlMainStore(queries.PersonReads):
     async def thread_sizes(self, user_id: str, thread_ids: Iterable[str]) -> dict[str, int]:
         return dict(await _rows_in(self.driver, THREAD_SIZES, (user_id,), set(thread_ids)))
 
-    async def history(
-        self, user_id: str, keys: Iterable[str], *, occurrences_of: Iterable[str] | None = None
+    async def history_page(
+        self, user_id: str, keys: Iterable[str], *, after: str | None, limit: int, occurrences_of: Iterable[str]
     ) -> tuple[list[IndexedMessage], list[Occurrence]]:
-        message_ids = {r[0] for r in await _rows_in(self.driver, TOUCHED_MESSAGES, (user_id,), set(keys))}
-        messages = list((await self.lookup_threads(user_id, message_ids)).values())
-        wanted = None if occurrences_of is None else set(occurrences_of)
+        # each IN list of keys gives its first ``limit`` ids: the page's are the first of their union
+        found = await _rows_in(self.driver, TOUCHED_PAGE, (user_id,), set(keys), (after or "", limit))
+        page = sorted({r[0] for r in found})[:limit]
+        messages = sorted((await self.lookup_threads(user_id, page)).values(), key=lambda m: m.message_id)
+        wanted = set(occurrences_of)
         occurrences = []
-        for chunk in chunks(sorted(message_ids), in_chunk(self.driver)):  # a chunk's rows at a time: the others are dropped
+        for chunk in chunks(page, in_chunk(self.driver)):
             found = await self.driver.rows(OCCURRENCES.format(marks=marks(len(chunk))), (user_id, *chunk))
-            occurrences.extend(Occurrence(*r) for r in found if wanted is None or r[1] in wanted)
+            occurrences.extend(Occurrence(*r) for r in found if r[1] in wanted)
         return messages, occurrences
 
     async def reference_date(self, user_id: str) -> str | None:
