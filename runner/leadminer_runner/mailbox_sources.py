@@ -18,6 +18,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from leadminer.adapters.sqlite import SqliteDriver
+from leadminer.adapters.sqlite_sql import DialectRows
 from leadminer.mailboxes import MailboxSource, MailboxSourceStore, SecretError, SqlMailboxTable
 from leadminer.settings import Settings
 
@@ -61,18 +63,6 @@ class SecretBox:
             ) from None
 
 
-class _SqliteRows:
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
-
-    async def rows(self, sql: str, params: Sequence = ()) -> list[tuple]:
-        return self.conn.execute(sql.replace("%s", "?"), params).fetchall()
-
-    async def change(self, sql: str, params: Sequence = ()) -> int:
-        with self.conn:
-            return self.conn.execute(sql.replace("%s", "?"), params).rowcount
-
-
 class _PostgresRows:
     def __init__(self, conn: Any):  # a ReconnectingConnection or a psycopg AsyncConnection (autocommit)
         self.conn = conn
@@ -88,7 +78,7 @@ class _PostgresRows:
 
 def sqlite_sources(conn: sqlite3.Connection, secrets: SecretBox) -> MailboxSourceStore:
     """The store over a migrated SQLite main database."""
-    return MailboxSourceStore(SqlMailboxTable(_SqliteRows(conn)), secrets)
+    return MailboxSourceStore(SqlMailboxTable(DialectRows(SqliteDriver(conn))), secrets)
 
 
 def postgres_sources(conn: Any, secrets: SecretBox) -> MailboxSourceStore:

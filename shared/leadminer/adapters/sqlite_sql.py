@@ -50,6 +50,21 @@ class SqlDriver(Protocol):
         ...
 
 
+class DialectRows:
+    """:class:`leadminer.mailboxes.Rows` over a SQLite-dialect driver (``sqlite3``, D1): the
+    portable SQL's ``%s`` placeholders become ``?``; a change is one atomic write."""
+
+    def __init__(self, driver: SqlDriver):
+        self.driver = driver
+
+    async def rows(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        return await self.driver.rows(sql.replace("%s", "?"), params)
+
+    async def change(self, sql: str, params: Sequence = ()) -> int:
+        (changed,) = await self.driver.write([(sql.replace("%s", "?"), [tuple(params)])])
+        return changed
+
+
 def in_chunk(driver: SqlDriver) -> int:
     """Values per ``IN (…)`` list for ``driver``: its ``max_in`` (D1 binds at most 100
     parameters per statement), else :data:`CHUNK`."""

@@ -24,6 +24,7 @@ import logging
 from typing import Any
 
 from ...mailboxes import MailboxSource, MailboxSourceStore, SqlMailboxTable, imap_spec
+from ..sqlite_sql import DialectRows
 from .d1 import D1Driver
 from .queues import ProducerQueue
 from .remote_fetch import MAX_LAUNCHES, RemoteFetches
@@ -37,20 +38,6 @@ _watching: set = set()  # the containers watched (a task needs a reference until
 _starts: dict[str, int] = {}  # mining id → how many times its Durable Object started a container (the latest)
 
 
-class D1Rows:
-    """``rows`` / ``change`` of :class:`leadminer.mailboxes.SqlMailboxTable` over a D1 database."""
-
-    def __init__(self, db: Any):
-        self.driver = D1Driver(db)
-
-    async def rows(self, sql: str, params=()) -> list[tuple]:
-        return await self.driver.rows(sql.replace("%s", "?"), params)
-
-    async def change(self, sql: str, params=()) -> int:
-        (changed,) = await self.driver.write([(sql.replace("%s", "?"), [tuple(params)])])
-        return changed
-
-
 def mailbox_store(env: Any, main: Any) -> MailboxSourceStore:
     """The stored mailboxes in the Worker's main store ``main`` (``mining_sources``: Supabase
     through ``main_api.sql``'s functions, or the main D1 database of a local stack), passwords
@@ -60,7 +47,7 @@ def mailbox_store(env: Any, main: Any) -> MailboxSourceStore:
     keys = getattr(env, "LEADMINER_SECRET_KEY", None)
     if not isinstance(keys, str) or not keys:
         raise RuntimeError("stored mailboxes need the Worker secret LEADMINER_SECRET_KEY (wrangler secret put)")
-    table = PostgrestMailboxTable(main) if isinstance(main, PostgrestMainStore) else SqlMailboxTable(D1Rows(main.driver.db))
+    table = PostgrestMailboxTable(main) if isinstance(main, PostgrestMainStore) else SqlMailboxTable(DialectRows(main.driver))
     return MailboxSourceStore(table, WebCryptoBox(keys))
 
 
