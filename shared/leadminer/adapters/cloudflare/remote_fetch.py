@@ -68,7 +68,10 @@ class Cursor:
 
     @classmethod
     def from_json(cls, text: str) -> Cursor:
-        data = json.loads(text or "{}")
+        return cls.from_dict(json.loads(text or "{}"))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Cursor:
         return cls(**{k: v for k, v in data.items() if k in cls.__slots__})
 
     def to_json(self) -> str:
@@ -136,7 +139,7 @@ class RemoteFetch:
         number = cursor.pending["batch"]
         stored = await s.ledger.batch_done(mining_id, number) or bool(await s.raw.keys(batch_key(mining_id, number)))
         if stored:
-            after = Cursor.from_json(json.dumps(cursor.pending["after"]))
+            after = Cursor.from_dict(cursor.pending["after"])
             await s.queues["extract"].send({"mining_id": mining_id, "batch": number})
             await s.ledger.fetch_progress(mining_id, fetched=after.fetched, failed=after.failed, total=after.total)
         else:
@@ -152,7 +155,7 @@ class RemoteFetch:
         await self.flow.services.ledger.touch(mining_id)
         known = await self.flow.services.main.folder_states(run.user_id, run.source)
         return {
-            "user_id": run.user_id, "source": run.source, "cursor": json.loads(cursor.to_json()),
+            "user_id": run.user_id, "source": run.source, "cursor": asdict(cursor),
             "known": [[folder, s.uidvalidity, s.highest_uid] for folder, s in known.items()],
         }  # fmt: skip
 
@@ -170,7 +173,7 @@ class RemoteFetch:
             failures = [FailedMessage(mining_id, str(f["folder"]), str(f["uid"]), str(f["reason"])) for f in body.get("failures") or []]
         except (KeyError, TypeError, ValueError) as exc:  # a malformed batch: refused, nothing stored
             raise RemoteFetchError(400, f"batch {number}: malformed messages or failures ({type(exc).__name__})") from None
-        before = cursor.to_json()
+        before = asdict(cursor)
         if failures:
             await self.flow.services.temp.add_failures(mining_id, failures)
         counted = [f for f in failures if not f.skipped]
@@ -191,8 +194,7 @@ class RemoteFetch:
         cursor.batch += 1
         # recorded as pending first, with the cursor it leads to: a Worker dying while it stores the
         # batch leaves the next request to settle it (_settle), whatever a restarted fetcher sends
-        pending = Cursor.from_json(before)
-        pending.pending = {"batch": number, "after": json.loads(cursor.to_json())}
+        pending = Cursor.from_dict({**before, "pending": {"batch": number, "after": asdict(cursor)}})
         await self.fetches.advance(mining_id, token, pending)
         # stored even without messages (only failures): every number is a batch extract records
         await self.flow.store_batch(mining_id, number, raws, fetched=cursor.fetched, failed=cursor.failed, total=cursor.total)
